@@ -1,0 +1,1 @@
+//! Parquet / CSV / NDJSON batch jobs with bounded memory (owner: io work).

@@ -1,0 +1,58 @@
+//! The `aeflow` command line: a thin layer that wires the surfaces together.
+//!
+//! One file per subcommand; each defines its `Args` (clap derive) and a `run`.
+
+use clap::{Parser, Subcommand};
+
+use crate::error::Result;
+
+mod demo;
+mod encode;
+mod inspect;
+mod report;
+mod score;
+mod sql;
+mod stream;
+mod train;
+
+/// Autoencoders in data pipelines.
+#[derive(Debug, Parser)]
+#[command(name = "aeflow", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Train a model on a Parquet / CSV / NDJSON file.
+    Train(train::Args),
+    /// Add a `latent` column to every row of a file.
+    Encode(encode::Args),
+    /// Add `reconstruction_error` and `is_anomaly` to every row of a file.
+    Score(score::Args),
+    /// Show what a model file holds.
+    Inspect(inspect::Args),
+    /// Run SQL with aeflow's functions over files.
+    Sql(sql::Args),
+    /// Score or encode a Kafka topic into another topic.
+    Stream(stream::Args),
+    /// Write an HTML report of a model and its anomalies.
+    Report(report::Args),
+    /// The main job on embedded defaults: train, score, SQL, stream, report.
+    Demo(demo::Args),
+}
+
+/// Parse the command line and run it.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Train(a) => train::run(a),
+        Command::Encode(a) => encode::run(a),
+        Command::Score(a) => score::run(a),
+        Command::Inspect(a) => inspect::run(a),
+        Command::Sql(a) => sql::run(a),
+        Command::Stream(a) => stream::run(a),
+        Command::Report(a) => report::run(a),
+        Command::Demo(a) => demo::run(a),
+    }
+}

@@ -1,0 +1,143 @@
+//! The one error type of aeflow, and its `Result` alias.
+//!
+//! Variants are grouped by kind. Messages name the input (file, column, model, option, message
+//! offset) and say what was expected, because they are shown to users as one line.
+
+use std::path::PathBuf;
+
+/// `Result<T, aeflow::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in aeflow.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    // ----- shapes and numbers (bugs in the caller's wiring, or bad matrices) -----
+    /// Two shapes that must agree do not.
+    #[error("shape mismatch in {op}: expected {expected}, got {got}")]
+    Shape {
+        /// The operation that checked the shape.
+        op: &'static str,
+        /// What it expected, e.g. `[*, 9]`.
+        expected: String,
+        /// What it was given.
+        got: String,
+    },
+
+    // ----- user configuration -----
+    /// An option or configuration value is out of range or inconsistent.
+    #[error("invalid value for {option}: {message}")]
+    Config {
+        /// The option, e.g. `--hidden` or `epochs`.
+        option: String,
+        /// What is wrong and what was expected.
+        message: String,
+    },
+
+    // ----- user data -----
+    /// Input data is unusable: missing column, wrong type, NULL under the reject policy, empty file.
+    #[error("{input}: {message}")]
+    Data {
+        /// The input: a file, a column, `row 17 of data.parquet`, a Kafka message.
+        input: String,
+        /// What is wrong and what was expected.
+        message: String,
+    },
+
+    /// A model file (or model bytes) is missing, truncated, corrupted, of another format version, or
+    /// inconsistent. Nothing of it is used.
+    #[error("model {source_name}: {reason}")]
+    ModelFile {
+        /// Where the model came from (a path, or a registered name).
+        source_name: String,
+        /// Which check failed.
+        reason: String,
+    },
+
+    /// A model asked for by name does not exist.
+    #[error("unknown model '{name}'; registered models: {available}")]
+    UnknownModel {
+        /// The name asked for.
+        name: String,
+        /// The names that do exist, comma separated (or `none`).
+        available: String,
+    },
+
+    // ----- systems underneath -----
+    /// File system error on a path.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Error from arrow (decoding, casting, IPC, CSV, JSON).
+    #[cfg(feature = "io")]
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+
+    /// Error from the Parquet reader or writer.
+    #[cfg(feature = "io")]
+    #[error("parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+
+    /// Error from DataFusion (planning or execution).
+    #[cfg(feature = "sql")]
+    #[error("sql: {0}")]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+
+    /// Error from Kafka (librdkafka).
+    #[cfg(feature = "kafka")]
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+
+    /// A bug in aeflow: an invariant did not hold. Please report it.
+    #[error("internal error (a bug in aeflow): {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// Shorthand for [`Error::Config`].
+    pub fn config(option: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Config {
+            option: option.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Data`].
+    pub fn data(input: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Data {
+            input: input.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::ModelFile`].
+    pub fn model_file(source_name: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::ModelFile {
+            source_name: source_name.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Io`].
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Shorthand for [`Error::Shape`].
+    pub fn shape(op: &'static str, expected: impl Into<String>, got: impl Into<String>) -> Self {
+        Error::Shape {
+            op,
+            expected: expected.into(),
+            got: got.into(),
+        }
+    }
+}

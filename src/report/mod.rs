@@ -1,0 +1,1 @@
+//! Self-contained HTML report with SVG plots (owner: report work).

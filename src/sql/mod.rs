@@ -1,0 +1,1 @@
+//! DataFusion functions, the model registry and CREATE MODEL (owner: sql work).

@@ -1,0 +1,1 @@
+//! The Kafka stage: batcher, decode/encode, offsets, the run loop (owner: kafka work).
