@@ -21,9 +21,9 @@ pub const LEAKY_RELU_SLOPE: f32 = 0.01;
 /// α of elu.
 pub const ELU_ALPHA: f32 = 1.0;
 /// λ of selu.
-pub const SELU_LAMBDA: f32 = 1.050_700_987_355_480_5;
+pub const SELU_LAMBDA: f32 = 1.050_701;
 /// α of selu.
-pub const SELU_ALPHA: f32 = 1.673_263_242_354_377_2;
+pub const SELU_ALPHA: f32 = 1.673_263_2;
 
 /// An element-wise activation function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,11 +164,19 @@ fn elu_grad(y: f32) -> f32 {
 }
 #[inline]
 fn selu(x: f32) -> f32 {
-    if x > 0.0 { SELU_LAMBDA * x } else { SELU_LAMBDA * SELU_ALPHA * x.exp_m1() }
+    if x > 0.0 {
+        SELU_LAMBDA * x
+    } else {
+        SELU_LAMBDA * SELU_ALPHA * x.exp_m1()
+    }
 }
 #[inline]
 fn selu_grad(y: f32) -> f32 {
-    if y > 0.0 { SELU_LAMBDA } else { y + SELU_LAMBDA * SELU_ALPHA }
+    if y > 0.0 {
+        SELU_LAMBDA
+    } else {
+        y + SELU_LAMBDA * SELU_ALPHA
+    }
 }
 #[inline]
 fn sigmoid(x: f32) -> f32 {

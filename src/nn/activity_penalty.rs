@@ -47,7 +47,8 @@ impl ActivityPenalty {
             for col in z.axis_iter(Axis(1)) {
                 let mean = col.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
                 let r = mean.clamp(RHO_EPSILON as f64, 1.0 - RHO_EPSILON as f64);
-                p += w as f64 * (rho * (rho / r).ln() + (1.0 - rho) * ((1.0 - rho) / (1.0 - r)).ln());
+                p += w as f64
+                    * (rho * (rho / r).ln() + (1.0 - rho) * ((1.0 - rho) / (1.0 - r)).ln());
             }
         }
         p
@@ -92,11 +93,19 @@ mod tests {
 
     #[test]
     fn gradients_match_finite_differences() {
-        let z = Array2::from_shape_fn((6, 3), |(i, j)| 0.15 + 0.7 * (((i * 3 + j) as f32 * 0.61).sin() * 0.5 + 0.5));
+        let z = Array2::from_shape_fn((6, 3), |(i, j)| {
+            0.15 + 0.7 * (((i * 3 + j) as f32 * 0.61).sin() * 0.5 + 0.5)
+        });
         for penalty in [
             ActivityPenalty { l1: 0.3, kl: None },
-            ActivityPenalty { l1: 0.0, kl: Some((0.05, 0.8)) },
-            ActivityPenalty { l1: 0.2, kl: Some((0.3, 0.5)) },
+            ActivityPenalty {
+                l1: 0.0,
+                kl: Some((0.05, 0.8)),
+            },
+            ActivityPenalty {
+                l1: 0.2,
+                kl: Some((0.3, 0.5)),
+            },
         ] {
             let mut g = Array2::zeros(z.raw_dim());
             let p = penalty.add_grad(z.view(), g.view_mut());
@@ -109,7 +118,10 @@ mod tests {
     #[test]
     fn kl_is_zero_at_the_target() {
         let z = Array2::from_elem((4, 2), 0.2f32);
-        let p = ActivityPenalty { l1: 0.0, kl: Some((0.2, 1.0)) };
+        let p = ActivityPenalty {
+            l1: 0.0,
+            kl: Some((0.2, 1.0)),
+        };
         assert!(p.value(z.view()).abs() < 1e-9);
     }
 }

@@ -51,13 +51,24 @@ mod tests {
     #[test]
     fn noise_has_the_requested_std_and_masking_the_requested_ratio() {
         let mut x = Array2::from_elem((400, 50), 1.0f32);
-        Corruption { noise_std: 0.5, mask_ratio: 0.0 }.apply(x.view_mut(), &mut ChaCha8Rng::seed_from_u64(2));
+        Corruption {
+            noise_std: 0.5,
+            mask_ratio: 0.0,
+        }
+        .apply(x.view_mut(), &mut ChaCha8Rng::seed_from_u64(2));
         let mean = x.mean().unwrap();
         let std = (x.mapv(|v| (v - mean).powi(2)).mean().unwrap()).sqrt();
-        assert!((mean - 1.0).abs() < 0.02 && (std - 0.5).abs() < 0.02, "mean {mean} std {std}");
+        assert!(
+            (mean - 1.0).abs() < 0.02 && (std - 0.5).abs() < 0.02,
+            "mean {mean} std {std}"
+        );
 
         let mut x = Array2::from_elem((400, 50), 1.0f32);
-        Corruption { noise_std: 0.0, mask_ratio: 0.3 }.apply(x.view_mut(), &mut ChaCha8Rng::seed_from_u64(2));
+        Corruption {
+            noise_std: 0.0,
+            mask_ratio: 0.3,
+        }
+        .apply(x.view_mut(), &mut ChaCha8Rng::seed_from_u64(2));
         let zeros = x.iter().filter(|&&v| v == 0.0).count() as f32 / x.len() as f32;
         assert!((zeros - 0.3).abs() < 0.02, "masked {zeros}");
     }

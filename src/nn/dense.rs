@@ -58,13 +58,26 @@ pub enum GradAt {
 
 impl Dense {
     /// A layer with weights drawn by [`Init::for_activation`] and zero biases.
-    pub fn new(in_features: usize, out_features: usize, activation: Activation, rng: &mut impl Rng) -> Self {
+    pub fn new(
+        in_features: usize,
+        out_features: usize,
+        activation: Activation,
+        rng: &mut impl Rng,
+    ) -> Self {
         let weight = Init::for_activation(activation).weights(out_features, in_features, rng);
-        Dense { weight, bias: Array1::zeros(out_features), activation }
+        Dense {
+            weight,
+            bias: Array1::zeros(out_features),
+            activation,
+        }
     }
 
     /// A layer from given parameters; `weight` is `[out, in]` and `bias` `[out]`.
-    pub fn from_parts(weight: Array2<f32>, bias: Array1<f32>, activation: Activation) -> Result<Self> {
+    pub fn from_parts(
+        weight: Array2<f32>,
+        bias: Array1<f32>,
+        activation: Activation,
+    ) -> Result<Self> {
         if bias.len() != weight.nrows() {
             return Err(Error::shape(
                 "Dense::from_parts",
@@ -72,7 +85,11 @@ impl Dense {
                 format!("length {}", bias.len()),
             ));
         }
-        Ok(Dense { weight: weight.as_standard_layout().into_owned(), bias, activation })
+        Ok(Dense {
+            weight: weight.as_standard_layout().into_owned(),
+            bias,
+            activation,
+        })
     }
 
     /// Input width.
@@ -102,14 +119,23 @@ impl Dense {
 
     /// Parameters for an optimizer step: `(W, b)` as contiguous slices.
     pub fn params_mut(&mut self) -> (&mut [f32], &mut [f32]) {
-        let w = self.weight.as_slice_mut().expect("Dense keeps its weight in standard layout");
-        let b = self.bias.as_slice_mut().expect("Dense keeps its bias contiguous");
+        let w = self
+            .weight
+            .as_slice_mut()
+            .expect("Dense keeps its weight in standard layout");
+        let b = self
+            .bias
+            .as_slice_mut()
+            .expect("Dense keeps its bias contiguous");
         (w, b)
     }
 
     /// Zeroed gradients of this layer's shape.
     pub fn zero_grad(&self) -> DenseGrad {
-        DenseGrad { weight: Array2::zeros(self.weight.raw_dim()), bias: Array1::zeros(self.bias.len()) }
+        DenseGrad {
+            weight: Array2::zeros(self.weight.raw_dim()),
+            bias: Array1::zeros(self.bias.len()),
+        }
     }
 
     /// `y ← f(x·Wᵀ + b)`: one sgemm into `y`, then one fused pass for bias and activation.
@@ -180,14 +206,24 @@ mod tests {
             let loss = |layer: &Dense, x: &Array2<f32>| -> f64 {
                 let mut y = Array2::zeros((5, 3));
                 layer.forward(x.view(), y.view_mut());
-                y.iter().zip(c.iter()).map(|(&a, &b)| a as f64 * b as f64).sum()
+                y.iter()
+                    .zip(c.iter())
+                    .map(|(&a, &b)| a as f64 * b as f64)
+                    .sum()
             };
             let mut y = Array2::zeros((5, 3));
             layer.forward(x.view(), y.view_mut());
             let mut dy = c.clone();
             let mut grad = layer.zero_grad();
             let mut dx = Array2::zeros((5, 4));
-            layer.backward(x.view(), y.view(), dy.view_mut(), GradAt::Output, &mut grad, Some(dx.view_mut()));
+            layer.backward(
+                x.view(),
+                y.view(),
+                dy.view_mut(),
+                GradAt::Output,
+                &mut grad,
+                Some(dx.view_mut()),
+            );
 
             let num_w = numeric_grad(&layer.weight, |w| {
                 let mut l = layer.clone();
@@ -200,7 +236,11 @@ mod tests {
                 l.bias = b.row(0).to_owned();
                 loss(&l, &x)
             });
-            assert_close(&grad.bias.clone().insert_axis(Axis(0)), &num_b, &format!("{act:?} db"));
+            assert_close(
+                &grad.bias.clone().insert_axis(Axis(0)),
+                &num_b,
+                &format!("{act:?} db"),
+            );
             let num_x = numeric_grad(&x, |x| loss(&layer, x));
             assert_close(&dx, &num_x, &format!("{act:?} dx"));
         }
@@ -208,7 +248,8 @@ mod tests {
 
     #[test]
     fn rejects_bias_of_wrong_length() {
-        let err = Dense::from_parts(Array2::zeros((3, 2)), Array1::zeros(2), Activation::Relu).unwrap_err();
+        let err = Dense::from_parts(Array2::zeros((3, 2)), Array1::zeros(2), Activation::Relu)
+            .unwrap_err();
         assert!(err.to_string().contains("bias of length 3"), "{err}");
     }
 }

@@ -39,7 +39,11 @@ impl Dropout {
         let keep = 1.0 - self.rate;
         let scale = 1.0 / keep;
         Zip::from(out).and(mask).and(y).for_each(|o, m, &y| {
-            *m = if rng.random::<f32>() < keep { scale } else { 0.0 };
+            *m = if rng.random::<f32>() < keep {
+                scale
+            } else {
+                0.0
+            };
             *o = y * *m;
         });
     }
@@ -63,7 +67,12 @@ mod tests {
         let y = Array2::from_elem((200, 50), 2.0f32);
         let mut mask = Array2::zeros((200, 50));
         let mut out = Array2::zeros((200, 50));
-        d.forward(y.view(), mask.view_mut(), out.view_mut(), &mut ChaCha8Rng::seed_from_u64(1));
+        d.forward(
+            y.view(),
+            mask.view_mut(),
+            out.view_mut(),
+            &mut ChaCha8Rng::seed_from_u64(1),
+        );
         let kept = mask.iter().filter(|&&m| m > 0.0).count() as f32 / mask.len() as f32;
         assert!((kept - 0.75).abs() < 0.02, "kept {kept}");
         let mean = out.mean().unwrap();

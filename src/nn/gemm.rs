@@ -19,7 +19,13 @@ use ndarray::{ArrayView2, ArrayViewMut2};
 ///
 /// # Panics
 /// When the shapes do not agree: that is a bug in the caller, never a property of user data.
-pub fn gemm(alpha: f32, a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>, beta: f32, mut c: ArrayViewMut2<'_, f32>) {
+pub fn gemm(
+    alpha: f32,
+    a: ArrayView2<'_, f32>,
+    b: ArrayView2<'_, f32>,
+    beta: f32,
+    mut c: ArrayViewMut2<'_, f32>,
+) {
     let (m, k) = a.dim();
     let (kb, n) = b.dim();
     if kb != k || c.dim() != (m, n) {

@@ -49,7 +49,12 @@ impl Init {
     }
 
     /// A `[out, in]` weight matrix.
-    pub fn weights(self, out_features: usize, in_features: usize, rng: &mut impl Rng) -> Array2<f32> {
+    pub fn weights(
+        self,
+        out_features: usize,
+        in_features: usize,
+        rng: &mut impl Rng,
+    ) -> Array2<f32> {
         let a = self.limit(in_features, out_features);
         let mut w = Array2::zeros((out_features, in_features));
         for v in w.iter_mut() {
@@ -76,6 +81,9 @@ mod tests {
         assert!(a.iter().all(|v| v.abs() <= limit));
         // Roughly uniform: the variance of U(−a, a) is a²/3.
         let var = a.iter().map(|v| v * v).sum::<f32>() / a.len() as f32;
-        assert!((var - limit * limit / 3.0).abs() < 0.25 * limit * limit / 3.0, "variance {var}");
+        assert!(
+            (var - limit * limit / 3.0).abs() < 0.25 * limit * limit / 3.0,
+            "variance {var}"
+        );
     }
 }

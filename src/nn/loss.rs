@@ -139,9 +139,16 @@ mod tests {
             let mut rng = ChaCha8Rng::seed_from_u64(11);
             let layer = Dense::new(3, 4, act, &mut rng);
             // Small inputs keep a linear output inside (0, 1) once shifted by the bias below.
-            let layer = Dense::from_parts(layer.weight() * 0.2, Array2::from_elem((1, 4), 0.5).row(0).to_owned(), act).unwrap();
+            let layer = Dense::from_parts(
+                layer.weight() * 0.2,
+                Array2::from_elem((1, 4), 0.5).row(0).to_owned(),
+                act,
+            )
+            .unwrap();
             let x = Array2::from_shape_fn((6, 3), |(i, j)| ((i * 3 + j) as f32 * 0.53).sin());
-            let t = Array2::from_shape_fn((6, 4), |(i, j)| 0.1 + 0.8 * (((i * 4 + j) as f32 * 0.77).cos() * 0.5 + 0.5));
+            let t = Array2::from_shape_fn((6, 4), |(i, j)| {
+                0.1 + 0.8 * (((i * 4 + j) as f32 * 0.77).cos() * 0.5 + 0.5)
+            });
             let eval = |x: &Array2<f32>| {
                 let mut y = Array2::zeros((6, 4));
                 layer.forward(x.view(), y.view_mut());
@@ -154,7 +161,14 @@ mod tests {
             assert!((value - eval(&x)).abs() < 1e-9);
             let mut grad: DenseGrad = layer.zero_grad();
             let mut dx = Array2::zeros((6, 3));
-            layer.backward(x.view(), y.view(), g.view_mut(), at, &mut grad, Some(dx.view_mut()));
+            layer.backward(
+                x.view(),
+                y.view(),
+                g.view_mut(),
+                at,
+                &mut grad,
+                Some(dx.view_mut()),
+            );
             let num = numeric_grad(&x, eval);
             assert_close(&dx, &num, &format!("{loss:?} after {act:?}"));
         }
@@ -165,7 +179,8 @@ mod tests {
         let y = array![[0.0f32, 1.0]];
         let t = array![[1.0f32, 0.0]];
         let mut g = Array2::zeros((1, 2));
-        let (v, at) = Loss::Bce.value_and_grad(y.view(), t.view(), Activation::Sigmoid, g.view_mut());
+        let (v, at) =
+            Loss::Bce.value_and_grad(y.view(), t.view(), Activation::Sigmoid, g.view_mut());
         assert!(v.is_finite() && v > 10.0);
         assert_eq!(at, GradAt::PreActivation);
         assert_eq!(g, array![[-0.5f32, 0.5]]);

@@ -68,11 +68,20 @@ fn ensure_len(v: &mut Vec<Array2<f32>>, n: usize) {
 impl Sequential {
     /// Layers of widths `dims[0] → dims[1] → … → dims[l]` with `activations[i]` after layer `i`,
     /// initialised from `rng`. `dropout` is the drop probability between layers (0 = none).
-    pub fn new(dims: &[usize], activations: &[Activation], dropout: f32, rng: &mut impl Rng) -> Result<Self> {
+    pub fn new(
+        dims: &[usize],
+        activations: &[Activation],
+        dropout: f32,
+        rng: &mut impl Rng,
+    ) -> Result<Self> {
         if dims.len() < 2 || activations.len() != dims.len() - 1 {
             return Err(Error::shape(
                 "Sequential::new",
-                format!("{} activations for {} layer widths", dims.len().saturating_sub(1), dims.len()),
+                format!(
+                    "{} activations for {} layer widths",
+                    dims.len().saturating_sub(1),
+                    dims.len()
+                ),
                 format!("{} activations", activations.len()),
             ));
         }
@@ -87,13 +96,21 @@ impl Sequential {
     /// From existing layers; consecutive widths must agree.
     pub fn from_layers(layers: Vec<Dense>, dropout: f32) -> Result<Self> {
         if layers.is_empty() {
-            return Err(Error::shape("Sequential::from_layers", "at least one layer", "none"));
+            return Err(Error::shape(
+                "Sequential::from_layers",
+                "at least one layer",
+                "none",
+            ));
         }
         for (i, pair) in layers.windows(2).enumerate() {
             if pair[0].out_features() != pair[1].in_features() {
                 return Err(Error::shape(
                     "Sequential::from_layers",
-                    format!("layer {} with {} inputs (outputs of layer {i})", i + 1, pair[0].out_features()),
+                    format!(
+                        "layer {} with {} inputs (outputs of layer {i})",
+                        i + 1,
+                        pair[0].out_features()
+                    ),
                     format!("{} inputs", pair[1].in_features()),
                 ));
             }
@@ -129,17 +146,27 @@ impl Sequential {
 
     /// Zeroed gradients.
     pub fn zero_grads(&self) -> Grads {
-        Grads { layers: self.layers.iter().map(Dense::zero_grad).collect() }
+        Grads {
+            layers: self.layers.iter().map(Dense::zero_grad).collect(),
+        }
     }
 
     /// Inference: the output for `x` (`[batch, in]` → `[batch, out]`), computed in `buffers`.
-    pub fn forward<'b>(&self, x: ArrayView2<'_, f32>, buffers: &'b mut Buffers) -> ArrayView2<'b, f32> {
+    pub fn forward<'b>(
+        &self,
+        x: ArrayView2<'_, f32>,
+        buffers: &'b mut Buffers,
+    ) -> ArrayView2<'b, f32> {
         let rows = x.nrows();
         let n = self.layers.len();
         ensure_len(&mut buffers.outputs, n);
         for (i, layer) in self.layers.iter().enumerate() {
             let (before, after) = buffers.outputs.split_at_mut(i);
-            let input = if i == 0 { x.view() } else { before[i - 1].slice(s![..rows, ..]) };
+            let input = if i == 0 {
+                x.view()
+            } else {
+                before[i - 1].slice(s![..rows, ..])
+            };
             layer.forward(input, rows_of(&mut after[0], rows, layer.out_features()));
         }
         buffers.outputs[n - 1].slice(s![..rows, ..])
@@ -151,7 +178,12 @@ impl Sequential {
         let rows = x.nrows();
         let n = self.layers.len();
         tape.rows = rows;
-        for v in [&mut tape.outputs, &mut tape.dropped, &mut tape.masks, &mut tape.grads] {
+        for v in [
+            &mut tape.outputs,
+            &mut tape.dropped,
+            &mut tape.masks,
+            &mut tape.grads,
+        ] {
             ensure_len(v, n);
         }
         for (i, layer) in self.layers.iter().enumerate() {
@@ -191,10 +223,11 @@ impl Sequential {
         for i in (0..n).rev() {
             let layer = &self.layers[i];
             let out = layer.out_features();
-            if i + 1 < n {
-                if let Some(d) = self.dropout {
-                    d.backward(tape.masks[i].slice(s![..rows, ..]), tape.grads[i].slice_mut(s![..rows, ..]));
-                }
+            if let Some(d) = self.dropout.filter(|_| i + 1 < n) {
+                d.backward(
+                    tape.masks[i].slice(s![..rows, ..]),
+                    tape.grads[i].slice_mut(s![..rows, ..]),
+                );
             }
             let input = if i == 0 {
                 x.view()
@@ -211,18 +244,40 @@ impl Sequential {
                 Some(rows_of(&mut lower[i - 1], rows, layer.in_features()))
             };
             let at_i = if i + 1 == n { at } else { GradAt::Output };
-            layer.backward(input, tape.outputs[i].slice(s![..rows, ..]), dy, at_i, &mut grads.layers[i], dx_i);
+            layer.backward(
+                input,
+                tape.outputs[i].slice(s![..rows, ..]),
+                dy,
+                at_i,
+                &mut grads.layers[i],
+                dx_i,
+            );
         }
     }
 
     /// One optimizer step on every parameter, using slots `first_slot ..` (weights decay, biases
     /// do not). Returns the next free slot.
-    pub fn step(&mut self, grads: &Grads, optimizer: &mut dyn Optimizer, first_slot: usize) -> usize {
+    pub fn step(
+        &mut self,
+        grads: &Grads,
+        optimizer: &mut dyn Optimizer,
+        first_slot: usize,
+    ) -> usize {
         let mut slot = first_slot;
         for (layer, g) in self.layers.iter_mut().zip(&grads.layers) {
             let (w, b) = layer.params_mut();
-            optimizer.update(slot, w, g.weight.as_slice().expect("gradients are contiguous"), true);
-            optimizer.update(slot + 1, b, g.bias.as_slice().expect("gradients are contiguous"), false);
+            optimizer.update(
+                slot,
+                w,
+                g.weight.as_slice().expect("gradients are contiguous"),
+                true,
+            );
+            optimizer.update(
+                slot + 1,
+                b,
+                g.bias.as_slice().expect("gradients are contiguous"),
+                false,
+            );
             slot += 2;
         }
         slot
@@ -263,8 +318,13 @@ mod tests {
 
     fn net(dropout: f32) -> Sequential {
         let mut rng = ChaCha8Rng::seed_from_u64(5);
-        Sequential::new(&[4, 5, 3, 4], &[Activation::Tanh, Activation::Elu, Activation::Sigmoid], dropout, &mut rng)
-            .unwrap()
+        Sequential::new(
+            &[4, 5, 3, 4],
+            &[Activation::Tanh, Activation::Elu, Activation::Sigmoid],
+            dropout,
+            &mut rng,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -287,7 +347,9 @@ mod tests {
         for dropout in [0.0, 0.3] {
             let s = net(dropout);
             let x = Array2::from_shape_fn((6, 4), |(i, j)| ((i * 4 + j) as f32 * 0.41).sin());
-            let t = Array2::from_shape_fn((6, 4), |(i, j)| 0.5 + 0.4 * ((i * 4 + j) as f32 * 0.29).cos());
+            let t = Array2::from_shape_fn((6, 4), |(i, j)| {
+                0.5 + 0.4 * ((i * 4 + j) as f32 * 0.29).cos()
+            });
             let eval = |s: &Sequential, x: &Array2<f32>| {
                 let mut tape = Tape::new();
                 s.forward_train(x.view(), &mut tape, &mut ChaCha8Rng::seed_from_u64(9));
@@ -302,7 +364,11 @@ mod tests {
             let mut dx = Array2::zeros((6, 4));
             s.backward(x.view(), &mut tape, at, &mut grads, Some(dx.view_mut()));
 
-            assert_close(&dx, &numeric_grad(&x, |x| eval(&s, x)), &format!("dx, dropout {dropout}"));
+            assert_close(
+                &dx,
+                &numeric_grad(&x, |x| eval(&s, x)),
+                &format!("dx, dropout {dropout}"),
+            );
             for li in 0..3 {
                 let w = s.layers()[li].weight().clone();
                 let num = numeric_grad(&w, |w| {
@@ -311,15 +377,24 @@ mod tests {
                     layers[li] = Dense::from_parts(w.clone(), b, layers[li].activation()).unwrap();
                     eval(&Sequential::from_layers(layers, dropout).unwrap(), &x)
                 });
-                assert_close(&grads.layers[li].weight, &num, &format!("dW{li}, dropout {dropout}"));
+                assert_close(
+                    &grads.layers[li].weight,
+                    &num,
+                    &format!("dW{li}, dropout {dropout}"),
+                );
                 let b = s.layers()[li].bias().clone().insert_axis(Axis(0));
                 let num = numeric_grad(&b, |b| {
                     let mut layers = s.layers().to_vec();
                     let w = layers[li].weight().clone();
-                    layers[li] = Dense::from_parts(w, b.row(0).to_owned(), layers[li].activation()).unwrap();
+                    layers[li] =
+                        Dense::from_parts(w, b.row(0).to_owned(), layers[li].activation()).unwrap();
                     eval(&Sequential::from_layers(layers, dropout).unwrap(), &x)
                 });
-                assert_close(&grads.layers[li].bias.clone().insert_axis(Axis(0)), &num, &format!("db{li}"));
+                assert_close(
+                    &grads.layers[li].bias.clone().insert_axis(Axis(0)),
+                    &num,
+                    &format!("db{li}"),
+                );
             }
         }
     }

@@ -21,7 +21,11 @@ pub struct AdagradConfig {
 
 impl Default for AdagradConfig {
     fn default() -> Self {
-        AdagradConfig { learning_rate: 0.01, epsilon: 1e-8, weight_decay: 0.0 }
+        AdagradConfig {
+            learning_rate: 0.01,
+            epsilon: 1e-8,
+            weight_decay: 0.0,
+        }
     }
 }
 
@@ -35,7 +39,10 @@ pub struct Adagrad {
 impl Adagrad {
     /// Fresh state (zero accumulators).
     pub fn new(config: AdagradConfig) -> Self {
-        Adagrad { config, sum_squares: SlotState::default() }
+        Adagrad {
+            config,
+            sum_squares: SlotState::default(),
+        }
     }
 }
 
@@ -43,7 +50,11 @@ impl Optimizer for Adagrad {
     fn begin_step(&mut self) {}
 
     fn update(&mut self, slot: usize, param: &mut [f32], grad: &[f32], decay: bool) {
-        let AdagradConfig { learning_rate: lr, epsilon: eps, weight_decay } = self.config;
+        let AdagradConfig {
+            learning_rate: lr,
+            epsilon: eps,
+            weight_decay,
+        } = self.config;
         let lambda = if decay { weight_decay } else { 0.0 };
         let s = self.sum_squares.get(slot, param.len());
         for ((p, &g), s) in param.iter_mut().zip(grad).zip(s.iter_mut()) {
@@ -66,7 +77,10 @@ mod tests {
     /// s = 0.25 → θ = 1 − 0.1·0.5/0.5 = 0.9; s = 0.3125, √s = 0.559016994 → θ = 0.9 + 0.025/0.559016994 = 0.944721...
     #[test]
     fn two_known_steps() {
-        let mut opt = Adagrad::new(AdagradConfig { learning_rate: 0.1, ..AdagradConfig::default() });
+        let mut opt = Adagrad::new(AdagradConfig {
+            learning_rate: 0.1,
+            ..AdagradConfig::default()
+        });
         let mut p = [1.0f32];
         opt.begin_step();
         opt.update(0, &mut p, &[0.5], false);

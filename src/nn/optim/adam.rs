@@ -27,7 +27,13 @@ pub struct AdamConfig {
 
 impl Default for AdamConfig {
     fn default() -> Self {
-        AdamConfig { learning_rate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weight_decay: 0.0 }
+        AdamConfig {
+            learning_rate: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+            weight_decay: 0.0,
+        }
     }
 }
 
@@ -43,7 +49,12 @@ pub struct Adam {
 impl Adam {
     /// Fresh state (`t = 0`, zero moments).
     pub fn new(config: AdamConfig) -> Self {
-        Adam { config, t: 0, m: SlotState::default(), v: SlotState::default() }
+        Adam {
+            config,
+            t: 0,
+            m: SlotState::default(),
+            v: SlotState::default(),
+        }
     }
 }
 
@@ -53,14 +64,25 @@ impl Optimizer for Adam {
     }
 
     fn update(&mut self, slot: usize, param: &mut [f32], grad: &[f32], decay: bool) {
-        let AdamConfig { learning_rate: lr, beta1: b1, beta2: b2, epsilon: eps, weight_decay } = self.config;
+        let AdamConfig {
+            learning_rate: lr,
+            beta1: b1,
+            beta2: b2,
+            epsilon: eps,
+            weight_decay,
+        } = self.config;
         let t = self.t.max(1);
         let bc1 = 1.0 - b1.powi(t);
         let bc2 = 1.0 - b2.powi(t);
         let lambda = if decay { weight_decay } else { 0.0 };
         let m = self.m.get(slot, param.len());
         let v = self.v.get(slot, param.len());
-        for (((p, &g), m), v) in param.iter_mut().zip(grad).zip(m.iter_mut()).zip(v.iter_mut()) {
+        for (((p, &g), m), v) in param
+            .iter_mut()
+            .zip(grad)
+            .zip(m.iter_mut())
+            .zip(v.iter_mut())
+        {
             let g = decayed(g, *p, lambda);
             *m = b1 * *m + (1.0 - b1) * g;
             *v = b2 * *v + (1.0 - b2) * g * g;
@@ -84,7 +106,10 @@ mod tests {
     ///         → θ = 0.9 − 0.1·0.105263158/0.395225392 = 0.873366...
     #[test]
     fn two_known_steps() {
-        let mut opt = Adam::new(AdamConfig { learning_rate: 0.1, ..AdamConfig::default() });
+        let mut opt = Adam::new(AdamConfig {
+            learning_rate: 0.1,
+            ..AdamConfig::default()
+        });
         let mut p = [1.0f32];
         opt.begin_step();
         opt.update(0, &mut p, &[0.5], true);
@@ -100,7 +125,11 @@ mod tests {
     /// √v̂ = 0.720944 → θ = 0.9 − 0.1·0.578947/0.720944 = 0.819696.
     #[test]
     fn weight_decay_is_coupled_l2() {
-        let mut opt = Adam::new(AdamConfig { learning_rate: 0.1, weight_decay: 0.5, ..AdamConfig::default() });
+        let mut opt = Adam::new(AdamConfig {
+            learning_rate: 0.1,
+            weight_decay: 0.5,
+            ..AdamConfig::default()
+        });
         let mut p = [1.0f32];
         opt.begin_step();
         opt.update(0, &mut p, &[0.5], true);

@@ -23,7 +23,12 @@ pub struct RmspropConfig {
 
 impl Default for RmspropConfig {
     fn default() -> Self {
-        RmspropConfig { learning_rate: 1e-3, rho: 0.9, epsilon: 1e-8, weight_decay: 0.0 }
+        RmspropConfig {
+            learning_rate: 1e-3,
+            rho: 0.9,
+            epsilon: 1e-8,
+            weight_decay: 0.0,
+        }
     }
 }
 
@@ -37,7 +42,10 @@ pub struct Rmsprop {
 impl Rmsprop {
     /// Fresh state (zero mean square).
     pub fn new(config: RmspropConfig) -> Self {
-        Rmsprop { config, mean_square: SlotState::default() }
+        Rmsprop {
+            config,
+            mean_square: SlotState::default(),
+        }
     }
 }
 
@@ -45,7 +53,12 @@ impl Optimizer for Rmsprop {
     fn begin_step(&mut self) {}
 
     fn update(&mut self, slot: usize, param: &mut [f32], grad: &[f32], decay: bool) {
-        let RmspropConfig { learning_rate: lr, rho, epsilon: eps, weight_decay } = self.config;
+        let RmspropConfig {
+            learning_rate: lr,
+            rho,
+            epsilon: eps,
+            weight_decay,
+        } = self.config;
         let lambda = if decay { weight_decay } else { 0.0 };
         let s = self.mean_square.get(slot, param.len());
         for ((p, &g), s) in param.iter_mut().zip(grad).zip(s.iter_mut()) {
@@ -69,7 +82,10 @@ mod tests {
     /// s = 0.0225 + 0.00625 = 0.02875, √s = 0.169558249 → θ = 0.683772234 + 0.025/0.169558249 = 0.831214...
     #[test]
     fn two_known_steps() {
-        let mut opt = Rmsprop::new(RmspropConfig { learning_rate: 0.1, ..RmspropConfig::default() });
+        let mut opt = Rmsprop::new(RmspropConfig {
+            learning_rate: 0.1,
+            ..RmspropConfig::default()
+        });
         let mut p = [1.0f32];
         opt.begin_step();
         opt.update(0, &mut p, &[0.5], false);

@@ -21,7 +21,11 @@ pub struct SgdConfig {
 
 impl Default for SgdConfig {
     fn default() -> Self {
-        SgdConfig { learning_rate: 0.01, momentum: 0.9, weight_decay: 0.0 }
+        SgdConfig {
+            learning_rate: 0.01,
+            momentum: 0.9,
+            weight_decay: 0.0,
+        }
     }
 }
 
@@ -35,7 +39,10 @@ pub struct Sgd {
 impl Sgd {
     /// Fresh state (zero velocity).
     pub fn new(config: SgdConfig) -> Self {
-        Sgd { config, velocity: SlotState::default() }
+        Sgd {
+            config,
+            velocity: SlotState::default(),
+        }
     }
 }
 
@@ -43,7 +50,11 @@ impl Optimizer for Sgd {
     fn begin_step(&mut self) {}
 
     fn update(&mut self, slot: usize, param: &mut [f32], grad: &[f32], decay: bool) {
-        let SgdConfig { learning_rate: lr, momentum: mu, weight_decay } = self.config;
+        let SgdConfig {
+            learning_rate: lr,
+            momentum: mu,
+            weight_decay,
+        } = self.config;
         let lambda = if decay { weight_decay } else { 0.0 };
         let u = self.velocity.get(slot, param.len());
         for ((p, &g), u) in param.iter_mut().zip(grad).zip(u.iter_mut()) {
@@ -65,7 +76,11 @@ mod tests {
     /// u = 0.5, θ = 0.95; u = 0.45 − 0.25 = 0.2, θ = 0.93.
     #[test]
     fn two_known_steps() {
-        let mut opt = Sgd::new(SgdConfig { learning_rate: 0.1, momentum: 0.9, weight_decay: 0.0 });
+        let mut opt = Sgd::new(SgdConfig {
+            learning_rate: 0.1,
+            momentum: 0.9,
+            weight_decay: 0.0,
+        });
         let mut p = [1.0f32];
         opt.begin_step();
         opt.update(0, &mut p, &[0.5], true);
@@ -79,7 +94,11 @@ mod tests {
     /// g₂ = −0.25 + 0.094 = −0.156, u = 0.54 − 0.156 = 0.384 → θ = 0.94 − 0.0384 = 0.9016.
     #[test]
     fn weight_decay_applies_only_to_decayed_slots() {
-        let mut opt = Sgd::new(SgdConfig { learning_rate: 0.1, momentum: 0.9, weight_decay: 0.1 });
+        let mut opt = Sgd::new(SgdConfig {
+            learning_rate: 0.1,
+            momentum: 0.9,
+            weight_decay: 0.1,
+        });
         let (mut w, mut b) = ([1.0f32], [1.0f32]);
         for g in [0.5f32, -0.25] {
             opt.begin_step();
