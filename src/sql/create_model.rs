@@ -61,7 +61,11 @@ pub(crate) async fn create_model(
         }
     }
     // Options are checked before the (possibly long) query runs.
-    let TrainOptions { config, selection } = TrainOptions::from_options(stmt.options)?;
+    let TrainOptions {
+        config,
+        selection,
+        threshold,
+    } = TrainOptions::from_options(stmt.options)?;
     let batches = ctx.sql(stmt.query).await?.collect().await?;
     let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
     if rows == 0 {
@@ -77,8 +81,11 @@ pub(crate) async fn create_model(
         tokio::task::spawn_blocking(
             move || -> Result<(Autoencoder, Option<std::path::PathBuf>)> {
                 let mut progress = LogProgress { name: &name };
-                let model =
+                let mut model =
                     crate::arrow::fit_batches(&batches, &selection, &config, &mut progress)?;
+                if threshold.is_some() {
+                    model.set_threshold(threshold);
+                }
                 if let Some(path) = &save_to {
                     model.save(path)?;
                 }

@@ -3,6 +3,8 @@
 //! Each option is the CLI flag without `--` and with `_` for `-` (`--learning-rate 0.01` is
 //! `learning_rate = 0.01`); `hidden_units` (alias `hidden`) takes a list, `[64, 8, 64]`, or the
 //! CLI's string form, `'64,8,64'`. Options not given keep [`TrainConfig::default`]'s values.
+//! `threshold` replaces the anomaly threshold calibrated from `contamination` (as `aeflow score
+//! --threshold` does at scoring time).
 
 use crate::arrow::FeatureSelection;
 use crate::error::{Error, Result};
@@ -12,7 +14,7 @@ use crate::model::{
 use crate::sql::statement::OptionValue;
 
 /// Every option `CREATE MODEL` accepts, as listed in errors.
-pub const VALID_OPTIONS: [&str; 28] = [
+pub const VALID_OPTIONS: [&str; 29] = [
     "kind",
     "hidden_units",
     "hidden",
@@ -33,6 +35,7 @@ pub const VALID_OPTIONS: [&str; 28] = [
     "scaler",
     "missing",
     "contamination",
+    "threshold",
     "seed",
     "noise_std",
     "mask_ratio",
@@ -58,6 +61,8 @@ pub struct TrainOptions {
     pub config: TrainConfig,
     /// Which columns of the query's result are features.
     pub selection: FeatureSelection,
+    /// An anomaly threshold that replaces the one calibrated from `contamination`.
+    pub threshold: Option<f64>,
 }
 
 impl TrainOptions {
@@ -66,6 +71,7 @@ impl TrainOptions {
     pub fn from_options(options: &[(String, OptionValue)]) -> Result<Self> {
         let mut config = TrainConfig::default();
         let mut selection = FeatureSelection::All;
+        let mut threshold = None;
         let mut kind: Option<String> = None;
         let mut noise_std = None;
         let mut mask_ratio = None;
@@ -108,7 +114,8 @@ impl TrainOptions {
                 "missing" => {
                     config.missing = v.parse_enum::<MissingPolicy>(&["reject", "impute_mean"])?
                 }
-                "contamination" => config.contamination = f64::from(v.fraction_f32(false)?),
+                "contamination" => config.contamination = v.fraction(false)?,
+                "threshold" => threshold = Some(v.non_negative()?),
                 "seed" => config.seed = v.integer::<u64>("a non-negative integer")?,
                 "noise_std" => noise_std = Some(v.non_negative_f32()?),
                 "mask_ratio" => mask_ratio = Some(v.fraction_f32(false)?),
@@ -188,7 +195,11 @@ impl TrainOptions {
                 Kind::Vanilla
             }
         };
-        Ok(Self { config, selection })
+        Ok(Self {
+            config,
+            selection,
+            threshold,
+        })
     }
 }
 
@@ -266,9 +277,9 @@ impl Value<'_> {
         }
     }
 
-    fn float(&self, expected: &str) -> Result<f32> {
+    fn float(&self, expected: &str) -> Result<f64> {
         self.number()
-            .and_then(|n| n.parse::<f32>().ok())
+            .and_then(|n| n.parse::<f64>().ok())
             .filter(|f| f.is_finite())
             .ok_or_else(|| self.err(expected))
     }
@@ -276,13 +287,17 @@ impl Value<'_> {
     fn positive_f32(&self) -> Result<f32> {
         let f = self.float("a positive number")?;
         if f > 0.0 {
-            Ok(f)
+            Ok(f as f32)
         } else {
             Err(self.err("a positive number"))
         }
     }
 
     fn non_negative_f32(&self) -> Result<f32> {
+        self.non_negative().map(|f| f as f32)
+    }
+
+    fn non_negative(&self) -> Result<f64> {
         let f = self.float("a number >= 0")?;
         if f >= 0.0 {
             Ok(f)
@@ -291,8 +306,12 @@ impl Value<'_> {
         }
     }
 
-    /// A number in `[0, 1)`, or `[0, 1]` with `closed`.
     fn fraction_f32(&self, closed: bool) -> Result<f32> {
+        self.fraction(closed).map(|f| f as f32)
+    }
+
+    /// A number in `[0, 1)`, or `[0, 1]` with `closed`.
+    fn fraction(&self, closed: bool) -> Result<f64> {
         let expected = if closed {
             "a number in [0, 1]"
         } else {
