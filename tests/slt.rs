@@ -88,7 +88,11 @@ fn rows(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, aeflow::Error> {
                     .iter()
                     .map(|f| {
                         let s = f.value(row).to_string();
-                        if s.is_empty() { "(empty)".to_string() } else { s }
+                        if s.is_empty() {
+                            "(empty)".to_string()
+                        } else {
+                            s
+                        }
                     })
                     .collect(),
             );
@@ -122,7 +126,10 @@ async fn run_file(path: &Path) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())
     } else {
-        runner.run_file_async(path).await.map_err(|e| e.display(true).to_string())
+        runner
+            .run_file_async(path)
+            .await
+            .map_err(|e| e.display(true).to_string())
     }
 }
 
@@ -133,7 +140,10 @@ async fn sqllogictest_files() {
     let mut failures = Vec::new();
     for path in &files {
         let outcome = tokio::time::timeout(Duration::from_secs(300), run_file(path)).await;
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         match outcome {
             Ok(Ok(())) => eprintln!("ok   {name}"),
             Ok(Err(e)) => failures.push(format!("{name}:\n{e}")),

@@ -17,9 +17,9 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, FixedSizeListArray, Float64Array};
+use datafusion::arrow::array::{ArrayRef, Float64Array};
 use datafusion::arrow::buffer::NullBuffer;
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::arrow::datatypes::{DataType, FieldRef};
 use datafusion::common::{
     DataFusionError, Result as DFResult, ScalarValue, exec_err, internal_err, plan_err,
 };
@@ -38,12 +38,9 @@ pub(crate) const DOC_SECTION: DocSection = DocSection {
     ),
 };
 
-/// The element type of the vector results (`latent`, reconstructions, feature errors).
+/// The type of the vector results (`latent`, reconstructions, feature errors).
 pub(crate) fn vector_type(width: usize) -> DataType {
-    DataType::FixedSizeList(
-        Arc::new(Field::new_list_field(DataType::Float32, true)),
-        width as i32,
-    )
+    crate::arrow::fixed_size_list_type(width)
 }
 
 /// `coerce_types` shared by the functions: NULL literals become Float32 so that
@@ -111,24 +108,24 @@ fn check_values(
             "model '{model_name}' expects {expected} {what}{listed} as {expected} numeric arguments or one vector argument"
         )
     };
-    if let [field] = fields {
-        if let Some((item, width)) = vector_shape(field.data_type()) {
-            if !matches!(item, DataType::Float32 | DataType::Float64) {
-                return plan_err!(
-                    "{function}: {}; the vector argument holds {item} values, expected Float32 or Float64",
-                    expectation()
-                );
-            }
-            if let Some(width) = width
-                && width != expected
-            {
-                return plan_err!(
-                    "{function}: {}; the vector argument has {width} values per row",
-                    expectation()
-                );
-            }
-            return Ok(());
+    if let [field] = fields
+        && let Some((item, width)) = vector_shape(field.data_type())
+    {
+        if !matches!(item, DataType::Float32 | DataType::Float64) {
+            return plan_err!(
+                "{function}: {}; the vector argument holds {item} values, expected Float32 or Float64",
+                expectation()
+            );
         }
+        if let Some(width) = width
+            && width != expected
+        {
+            return plan_err!(
+                "{function}: {}; the vector argument has {width} values per row",
+                expectation()
+            );
+        }
+        return Ok(());
     }
     for (i, field) in fields.iter().enumerate() {
         if !is_numeric(field.data_type()) {
@@ -324,11 +321,19 @@ fn values_matrix(
         .iter()
         .map(|v| v.to_array_of_size(rows))
         .collect::<DFResult<Vec<ArrayRef>>>()?;
-    let x = crate::arrow::arrays_to_matrix(&arrays, &format!("{function} arguments"))
-        .map_err(|e| user_error(function, model_name, e))?;
+    let input = format!("{function} arguments");
+    // One vector argument is read at the model's width (a List's rows must all hold that many
+    // values, and a batch of NULL vectors is still readable); n scalars give n columns.
+    let x = match arrays.as_slice() {
+        [vector] if vector_shape(vector.data_type()).is_some() => {
+            crate::arrow::vector_to_matrix(vector.as_ref(), expected, &input)
+        }
+        _ => crate::arrow::arrays_to_matrix(&arrays, &input),
+    }
+    .map_err(|e| user_error(function, model_name, e))?;
     if x.ncols() != expected {
-        return exec_err!(
-            "{function}: model '{model_name}' expects {expected} values per row, got {}",
+        return internal_err!(
+            "{function}: {} values per row for model '{model_name}' of width {expected}",
             x.ncols()
         );
     }
@@ -348,8 +353,8 @@ pub(crate) fn user_error(function: &str, model_name: &str, e: crate::Error) -> D
 
 /// The rows of a batch the model can be applied to, and the way back to full-length results.
 ///
-/// A row holding NaN (from NULL) is *incomplete*. Unless the model imputes missing features, it
-/// is left out of the model's input and its result is NULL.
+/// A row the model cannot be applied to (see [`CompleteRows::split`]) is left out of the
+/// model's input and its result is NULL.
 pub(crate) struct CompleteRows {
     rows: usize,
     /// `Some(mask)` when some rows are left out; `None` when every row goes to the model.
@@ -358,24 +363,33 @@ pub(crate) struct CompleteRows {
 
 impl CompleteRows {
     /// Split `x` into the matrix to give the model and the bookkeeping to scatter results back.
-    /// With `impute`, every row goes to the model (which fills in the missing values).
+    ///
+    /// The rule is [`crate::arrow::score_batch`]'s, so SQL and batch jobs agree row for row: a
+    /// row holding NaN (NULL) or ±inf is left out, except that with `impute` (the model fills in
+    /// NaN) only rows holding ±inf are.
     pub(crate) fn split(x: Array2<f32>, impute: bool) -> (Array2<f32>, Self) {
         let rows = x.nrows();
-        if impute {
+        let keep: Vec<bool> = x
+            .rows()
+            .into_iter()
+            .map(|r| {
+                if impute {
+                    !r.iter().any(|v| v.is_infinite())
+                } else {
+                    r.iter().all(|v| v.is_finite())
+                }
+            })
+            .collect();
+        if keep.iter().all(|&k| k) {
             return (x, Self { rows, valid: None });
         }
-        let missing = crate::arrow::rows_with_missing(x.view());
-        if !missing.iter().any(|&m| m) {
-            return (x, Self { rows, valid: None });
-        }
-        let keep: Vec<usize> = (0..rows).filter(|&r| !missing[r]).collect();
-        let complete = x.select(Axis(0), &keep);
-        let valid = NullBuffer::from(missing.iter().map(|&m| !m).collect::<Vec<bool>>());
+        let kept: Vec<usize> = (0..rows).filter(|&r| keep[r]).collect();
+        let complete = x.select(Axis(0), &kept);
         (
             complete,
             Self {
                 rows,
-                valid: Some(valid),
+                valid: Some(NullBuffer::from(keep)),
             },
         )
     }
@@ -400,14 +414,12 @@ impl CompleteRows {
         }
         let list = match &self.valid {
             None => crate::arrow::matrix_to_fixed_size_list(out),
-            Some(valid) => crate::arrow::matrix_to_fixed_size_list(scatter_rows(valid, out).view()),
+            Some(valid) => crate::arrow::matrix_to_fixed_size_list_masked(
+                scatter_rows(valid, out).view(),
+                Some(valid.clone()),
+            ),
         };
-        let (_, _, values, _) = list.into_parts();
-        let DataType::FixedSizeList(item, _) = vector_type(cols) else {
-            return internal_err!("vector_type is a FixedSizeList");
-        };
-        let array = FixedSizeListArray::try_new(item, cols as i32, values, self.valid.clone())?;
-        Ok(Arc::new(array))
+        Ok(Arc::new(list))
     }
 
     /// One Float64 per row from the model's per-row output.
