@@ -43,11 +43,6 @@ pub fn viridis(t: f64) -> RGBColor {
     RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
 }
 
-/// `#rrggbb` for use in the page's CSS and legends.
-pub fn hex(c: RGBColor) -> String {
-    format!("#{:02x}{:02x}{:02x}", c.0, c.1, c.2)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,10 +55,5 @@ mod tests {
         assert_eq!(viridis(7.0), RGBColor(253, 231, 37));
         assert_eq!(viridis(f64::NAN), RGBColor(68, 1, 84));
         assert_eq!(viridis(1.0 / 16.0), RGBColor(70, 23, 104));
-    }
-
-    #[test]
-    fn hex_is_css() {
-        assert_eq!(hex(THRESHOLD), "#d62728");
     }
 }

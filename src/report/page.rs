@@ -110,7 +110,12 @@ fn model_section(page: &mut String, s: &ModelSummary) {
     }
     page.push_str("</div>\n<table class=\"facts\">\n");
     for (label, value) in summary::facts(s) {
-        let _ = writeln!(page, "<tr><th>{}</th><td>{}</td></tr>", escape(label), escape(&value));
+        let _ = writeln!(
+            page,
+            "<tr><th>{}</th><td>{}</td></tr>",
+            escape(label),
+            escape(&value)
+        );
     }
     page.push_str("</table>\n</section>\n");
 }
@@ -128,7 +133,9 @@ fn training_section(page: &mut String, s: &ModelSummary) -> Result<()> {
                 format::duration(per_epoch)
             );
             if s.history.iter().all(|r| r.val_loss.is_none()) {
-                text.push_str(" No validation split was held out, so only the training loss is shown.");
+                text.push_str(
+                    " No validation split was held out, so only the training loss is shown.",
+                );
             }
             paragraph(page, &text);
             figure(page, &svg);
@@ -138,7 +145,11 @@ fn training_section(page: &mut String, s: &ModelSummary) -> Result<()> {
     Ok(())
 }
 
-fn errors_section(page: &mut String, s: &ModelSummary, input: Option<&InputFindings>) -> Result<()> {
+fn errors_section(
+    page: &mut String,
+    s: &ModelSummary,
+    input: Option<&InputFindings>,
+) -> Result<()> {
     page.push_str("<section id=\"errors\">\n<h2>Reconstruction errors</h2>\n");
     paragraph(
         page,
@@ -151,11 +162,12 @@ fn errors_section(page: &mut String, s: &ModelSummary, input: Option<&InputFindi
     let input_errors = input.map(|i| i.errors.as_slice());
     match charts::error_distribution(&s.error_quantiles, input_errors, s.threshold)? {
         Some(svg) => figure(page, &svg),
-        None => note(page, "No error distribution is stored in this model and no input was given."),
+        None => note(
+            page,
+            "No error distribution is stored in this model and no input was given.",
+        ),
     }
-    page.push_str(
-        "<table class=\"quantiles\">\n<tr><th></th><th>training</th>",
-    );
+    page.push_str("<table class=\"quantiles\">\n<tr><th></th><th>training</th>");
     if input.is_some() {
         page.push_str("<th>input</th>");
     }
@@ -168,7 +180,11 @@ fn errors_section(page: &mut String, s: &ModelSummary, input: Option<&InputFindi
             cell(quantile::from_pairs(&s.error_quantiles, q))
         );
         if let Some(i) = input {
-            let _ = write!(page, "<td class=\"num\">{}</td>", cell(quantile::of_sorted(&i.errors, q)));
+            let _ = write!(
+                page,
+                "<td class=\"num\">{}</td>",
+                cell(quantile::of_sorted(&i.errors, q))
+            );
         }
         page.push_str("</tr>\n");
     }
@@ -217,15 +233,25 @@ fn input_counts(i: &InputFindings, threshold: Option<f64>) -> String {
     text
 }
 
-fn latent_section(page: &mut String, s: &ModelSummary, input: Option<&InputFindings>) -> Result<()> {
+fn latent_section(
+    page: &mut String,
+    s: &ModelSummary,
+    input: Option<&InputFindings>,
+) -> Result<()> {
     page.push_str("<section id=\"latent\">\n<h2>Latent space</h2>\n");
     let view = match input.and_then(|i| i.latent.as_ref()) {
         Some(sample) => charts::latent_space(sample, s.threshold)?.map(|v| (sample, v)),
         None => None,
     };
     match (input, view) {
-        (None, _) => note(page, "Give an input file (--input FILE) to see where its rows sit in the latent space."),
-        (Some(_), None) => note(page, "No row of the input could be scored, so there is nothing to show."),
+        (None, _) => note(
+            page,
+            "Give an input file (--input FILE) to see where its rows sit in the latent space.",
+        ),
+        (Some(_), None) => note(
+            page,
+            "No row of the input could be scored, so there is nothing to show.",
+        ),
         (Some(i), Some((sample, view))) => {
             let shown = format::rows(sample.rows.len() as u64);
             let sampled = if (sample.rows.len() as u64) < i.rows_scored() {
@@ -257,7 +283,10 @@ fn anomalies_section(
     page.push_str("<section id=\"anomalies\">\n<h2>Top anomalies</h2>\n");
     let top = input.map(|i| i.top.as_slice()).unwrap_or_default();
     if input.is_none() {
-        note(page, "Give an input file (--input FILE) to see its worst reconstructed rows and why.");
+        note(
+            page,
+            "Give an input file (--input FILE) to see its worst reconstructed rows and why.",
+        );
     } else if top.is_empty() {
         note(page, "No row of the input could be scored.");
     } else {

@@ -124,7 +124,10 @@ fn top_eigenvectors(c: &Array2<f64>, k: usize) -> (Array2<f64>, Vec<f64>) {
             col.mapv_inplace(|x| -x);
         }
     }
-    (v.t().to_owned(), values.into_iter().map(|x| x.max(0.0)).collect())
+    (
+        v.t().to_owned(),
+        values.into_iter().map(|x| x.max(0.0)).collect(),
+    )
 }
 
 /// Gram–Schmidt on the columns; a column that vanishes (rank deficiency) is replaced by the
@@ -203,8 +206,16 @@ mod tests {
         let pca = Pca::fit(x.view(), 2).unwrap();
 
         let scale = 8.0 / 7.0;
-        assert!((pca.variances[0] - 9.0 * scale).abs() < 1e-4, "{:?}", pca.variances);
-        assert!((pca.variances[1] - 4.0 * scale).abs() < 1e-4, "{:?}", pca.variances);
+        assert!(
+            (pca.variances[0] - 9.0 * scale).abs() < 1e-4,
+            "{:?}",
+            pca.variances
+        );
+        assert!(
+            (pca.variances[1] - 4.0 * scale).abs() < 1e-4,
+            "{:?}",
+            pca.variances
+        );
         assert!((pca.total_variance - 14.0 * scale).abs() < 1e-4);
         assert!((pca.explained(0) - 9.0 / 14.0).abs() < 1e-5);
         for (axis, expected) in [(0, r.column(0)), (1, r.column(1))] {
@@ -212,7 +223,9 @@ mod tests {
             let cos = got.dot(&expected).abs();
             assert!((cos - 1.0).abs() < 1e-6, "axis {axis}: {got} vs {expected}");
             // Sign convention: largest-magnitude entry positive.
-            let pivot = got.iter().fold(0.0f64, |m, &v| if v.abs() > m.abs() { v } else { m });
+            let pivot = got
+                .iter()
+                .fold(0.0f64, |m, &v| if v.abs() > m.abs() { v } else { m });
             assert!(pivot > 0.0);
         }
         let projected = pca.project(x.view()).unwrap();

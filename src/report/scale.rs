@@ -55,9 +55,17 @@ impl Scale {
         }
     }
 
-    /// Tick label for axis position `p`, in original units.
+    /// Tick label for axis position `p`, in original units. Log ticks between decades are
+    /// rounded to two significant digits (`10^-2.5` → `0.0032`).
     pub fn label(self, p: f64) -> String {
-        format::number(self.value(p))
+        let v = self.value(p);
+        match self {
+            Scale::Log10 if v > 0.0 && v.is_finite() => {
+                let unit = 10f64.powf(v.log10().floor() - 1.0);
+                format::number((v / unit).round() * unit)
+            }
+            _ => format::number(v),
+        }
     }
 
     /// Words for an axis title: `""` or `" (log scale)"`.
@@ -109,6 +117,8 @@ mod tests {
         assert_eq!(s.position(0.0), None);
         assert_eq!(Scale::Linear.position(f64::INFINITY), None);
         assert_eq!(s.label(-2.0), "0.01");
+        assert_eq!(s.label(-2.5), "0.0032");
+        assert_eq!(s.label(0.5), "3.2");
     }
 
     #[test]

@@ -53,10 +53,7 @@ pub fn facts(s: &ModelSummary) -> Vec<(&'static str, String)> {
         ("layers", layers(s)),
         ("features", features(&s.features)),
         ("scaling", scaler(s.scaler).into()),
-        (
-            "missing values",
-            serde_name(&s.missing).replace('_', " "),
-        ),
+        ("missing values", serde_name(&s.missing).replace('_', " ")),
         ("threshold", threshold(s)),
         ("dead latent units", dead_units(s)),
         ("training", training(s)),
@@ -92,7 +89,9 @@ fn kind_description(s: &ModelSummary) -> String {
             .filter(|(k, _)| k.as_str() != "kind")
             .map(|(k, v)| {
                 let v = match v {
-                    serde_json::Value::Number(n) => n.as_f64().map_or(n.to_string(), format::number),
+                    serde_json::Value::Number(n) => {
+                        n.as_f64().map_or(n.to_string(), format::number)
+                    }
                     serde_json::Value::Null => "none".into(),
                     serde_json::Value::String(t) => t.clone(),
                     other => other.to_string(),
@@ -116,7 +115,11 @@ fn layers(s: &ModelSummary) -> String {
 }
 
 fn features(names: &[String]) -> String {
-    let shown: Vec<&str> = names.iter().take(MAX_NAMED_FEATURES).map(String::as_str).collect();
+    let shown: Vec<&str> = names
+        .iter()
+        .take(MAX_NAMED_FEATURES)
+        .map(String::as_str)
+        .collect();
     let mut text = shown.join(", ");
     if names.len() > MAX_NAMED_FEATURES {
         text.push_str(&format!(" … and {} more", names.len() - MAX_NAMED_FEATURES));
@@ -164,7 +167,10 @@ fn training(s: &ModelSummary) -> String {
         if epochs == 1 { "" } else { "s" }
     );
     if let Some(last) = s.history.last() {
-        text.push_str(&format!("; final training loss {}", format::number(last.train_loss)));
+        text.push_str(&format!(
+            "; final training loss {}",
+            format::number(last.train_loss)
+        ));
         if let Some(v) = last.val_loss {
             text.push_str(&format!(", validation loss {}", format::number(v)));
         }
@@ -218,7 +224,10 @@ pub(crate) mod tests {
     fn kind_is_described_with_its_parameters() {
         let s = summary();
         assert_eq!(kind_name(&s), "denoising");
-        assert_eq!(kind_description(&s), "denoising (mask ratio 0, noise std 0.1)");
+        assert_eq!(
+            kind_description(&s),
+            "denoising (mask ratio 0, noise std 0.1)"
+        );
         let mut v = s.clone();
         v.kind = Kind::Vanilla;
         assert_eq!(kind_description(&v), "vanilla");
@@ -234,7 +243,13 @@ pub(crate) mod tests {
     fn facts_read_well() {
         let s = summary();
         let facts = facts(&s);
-        let get = |k: &str| facts.iter().find(|(l, _)| *l == k).map(|(_, v)| v.clone()).unwrap();
+        let get = |k: &str| {
+            facts
+                .iter()
+                .find(|(l, _)| *l == k)
+                .map(|(_, v)| v.clone())
+                .unwrap()
+        };
         assert_eq!(get("layers"), "45 → 16 → 4 → 16 → 45 (latent 4)");
         assert!(get("features").starts_with("45: f0, f1,"));
         assert!(get("features").ends_with("… and 5 more"));
@@ -246,6 +261,10 @@ pub(crate) mod tests {
         );
         assert_eq!(get("created"), "2024-03-01 14:05 UTC");
         let cards = cards(&s);
-        assert!(cards.iter().any(|c| c.label == "dead latent units" && c.warn));
+        assert!(
+            cards
+                .iter()
+                .any(|c| c.label == "dead latent units" && c.warn)
+        );
     }
 }

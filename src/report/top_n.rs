@@ -94,7 +94,10 @@ mod tests {
     #[test]
     fn keeps_the_largest_in_order() {
         let mut t = TopN::new(3);
-        for (i, k) in [0.5, 3.0, f64::NAN, 1.0, 7.0, 2.0, f64::INFINITY, 3.0].iter().enumerate() {
+        for (i, k) in [0.5, 3.0, f64::NAN, 1.0, 7.0, 2.0, f64::INFINITY, 3.0]
+            .iter()
+            .enumerate()
+        {
             t.offer_with(*k, || i);
         }
         // 3.0 appears twice: the earlier one (index 1) wins the tie.

@@ -48,10 +48,14 @@ pub fn svg(
 
 /// Tick-label text style.
 pub fn label_style() -> TextStyle<'static> {
-    (FONT, LABEL_SIZE).into_font().color(&super::super::colors::INK)
+    (FONT, LABEL_SIZE)
+        .into_font()
+        .color(&super::super::colors::INK)
 }
 
 /// Axis-title text style.
 pub fn title_style() -> TextStyle<'static> {
-    (FONT, TITLE_SIZE).into_font().color(&super::super::colors::INK)
+    (FONT, TITLE_SIZE)
+        .into_font()
+        .color(&super::super::colors::INK)
 }

@@ -87,8 +87,16 @@ pub fn error_distribution(
     let training_shares: Vec<f64> = match &cdf {
         Some(cdf) => (0..BINS)
             .map(|i| {
-                let hi_edge = if i + 1 == BINS { f64::INFINITY } else { scale.value(edge(i + 1)) };
-                let lo_edge = if i == 0 { f64::NEG_INFINITY } else { scale.value(edge(i)) };
+                let hi_edge = if i + 1 == BINS {
+                    f64::INFINITY
+                } else {
+                    scale.value(edge(i + 1))
+                };
+                let lo_edge = if i == 0 {
+                    f64::NEG_INFINITY
+                } else {
+                    scale.value(edge(i))
+                };
                 (cdf.at(hi_edge) - cdf.at(lo_edge)).max(0.0)
             })
             .collect(),
@@ -98,7 +106,11 @@ pub fn error_distribution(
         .iter()
         .chain(&training_shares)
         .fold(0.0f64, |m, &s| m.max(s));
-    let y_max = if top > 0.0 { (top * 1.15 * 100.0).min(100.0) } else { 1.0 };
+    let y_max = if top > 0.0 {
+        (top * 1.15 * 100.0).min(100.0)
+    } else {
+        1.0
+    };
 
     let name = "reconstruction error distribution";
     let svg = canvas::svg(name, SIZE, |root| -> std::result::Result<(), DrawError> {
@@ -151,9 +163,10 @@ pub fn error_distribution(
                     .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 22, y + 6)], fill));
             } else {
                 // An outline over the input's bars, so both stay visible.
-                let steps = training_shares.iter().enumerate().flat_map(|(i, &s)| {
-                    [(edge(i), s * 100.0), (edge(i + 1), s * 100.0)]
-                });
+                let steps = training_shares
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(i, &s)| [(edge(i), s * 100.0), (edge(i + 1), s * 100.0)]);
                 let line = colors::TRAIN.stroke_width(2);
                 chart
                     .draw_series(LineSeries::new(steps, line))?
@@ -174,9 +187,10 @@ pub fn error_distribution(
                 .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 22, y + 6)], fill));
             if !training_shares.is_empty() {
                 // Redraw the training outline on top of the bars.
-                let steps = training_shares.iter().enumerate().flat_map(|(i, &s)| {
-                    [(edge(i), s * 100.0), (edge(i + 1), s * 100.0)]
-                });
+                let steps = training_shares
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(i, &s)| [(edge(i), s * 100.0), (edge(i + 1), s * 100.0)]);
                 chart.draw_series(LineSeries::new(steps, colors::TRAIN.stroke_width(2)))?;
             }
         }
@@ -273,28 +287,54 @@ mod tests {
 
     #[test]
     fn draws_training_input_and_threshold() {
-        let quantiles: Vec<(f64, f64)> =
-            (0..=100).map(|i| (i as f64 / 100.0, 0.01 + (i as f64 / 100.0).powi(4))).collect();
-        let input: Vec<f64> = (0..500).map(|i| 0.01 + (i as f64 / 500.0).powi(3) * 3.0).collect();
-        let svg = error_distribution(&quantiles, Some(&input), Some(0.7)).unwrap().unwrap();
+        let quantiles: Vec<(f64, f64)> = (0..=100)
+            .map(|i| (i as f64 / 100.0, 0.01 + (i as f64 / 100.0).powi(4)))
+            .collect();
+        let input: Vec<f64> = (0..500)
+            .map(|i| 0.01 + (i as f64 / 500.0).powi(3) * 3.0)
+            .collect();
+        let svg = error_distribution(&quantiles, Some(&input), Some(0.7))
+            .unwrap()
+            .unwrap();
         assert!(svg.contains("threshold = 0.7"));
         assert!(svg.contains("input (500 rows)"));
         assert!(svg.contains("101 stored quantiles"));
-        assert!(svg.contains("log scale"), "errors spanning 300x use a log axis");
+        assert!(
+            svg.contains("log scale"),
+            "errors spanning 300x use a log axis"
+        );
     }
 
     #[test]
     fn odd_distributions_do_not_panic() {
         assert!(error_distribution(&[], None, None).unwrap().is_none());
-        assert!(error_distribution(&[], Some(&[]), Some(1.0)).unwrap().is_none());
+        assert!(
+            error_distribution(&[], Some(&[]), Some(1.0))
+                .unwrap()
+                .is_none()
+        );
         // Constant errors, zero errors, a lone input row, NaN and infinite values.
         let constant = [(0.0, 0.25), (0.5, 0.25), (1.0, 0.25)];
-        assert!(error_distribution(&constant, Some(&[0.25; 10]), Some(0.25)).unwrap().is_some());
+        assert!(
+            error_distribution(&constant, Some(&[0.25; 10]), Some(0.25))
+                .unwrap()
+                .is_some()
+        );
         let zeros = [(0.0, 0.0), (1.0, 0.0)];
-        assert!(error_distribution(&zeros, Some(&[0.0]), None).unwrap().is_some());
+        assert!(
+            error_distribution(&zeros, Some(&[0.0]), None)
+                .unwrap()
+                .is_some()
+        );
         let odd = [f64::NAN, f64::INFINITY, 1.0];
-        let svg = error_distribution(&[], Some(&odd), Some(f64::NAN)).unwrap().unwrap();
+        let svg = error_distribution(&[], Some(&odd), Some(f64::NAN))
+            .unwrap()
+            .unwrap();
         assert!(svg.contains("input (1 row)"));
-        assert!(error_distribution(&[(0.99, 5.0)], None, Some(1e-9)).unwrap().is_some());
+        assert!(
+            error_distribution(&[(0.99, 5.0)], None, Some(1e-9))
+                .unwrap()
+                .is_some()
+        );
     }
 }

@@ -23,7 +23,11 @@ const NAME_CHARS: usize = 18;
 
 /// Bars for the `max_features` largest feature errors of `anomaly` (at least one).
 /// `names` are the model's feature names; missing names are shown as `feature i`.
-pub fn anomaly_features(anomaly: &Anomaly, names: &[String], max_features: usize) -> Result<String> {
+pub fn anomaly_features(
+    anomaly: &Anomaly,
+    names: &[String],
+    max_features: usize,
+) -> Result<String> {
     let total: f64 = anomaly
         .feature_errors
         .iter()
@@ -143,7 +147,10 @@ mod tests {
 
     #[test]
     fn largest_features_first_with_names_values_and_shares() {
-        let names: Vec<String> = ["alpha", "beta", "<gamma>"].iter().map(|s| s.to_string()).collect();
+        let names: Vec<String> = ["alpha", "beta", "<gamma>"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let svg = anomaly_features(&anomaly(vec![1.0, 6.0, 3.0]), &names, 2).unwrap();
         assert!(svg.contains("beta  10 → 1"));
         assert!(svg.contains("&lt;gamma&gt;  20 → 2"), "names are escaped");

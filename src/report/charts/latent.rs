@@ -37,14 +37,22 @@ pub fn latent_space(sample: &LatentSample, threshold: Option<f64>) -> Result<Opt
     }
     // Colours span the 1st percentile of the errors to the largest (smaller errors get the
     // darkest colour), so a few near-zero errors do not wash out the rest.
-    let mut sorted: Vec<f64> = sample.errors.iter().copied().filter(|e| e.is_finite()).collect();
+    let mut sorted: Vec<f64> = sample
+        .errors
+        .iter()
+        .copied()
+        .filter(|e| e.is_finite())
+        .collect();
     sorted.sort_by(f64::total_cmp);
     let (Some(&max_error), Some(low_error)) = (sorted.last(), quantile::of_sorted(&sorted, 0.01))
     else {
         return Ok(None);
     };
     let error_scale = Scale::choose([low_error, max_error]);
-    let (c_lo, c_hi) = match (error_scale.position(low_error), error_scale.position(max_error)) {
+    let (c_lo, c_hi) = match (
+        error_scale.position(low_error),
+        error_scale.position(max_error),
+    ) {
         (Some(lo), Some(hi)) => (lo, hi),
         _ => return Ok(None),
     };
@@ -127,93 +135,101 @@ pub fn latent_space(sample: &LatentSample, threshold: Option<f64>) -> Result<Opt
         .filter(|p| (bar_range.0..=bar_range.1).contains(p));
     let flagged = points.iter().filter(|p| p.3).count();
 
-    let svg = canvas::svg("latent space", SIZE, |root| -> std::result::Result<(), DrawError> {
-        let (left, right) = root.split_horizontally(SIZE.0 - BAR_AREA);
-        let mut chart = ChartBuilder::on(&left)
-            .margin(16)
-            .x_label_area_size(48)
-            .y_label_area_size(78)
-            .build_cartesian_2d(x_range.0..x_range.1, y_range.0..y_range.1)?;
-        let y_fmt = |y: &f64| {
-            if d == 1 {
-                error_scale.label(*y)
-            } else {
-                format::number(*y)
-            }
-        };
-        let x_fmt = |x: &f64| format::number(*x);
-        chart
-            .configure_mesh()
-            .x_desc(x_desc.as_str())
-            .y_desc(y_desc.as_str())
-            .x_labels(9)
-            .y_labels(8)
-            .x_label_formatter(&x_fmt)
-            .y_label_formatter(&y_fmt)
-            .label_style(canvas::label_style())
-            .axis_desc_style(canvas::title_style())
-            .light_line_style(WHITE.mix(0.0))
-            .bold_line_style(colors::MUTED.mix(0.15))
-            .axis_style(colors::INK.mix(0.6))
-            .draw()?;
-        chart.draw_series(
-            points
-                .iter()
-                .map(|&(x, y, p, _)| Circle::new((x, y), 3, colour_at(p).mix(0.85).filled())),
-        )?;
-        if flagged > 0 {
-            let ring = colors::THRESHOLD.stroke_width(2);
-            chart
-                .draw_series(
-                    points
-                        .iter()
-                        .filter(|p| p.3)
-                        .map(|&(x, y, _, _)| Circle::new((x, y), 6, ring)),
-                )?
-                .label(format!("above threshold ({flagged} of {} shown)", points.len()))
-                .legend(move |(x, y)| Circle::new((x + 10, y), 6, ring));
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .label_font(canvas::label_style())
-                .background_style(WHITE.mix(0.9))
-                .border_style(colors::MUTED.mix(0.4))
-                .draw()?;
-        }
+    let svg =
+        canvas::svg(
+            "latent space",
+            SIZE,
+            |root| -> std::result::Result<(), DrawError> {
+                let (left, right) = root.split_horizontally(SIZE.0 - BAR_AREA);
+                let mut chart = ChartBuilder::on(&left)
+                    .margin(16)
+                    .x_label_area_size(48)
+                    .y_label_area_size(78)
+                    .build_cartesian_2d(x_range.0..x_range.1, y_range.0..y_range.1)?;
+                let y_fmt = |y: &f64| {
+                    if d == 1 {
+                        error_scale.label(*y)
+                    } else {
+                        format::number(*y)
+                    }
+                };
+                let x_fmt = |x: &f64| format::number(*x);
+                chart
+                    .configure_mesh()
+                    .x_desc(x_desc.as_str())
+                    .y_desc(y_desc.as_str())
+                    .x_labels(9)
+                    .y_labels(8)
+                    .x_label_formatter(&x_fmt)
+                    .y_label_formatter(&y_fmt)
+                    .label_style(canvas::label_style())
+                    .axis_desc_style(canvas::title_style())
+                    .light_line_style(WHITE.mix(0.0))
+                    .bold_line_style(colors::MUTED.mix(0.15))
+                    .axis_style(colors::INK.mix(0.6))
+                    .draw()?;
+                chart.draw_series(points.iter().map(|&(x, y, p, _)| {
+                    Circle::new((x, y), 3, colour_at(p).mix(0.85).filled())
+                }))?;
+                if flagged > 0 {
+                    let ring = colors::THRESHOLD.stroke_width(2);
+                    chart
+                        .draw_series(
+                            points
+                                .iter()
+                                .filter(|p| p.3)
+                                .map(|&(x, y, _, _)| Circle::new((x, y), 6, ring)),
+                        )?
+                        .label(format!(
+                            "above threshold ({flagged} of {} shown)",
+                            points.len()
+                        ))
+                        .legend(move |(x, y)| Circle::new((x + 10, y), 6, ring));
+                    chart
+                        .configure_series_labels()
+                        .position(SeriesLabelPosition::UpperRight)
+                        .label_font(canvas::label_style())
+                        .background_style(WHITE.mix(0.9))
+                        .border_style(colors::MUTED.mix(0.4))
+                        .draw()?;
+                }
 
-        // Colour bar: error from low (bottom) to high (top).
-        let mut bar = ChartBuilder::on(&right)
-            .margin_top(16)
-            .margin_bottom(64)
-            .margin_right(8)
-            .y_label_area_size(72)
-            .build_cartesian_2d(0.0..1.0, bar_range.0..bar_range.1)?;
-        let bar_fmt = |y: &f64| error_scale.label(*y);
-        bar.configure_mesh()
-            .disable_x_mesh()
-            .disable_y_mesh()
-            .disable_x_axis()
-            .y_labels(7)
-            .y_label_formatter(&bar_fmt)
-            .y_desc(format!("error{}", error_scale.suffix()))
-            .label_style(canvas::label_style())
-            .axis_desc_style(canvas::title_style())
-            .axis_style(colors::INK.mix(0.6))
-            .draw()?;
-        const STEPS: usize = 64;
-        let step = (bar_range.1 - bar_range.0) / STEPS as f64;
-        bar.draw_series((0..STEPS).map(|i| {
-            let y0 = bar_range.0 + step * i as f64;
-            Rectangle::new([(0.0, y0), (1.0, y0 + step)], colour_at(y0 + step / 2.0).filled())
-        }))?;
-        if let Some(t) = threshold_pos {
-            bar.draw_series(LineSeries::new(
-                [(0.0, t), (1.0, t)],
-                colors::THRESHOLD.stroke_width(3),
-            ))?;
-        }
-        Ok(())
-    })?;
+                // Colour bar: error from low (bottom) to high (top).
+                let mut bar = ChartBuilder::on(&right)
+                    .margin_top(16)
+                    .margin_bottom(64)
+                    .margin_right(8)
+                    .y_label_area_size(64)
+                    .build_cartesian_2d(0.0..1.0, bar_range.0..bar_range.1)?;
+                let bar_fmt = |y: &f64| error_scale.label(*y);
+                bar.configure_mesh()
+                    .disable_x_mesh()
+                    .disable_y_mesh()
+                    .disable_x_axis()
+                    .y_labels(7)
+                    .y_label_formatter(&bar_fmt)
+                    .y_desc(format!("error{}", error_scale.suffix()))
+                    .label_style(canvas::label_style())
+                    .axis_desc_style(canvas::title_style())
+                    .axis_style(colors::INK.mix(0.6))
+                    .draw()?;
+                const STEPS: usize = 64;
+                let step = (bar_range.1 - bar_range.0) / STEPS as f64;
+                bar.draw_series((0..STEPS).map(|i| {
+                    let y0 = bar_range.0 + step * i as f64;
+                    // Overlapping steps: no anti-aliasing seams between them.
+                    let top = (y0 + step * 1.6).min(bar_range.1);
+                    Rectangle::new([(0.0, y0), (1.0, top)], colour_at(y0 + step / 2.0).filled())
+                }))?;
+                if let Some(t) = threshold_pos {
+                    bar.draw_series(LineSeries::new(
+                        [(0.0, t), (1.0, t)],
+                        colors::THRESHOLD.stroke_width(3),
+                    ))?;
+                }
+                Ok(())
+            },
+        )?;
     Ok(Some(LatentView { svg, method }))
 }
 
@@ -225,8 +241,12 @@ mod tests {
     fn sample(d: usize, n: usize) -> LatentSample {
         LatentSample {
             rows: (0..n as u64).collect(),
-            latent: Array2::from_shape_fn((n, d), |(i, j)| ((i * (j + 3)) % 17) as f32 * 0.3 - j as f32),
-            errors: (0..n).map(|i| 0.01 + (i as f64 / n.max(1) as f64).powi(3)).collect(),
+            latent: Array2::from_shape_fn((n, d), |(i, j)| {
+                ((i * (j + 3)) % 17) as f32 * 0.3 - j as f32
+            }),
+            errors: (0..n)
+                .map(|i| 0.01 + (i as f64 / n.max(1) as f64).powi(3))
+                .collect(),
         }
     }
 
@@ -239,7 +259,10 @@ mod tests {
         assert!(two.method.contains("2-D latent itself"));
         assert!(!two.svg.contains("above threshold"));
         let many = latent_space(&sample(6, 50), Some(10.0)).unwrap().unwrap();
-        assert!(many.method.contains("principal components of the 6-D latent"));
+        assert!(
+            many.method
+                .contains("principal components of the 6-D latent")
+        );
         assert!(many.svg.contains("PC1"));
     }
 

@@ -38,87 +38,92 @@ pub fn loss_curves(history: &[EpochRecord]) -> Result<Option<String>> {
     let (train, val) = (position(&train), position(&val));
     let epochs = train.iter().chain(&val).map(|p| p.0);
     let last_epoch = epochs.clone().fold(1.0f64, f64::max);
-    let x_range = (0.5f64.min(epochs.clone().fold(1.0, f64::min) - 0.5), last_epoch + 0.5);
+    let x_range = (
+        0.5f64.min(epochs.clone().fold(1.0, f64::min) - 0.5),
+        last_epoch + 0.5,
+    );
     let y_range = padded_range(train.iter().chain(&val).map(|p| p.1), 0.08);
-    let best_val = val
-        .iter()
-        .copied()
-        .min_by(|a, b| a.1.total_cmp(&b.1));
+    let best_val = val.iter().copied().min_by(|a, b| a.1.total_cmp(&b.1));
     let markers = history.len() <= MARKERS_UP_TO;
 
-    let svg = canvas::svg("training loss", SIZE, |root| -> std::result::Result<(), DrawError> {
-        let mut chart = ChartBuilder::on(root)
-            .margin(16)
-            .x_label_area_size(48)
-            .y_label_area_size(78)
-            .build_cartesian_2d(x_range.0..x_range.1, y_range.0..y_range.1)?;
-        let x_fmt = |x: &f64| {
-            if (x - x.round()).abs() < 1e-6 && *x >= 1.0 {
-                format!("{}", x.round() as i64)
-            } else {
-                String::new()
-            }
-        };
-        let y_fmt = |y: &f64| scale.label(*y);
-        chart
-            .configure_mesh()
-            .x_desc("epoch")
-            .y_desc(format!("loss{}", scale.suffix()))
-            .x_labels((last_epoch as usize).clamp(2, 12))
-            .y_labels(7)
-            .x_label_formatter(&x_fmt)
-            .y_label_formatter(&y_fmt)
-            .label_style(canvas::label_style())
-            .axis_desc_style(canvas::title_style())
-            .light_line_style(WHITE.mix(0.0))
-            .bold_line_style(colors::MUTED.mix(0.18))
-            .axis_style(colors::INK.mix(0.6))
-            .draw()?;
+    let svg = canvas::svg(
+        "training loss",
+        SIZE,
+        |root| -> std::result::Result<(), DrawError> {
+            let mut chart = ChartBuilder::on(root)
+                .margin(16)
+                .x_label_area_size(48)
+                .y_label_area_size(78)
+                .build_cartesian_2d(x_range.0..x_range.1, y_range.0..y_range.1)?;
+            let x_fmt = |x: &f64| {
+                if (x - x.round()).abs() < 1e-6 && *x >= 1.0 {
+                    format!("{}", x.round() as i64)
+                } else {
+                    String::new()
+                }
+            };
+            let y_fmt = |y: &f64| scale.label(*y);
+            chart
+                .configure_mesh()
+                .x_desc("epoch")
+                .y_desc(format!("loss{}", scale.suffix()))
+                .x_labels((last_epoch as usize).clamp(2, 12))
+                .y_labels(7)
+                .x_label_formatter(&x_fmt)
+                .y_label_formatter(&y_fmt)
+                .label_style(canvas::label_style())
+                .axis_desc_style(canvas::title_style())
+                .light_line_style(WHITE.mix(0.0))
+                .bold_line_style(colors::MUTED.mix(0.18))
+                .axis_style(colors::INK.mix(0.6))
+                .draw()?;
 
-        for (points, color, name) in [
-            (&train, colors::TRAIN, "training loss"),
-            (&val, colors::VALIDATION, "validation loss"),
-        ] {
-            if points.is_empty() {
-                continue;
+            for (points, color, name) in [
+                (&train, colors::TRAIN, "training loss"),
+                (&val, colors::VALIDATION, "validation loss"),
+            ] {
+                if points.is_empty() {
+                    continue;
+                }
+                chart
+                    .draw_series(LineSeries::new(
+                        points.iter().copied(),
+                        color.stroke_width(2),
+                    ))?
+                    .label(name)
+                    .legend(move |(x, y)| {
+                        PathElement::new([(x, y), (x + 22, y)], color.stroke_width(2))
+                    });
+                if markers || points.len() == 1 {
+                    chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+                }
+            }
+            if let Some((epoch, loss)) = best_val {
+                let style = colors::VALIDATION.mix(0.7).stroke_width(1);
+                chart
+                    .draw_series(DashedLineSeries::new(
+                        [(epoch, y_range.0), (epoch, y_range.1)],
+                        6,
+                        4,
+                        style,
+                    ))?
+                    .label(format!(
+                        "lowest validation loss: {} (epoch {})",
+                        scale.label(loss),
+                        epoch as i64
+                    ))
+                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 22, y)], style));
             }
             chart
-                .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))?
-                .label(name)
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 22, y)], color.stroke_width(2)));
-            if markers || points.len() == 1 {
-                chart.draw_series(
-                    points
-                        .iter()
-                        .map(|&p| Circle::new(p, 3, color.filled())),
-                )?;
-            }
-        }
-        if let Some((epoch, loss)) = best_val {
-            let style = colors::VALIDATION.mix(0.7).stroke_width(1);
-            chart
-                .draw_series(DashedLineSeries::new(
-                    [(epoch, y_range.0), (epoch, y_range.1)],
-                    6,
-                    4,
-                    style,
-                ))?
-                .label(format!(
-                    "lowest validation loss: {} (epoch {})",
-                    scale.label(loss),
-                    epoch as i64
-                ))
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 22, y)], style));
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font(canvas::label_style())
-            .background_style(WHITE.mix(0.9))
-            .border_style(colors::MUTED.mix(0.4))
-            .draw()?;
-        Ok(())
-    })?;
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperRight)
+                .label_font(canvas::label_style())
+                .background_style(WHITE.mix(0.9))
+                .border_style(colors::MUTED.mix(0.4))
+                .draw()?;
+            Ok(())
+        },
+    )?;
     Ok(Some(svg))
 }
 
@@ -144,7 +149,11 @@ mod tests {
         assert!(svg.starts_with("<svg"));
         assert!(svg.contains("training loss") && svg.contains("validation loss"));
         assert!(svg.contains("lowest validation loss"));
-        assert!(svg.to_lowercase().contains(&colors::hex(colors::VALIDATION)));
+        let c = colors::VALIDATION;
+        assert!(
+            svg.to_lowercase()
+                .contains(&format!("#{:02x}{:02x}{:02x}", c.0, c.1, c.2))
+        );
     }
 
     #[test]
@@ -152,11 +161,17 @@ mod tests {
         assert!(loss_curves(&[]).unwrap().is_none());
         assert!(loss_curves(&[record(1, f64::NAN, None)]).unwrap().is_none());
         let one = loss_curves(&[record(1, 0.5, None)]).unwrap().unwrap();
-        assert!(one.contains("<circle"), "a single epoch is drawn as a point");
+        assert!(
+            one.contains("<circle"),
+            "a single epoch is drawn as a point"
+        );
         assert!(!one.contains("validation"));
         let flat: Vec<_> = (1..=3).map(|e| record(e, 0.0, Some(0.0))).collect();
         assert!(loss_curves(&flat).unwrap().is_some());
-        let wild = [record(1, 1e30, Some(f64::INFINITY)), record(2, 1e-30, Some(0.1))];
+        let wild = [
+            record(1, 1e30, Some(f64::INFINITY)),
+            record(2, 1e-30, Some(0.1)),
+        ];
         assert!(loss_curves(&wild).unwrap().is_some());
     }
 }
