@@ -146,15 +146,18 @@ impl Autoencoder {
         dims
     }
 
-    /// Human-facing summary.
-    pub fn summary(&self) -> ModelSummary {
-        let activations = self
-            .encoder
+    /// Activation of each layer, input to output (`dims().len() − 1` of them).
+    pub fn activations(&self) -> Vec<ActivationKind> {
+        self.encoder
             .layers()
             .iter()
             .chain(self.decoder.layers())
-            .map(|l| ActivationKind::from(l.activation()).name().to_string())
-            .collect();
+            .map(|l| l.activation().into())
+            .collect()
+    }
+
+    /// Human-facing summary.
+    pub fn summary(&self) -> ModelSummary {
         ModelSummary {
             kind: self.kind.clone(),
             features: self.features.clone(),
@@ -170,8 +173,6 @@ impl Autoencoder {
             dead_latent_units: self.diagnostics.dead_latent_units.clone(),
             error_quantiles: self.diagnostics.error_quantiles.clone(),
             version: self.version.clone(),
-            activations,
-            latent_activity: self.diagnostics.latent_activity.clone(),
         }
     }
 

@@ -61,8 +61,4 @@ pub struct ModelSummary {
     pub error_quantiles: Vec<(f64, f64)>,
     /// Short hex id of the weights (changes whenever the weights change).
     pub version: String,
-    /// Activation of each layer, input to output (`dims.len() − 1` names).
-    pub activations: Vec<String>,
-    /// Activity of each latent unit on the training data.
-    pub latent_activity: Vec<LatentActivity>,
 }

@@ -702,9 +702,10 @@ mod tests {
         assert_eq!(r1, r2);
         let s = m.summary();
         assert_eq!(s.dims, vec![8, 6, 3, 6, 8]);
-        assert_eq!(s.activations, vec!["elu", "elu", "elu", "linear"]);
+        use crate::model::ActivationKind::{Elu, Linear};
+        assert_eq!(m.activations(), vec![Elu, Elu, Elu, Linear]);
         assert_eq!(s.version.len(), 12);
         assert_eq!(s.error_quantiles.len(), 9);
-        assert_eq!(s.latent_activity.len(), 3);
+        assert_eq!(m.diagnostics().latent_activity.len(), 3);
     }
 }
