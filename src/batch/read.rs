@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ::arrow::array::RecordBatch;
-use ::arrow::datatypes::SchemaRef;
+use ::arrow::datatypes::{Schema, SchemaRef};
 use ::arrow::error::ArrowError;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -60,7 +60,7 @@ impl FileSource {
                 let (schema, _) =
                     ::arrow::json::reader::infer_json_schema(BufReader::new(file), None)
                         .map_err(|e| Error::data(&name, format!("not readable as NDJSON ({e})")))?;
-                (Arc::new(schema), None)
+                (Arc::new(in_file_order(schema, path)), None)
             }
         };
         if schema.fields().is_empty() {
@@ -226,4 +226,54 @@ pub fn known_row_count(path: &Path, format: Option<FileFormat>) -> Option<u64> {
             .num_rows(),
         _ => None,
     }
+}
+
+/// Objects whose keys are read in order, values skipped.
+struct KeyOrder(Vec<String>);
+
+impl<'de> serde::Deserialize<'de> for KeyOrder {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> serde::de::Visitor<'de> for Keys {
+            type Value = KeyOrder;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<KeyOrder, A::Error> {
+                let mut keys = Vec::new();
+                while let Some(k) = map.next_key::<String>()? {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                    keys.push(k);
+                }
+                Ok(KeyOrder(keys))
+            }
+        }
+        d.deserialize_map(Keys)
+    }
+}
+
+/// arrow's NDJSON inference sorts columns by name; put them back in the order they first appear
+/// in the file (looking at the first 1000 objects), so columns are carried through as written.
+fn in_file_order(schema: Schema, path: &Path) -> Schema {
+    let Ok(file) = File::open(path) else {
+        return schema;
+    };
+    let mut order: Vec<String> = Vec::new();
+    let objects =
+        serde_json::Deserializer::from_reader(BufReader::new(file)).into_iter::<KeyOrder>();
+    for keys in objects.take(1000) {
+        let Ok(KeyOrder(keys)) = keys else { break };
+        for k in keys {
+            if !order.contains(&k) {
+                order.push(k);
+            }
+        }
+    }
+    let rank = |name: &str| order.iter().position(|k| k == name).unwrap_or(usize::MAX);
+    let mut fields: Vec<_> = schema.fields().iter().cloned().collect();
+    fields.sort_by_key(|f| rank(f.name()));
+    Schema::new_with_metadata(fields, schema.metadata().clone())
 }
