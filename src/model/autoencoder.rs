@@ -81,10 +81,10 @@ impl PassPool {
     }
 
     fn put(&self, pass: Pass) {
-        if let Ok(mut v) = self.0.lock() {
-            if v.len() < POOLED_PASSES {
-                v.push(pass);
-            }
+        if let Ok(mut v) = self.0.lock()
+            && v.len() < POOLED_PASSES
+        {
+            v.push(pass);
         }
     }
 }

@@ -168,19 +168,19 @@ impl Preprocessing {
             self.offset.iter().all(|&o| o == 0.0) && self.scale.iter().all(|&s| s == 1.0);
         for (i, (xr, mut or)) in x.rows().into_iter().zip(out.rows_mut()).enumerate() {
             // Fast path: a contiguous row without missing values, one straight (vectorisable) loop.
-            if let (Some(xs), Some(os)) = (xr.as_slice(), or.as_slice_mut()) {
-                if xs.iter().fold(true, |ok, v| ok & v.is_finite()) {
-                    if identity {
-                        os.copy_from_slice(xs);
-                    } else {
-                        for (((o, &v), &off), &sc) in
-                            os.iter_mut().zip(xs).zip(&self.offset).zip(&self.scale)
-                        {
-                            *o = (v - off) / sc;
-                        }
+            if let (Some(xs), Some(os)) = (xr.as_slice(), or.as_slice_mut())
+                && xs.iter().fold(true, |ok, v| ok & v.is_finite())
+            {
+                if identity {
+                    os.copy_from_slice(xs);
+                } else {
+                    for (((o, &v), &off), &sc) in
+                        os.iter_mut().zip(xs).zip(&self.offset).zip(&self.scale)
+                    {
+                        *o = (v - off) / sc;
                     }
-                    continue;
                 }
+                continue;
             }
             for (j, (o, &v)) in or.iter_mut().zip(xr.iter()).enumerate() {
                 let v = if v.is_finite() {
