@@ -51,5 +51,25 @@ fn dense(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, dense);
+/// One Adam update of the reference model's 221 184 weights (one tensor).
+fn adam(c: &mut Criterion) {
+    use aeflow::nn::Optimizer;
+    use aeflow::nn::optim::{Adam, AdamConfig};
+    let n = 221_184;
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let mut p: Vec<f32> = (0..n).map(|_| rng.random::<f32>() - 0.5).collect();
+    let g: Vec<f32> = (0..n).map(|_| rng.random::<f32>() - 0.5).collect();
+    let mut opt = Adam::new(AdamConfig::default());
+    let mut group = c.benchmark_group("adam");
+    group.throughput(Throughput::Elements(n as u64));
+    group.bench_function("update_221184", |b| {
+        b.iter(|| {
+            opt.begin_step();
+            opt.update(0, black_box(&mut p), black_box(&g), true);
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, dense, adam);
 criterion_main!(benches);
