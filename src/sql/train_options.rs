@@ -464,8 +464,11 @@ mod tests {
                 mask_ratio: 0.2
             }
         );
-        let o =
-            TrainOptions::from_options(&opts(&[("sparsity_target", num("0.05"))])).expect("valid");
+        let o = TrainOptions::from_options(&opts(&[
+            ("kind", OptionValue::Word("sparse".into())),
+            ("sparsity_target", num("0.05")),
+        ]))
+        .expect("valid");
         assert_eq!(
             o.config.kind,
             Kind::Sparse {
