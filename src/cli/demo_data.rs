@@ -57,7 +57,7 @@ pub fn generate(rows: usize, faults: usize, seed: u64) -> Result<DemoData> {
     let start_ms: i64 = 1_767_225_600_000; // 2026-01-01 00:00 UTC
     let mut ts = Vec::with_capacity(rows);
     let mut machine = Vec::with_capacity(rows);
-    let mut cols: Vec<Vec<f64>> = vec![Vec::with_capacity(rows); FEATURES.len()];
+    let mut cols: Vec<Vec<f64>> = FEATURES.iter().map(|_| Vec::with_capacity(rows)).collect();
     let mut walk = 0.0f64;
     for i in 0..rows {
         let minutes = i as f64;
