@@ -160,7 +160,8 @@ fn scoring_ten_times_more_rows_takes_about_the_same_peak_memory() {
     assert_eq!(known_row_count(&small_out, None), Some(SMALL_ROWS as u64));
     // The large input decoded at once would be ids + site strings + features.
     let large_decoded = LARGE_ROWS as u64 * (8 + 16 + 8 * FEATURES as u64);
-    let allowed = small_peak + small_peak / 5 + (16 << 20);
+    // 12.5 % plus 8 MiB of slack for allocator noise.
+    let allowed = small_peak + small_peak / 8 + (8 << 20);
     let mib = |b: u64| b as f64 / (1 << 20) as f64;
     eprintln!(
         "peak RSS: score {SMALL_ROWS} rows {:.1} MiB, score {LARGE_ROWS} rows {:.1} MiB \
