@@ -261,10 +261,6 @@ pub(crate) mod tests {
         );
         assert_eq!(get("created"), "2024-03-01 14:05 UTC");
         let cards = cards(&s);
-        assert!(
-            cards
-                .iter()
-                .any(|c| c.label == "dead units" && c.warn)
-        );
+        assert!(cards.iter().any(|c| c.label == "dead units" && c.warn));
     }
 }
