@@ -51,7 +51,7 @@ pub fn encode_fields(model: &Autoencoder) -> Vec<FieldRef> {
 }
 
 /// The input batch plus `reconstruction_error` (Float64), `is_anomaly` (Boolean) and, with
-/// `options.per_feature`, `feature_errors` (FixedSizeList<Float32>). Rows with NULL features under
+/// `options.per_feature`, `feature_errors` (`FixedSizeList<Float32>`). Rows with NULL features under
 /// the reject policy get NULL outputs.
 ///
 /// `is_anomaly` is NULL throughout when the model has no threshold and `options` gives none.
@@ -106,7 +106,7 @@ pub fn score_batch(
     append(batch, fields, columns)
 }
 
-/// The input batch plus `latent` (FixedSizeList<Float32>[latent]).
+/// The input batch plus `latent` (`FixedSizeList<Float32>[latent]`).
 pub fn encode_batch(
     model: &Autoencoder,
     batch: &RecordBatch,

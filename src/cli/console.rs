@@ -155,8 +155,14 @@ impl TrainObserver for TrainProgress {
         );
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
+            self.line(&text);
+            return;
         }
-        self.line(&text);
+        // As log lines: the first epoch, about ten more, and the last.
+        let every = (self.epochs / 10).max(1);
+        if record.epoch == 1 || record.epoch.is_multiple_of(every) || record.epoch == self.epochs {
+            self.line(&text);
+        }
     }
 
     fn on_message(&mut self, message: &str) {
