@@ -10,6 +10,8 @@ pub mod arrow;
 pub mod batch;
 #[cfg(feature = "cli")]
 pub mod cli;
+#[cfg(feature = "ballista")]
+pub mod distributed;
 #[cfg(feature = "report")]
 pub mod report;
 #[cfg(feature = "sql")]
