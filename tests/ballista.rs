@@ -3,7 +3,8 @@
 //!   from one model directory; `ae_reconstruction_error` over a Parquet table of several files
 //!   runs on both executors (never on the client) and equals a local session's result;
 //! - as processes: `aeflow cluster scheduler` and two `aeflow cluster executor`s, queried by a
-//!   client context, give the local session's result too.
+//!   client context, give the local session's result too;
+//! - the wiring pieces (registries, model loading, addresses) and the commands' errors.
 //!
 //! Run with `cargo test --features ballista --test ballista`.
 
@@ -17,8 +18,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use aeflow::distributed::{
-    ExecutorProcessConfig, SchedulerConfig, TaskDistributionPolicy, executor_config, load_models,
-    remote_context, run_executor, run_scheduler, scheduler_config,
+    ExecutorProcessConfig, SchedulerConfig, TaskDistributionPolicy, executor_config,
+    function_registry, load_models, remote_context, run_executor, run_scheduler, scheduler_address,
+    scheduler_config, session_builder,
 };
 use aeflow::model::{Autoencoder, Silent, TrainConfig};
 use aeflow::sql::{ModelRegistry, register};
@@ -29,7 +31,7 @@ use datafusion::logical_expr::{
     ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
     Signature,
 };
-use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use ndarray::Array2;
 
 const MODEL: &str = "sensors";
@@ -483,4 +485,143 @@ async fn client_context_knows_aeflow_functions_before_any_query() {
         .await
         .expect_err("unknown model");
     assert!(err.to_string().contains("nope"), "{err}");
+}
+
+#[test]
+fn executor_registry_keeps_the_defaults_and_adds_aeflow() {
+    let registry = function_registry(&ModelRegistry::new()).expect("registry");
+    for name in [
+        "abs",
+        "array_length",
+        "ae_encode",
+        "ae_decode",
+        "ae_reconstruct",
+        "ae_reconstruction_error",
+        "ae_feature_errors",
+        "ae_is_anomaly",
+    ] {
+        assert!(
+            registry.scalar_functions.contains_key(name),
+            "missing {name}"
+        );
+    }
+}
+
+#[test]
+fn scheduler_sessions_know_aeflow() {
+    let builder = session_builder(ModelRegistry::new());
+    let state = builder(SessionConfig::default()).expect("state");
+    assert!(
+        state
+            .scalar_functions()
+            .contains_key("ae_reconstruction_error")
+    );
+    assert!(state.scalar_functions().contains_key("abs"));
+}
+
+#[test]
+fn load_models_reads_a_directory_and_never_creates_one() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let models = load_models(model_dir(root.path())).expect("models");
+    assert_eq!(models.names(), vec![MODEL.to_string()]);
+    let missing = root.path().join("nope");
+    let err = load_models(&missing).expect_err("missing dir");
+    assert!(err.to_string().contains("nope"), "{err}");
+    assert!(
+        !missing.exists(),
+        "a cluster node must not create its model directory"
+    );
+}
+
+#[test]
+fn scheduler_addresses() {
+    let ok = |s: &str| scheduler_address(s).expect(s);
+    assert_eq!(ok("sched:7000"), ("sched".to_string(), 7000));
+    assert_eq!(ok("sched"), ("sched".to_string(), 50050));
+    assert_eq!(ok("df://sched:7000"), ("sched".to_string(), 7000));
+    assert_eq!(ok("127.0.0.1:9"), ("127.0.0.1".to_string(), 9));
+    assert_eq!(ok("[::1]:9"), ("[::1]".to_string(), 9));
+    for bad in ["sched:port", "sched:70000", ":50", "a b:1"] {
+        let err = scheduler_address(bad).expect_err(bad);
+        assert!(err.to_string().contains(bad), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_scheduler_is_an_error_after_the_timeout() {
+    let port = free_port(); // nothing listens there
+    let config = ExecutorProcessConfig {
+        scheduler_host: "127.0.0.1".into(),
+        scheduler_port: port,
+        scheduler_connect_timeout_seconds: 1,
+        ..ExecutorProcessConfig::default()
+    };
+    let started = Instant::now();
+    let err = tokio::time::timeout(Duration::from_secs(30), run_executor(config))
+        .await
+        .expect("gives up within 30 s")
+        .expect_err("no scheduler");
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    assert!(
+        err.to_string().contains(&format!("127.0.0.1:{port}")),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn executor_port_zero_is_rejected() {
+    let config = ExecutorProcessConfig {
+        port: 0,
+        ..ExecutorProcessConfig::default()
+    };
+    let err = run_executor(config).await.expect_err("port 0");
+    assert!(err.to_string().contains("non-zero"), "{err}");
+}
+
+#[test]
+fn cluster_commands_reject_bad_arguments_in_one_line() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let models = model_dir(root.path());
+    let model_arg = models.to_str().expect("UTF-8 temp path");
+    let missing = root.path().join("missing");
+    let missing_arg = missing.to_str().expect("UTF-8 temp path");
+    let cases: [(&[&str], &str); 4] = [
+        (&["scheduler", "--model-dir", missing_arg], "missing"),
+        (
+            &["executor", "--model-dir", model_arg, "--scheduler", "x:y"],
+            "'x:y' is not HOST[:PORT]",
+        ),
+        (
+            &[
+                "executor",
+                "--model-dir",
+                model_arg,
+                "--scheduler",
+                "127.0.0.1:1",
+                "--concurrency",
+                "0",
+            ],
+            "--concurrency",
+        ),
+        // main.rs keeps clap's first line only, which does not name the missing option.
+        (
+            &["executor", "--model-dir", model_arg],
+            "required arguments",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_aeflow"))
+            .arg("cluster")
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run aeflow cluster");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        let last = stderr.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with("error: ") && last.contains(expected),
+            "{args:?}: expected one error line naming {expected:?}, got {stderr}"
+        );
+    }
 }

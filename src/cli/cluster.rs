@@ -10,12 +10,11 @@
 //! and runs until Ctrl-C or SIGTERM. Logs go to stderr (`RUST_LOG` filters them; default
 //! `info`). See docs/ballista.md.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::distributed::{
     ExecutorProcessConfig, SchedulerConfig, executor_config, load_models, run_executor,
-    run_scheduler, scheduler_config,
+    run_scheduler, scheduler_address, scheduler_config,
 };
 use crate::error::{Error, Result};
 
@@ -164,37 +163,6 @@ async fn executor(args: ExecutorArgs) -> Result<()> {
     run_executor(executor_config(&models, base)?).await
 }
 
-/// `HOST:PORT` or `HOST` (port 50050) as host and port.
-fn scheduler_address(text: &str) -> Result<(String, u16)> {
-    let invalid = || {
-        Error::config(
-            "--scheduler",
-            format!("'{text}' is not HOST[:PORT], e.g. scheduler.internal:50050"),
-        )
-    };
-    let text = text.trim();
-    let text = text
-        .strip_prefix("df://")
-        .or_else(|| text.strip_prefix("http://"))
-        .unwrap_or(text);
-    if let Ok(addr) = text.parse::<SocketAddr>() {
-        // The executor builds `http://{host}:{port}`: an IPv6 host keeps its brackets.
-        let host = match addr {
-            SocketAddr::V4(a) => a.ip().to_string(),
-            SocketAddr::V6(a) => format!("[{}]", a.ip()),
-        };
-        return Ok((host, addr.port()));
-    }
-    let (host, port) = match text.rsplit_once(':') {
-        Some((host, port)) => (host, port.parse::<u16>().map_err(|_| invalid())?),
-        None => (text, 50050),
-    };
-    if host.is_empty() || host.contains(['/', ' ']) {
-        return Err(invalid());
-    }
-    Ok((host.to_string(), port))
-}
-
 fn names_or_none(names: &[String]) -> String {
     if names.is_empty() {
         "none".to_string()
@@ -207,23 +175,4 @@ fn names_or_none(names: &[String]) -> String {
 fn init_logging() {
     let env = env_logger::Env::default().default_filter_or("info");
     let _ = env_logger::Builder::from_env(env).try_init();
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scheduler_addresses() {
-        let ok = |s: &str| scheduler_address(s).expect(s);
-        assert_eq!(ok("sched:7000"), ("sched".to_string(), 7000));
-        assert_eq!(ok("sched"), ("sched".to_string(), 50050));
-        assert_eq!(ok("df://sched:7000"), ("sched".to_string(), 7000));
-        assert_eq!(ok("127.0.0.1:9"), ("127.0.0.1".to_string(), 9));
-        assert_eq!(ok("[::1]:9"), ("[::1]".to_string(), 9));
-        for bad in ["sched:port", "sched:70000", ":50", "a b:1"] {
-            let err = scheduler_address(bad).expect_err(bad);
-            assert!(err.to_string().contains("--scheduler"), "{err}");
-        }
-    }
 }

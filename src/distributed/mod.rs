@@ -49,7 +49,7 @@ mod scheduler;
 pub use ballista_executor::executor_process::ExecutorProcessConfig;
 pub use ballista_scheduler::config::{SchedulerConfig, TaskDistributionPolicy};
 pub use client::remote_context;
-pub use executor::{executor_config, run_executor};
+pub use executor::{executor_config, run_executor, scheduler_address};
 pub use functions::{function_registry, load_models, session_builder};
 pub use scheduler::{run_scheduler, scheduler_config};
 
