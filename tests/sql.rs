@@ -475,3 +475,75 @@ fn aeflow_sql_runs_scripts_in_order_and_reports_errors_in_one_line() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/no/such/file.parquet"));
 }
+
+/// `aeflow demo` ends with a SQL step: it prints the query of the top anomalies and its result,
+/// and saves the query so that `aeflow sql -f` gives the same rows again.
+#[test]
+fn demo_finds_the_top_anomalies_in_sql() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = ok(&["demo", "--out-dir", path_str(dir.path())]);
+    let step = out
+        .split("find the top anomalies in SQL")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no SQL step in the demo output:\n{out}"));
+    assert!(step.contains("WHERE ae_is_anomaly('sensors', "), "{step}");
+    let script = dir.path().join("top_anomalies.sql");
+    assert!(script.is_file());
+
+    // The printed result table is what `aeflow sql -f` prints for the saved query.
+    let table_start = step.find("+-").expect("a result table");
+    let printed: Vec<&str> = step[table_start..]
+        .lines()
+        .take_while(|l| l.starts_with('+') || l.starts_with('|'))
+        .collect();
+    assert!(printed.len() > 4, "{step}");
+    let model_arg = format!("sensors={}", path_str(&dir.path().join("sensors.aefm")));
+    let table_arg = format!("readings={}", path_str(&dir.path().join("sensors.parquet")));
+    let again = ok(&[
+        "sql",
+        "--model",
+        &model_arg,
+        "--table",
+        &table_arg,
+        "-f",
+        path_str(&script),
+    ]);
+    let rerun: Vec<&str> = again.lines().take(printed.len()).collect();
+    assert_eq!(printed, rerun);
+}
+
+/// Every example script in `sql/` runs as it is, statement after statement, in one session.
+#[test]
+fn example_scripts_run_as_they_are() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("sql");
+    let mut scripts: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("sql/ directory")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        .collect();
+    scripts.sort();
+    assert!(scripts.len() >= 3, "{scripts:?}");
+    rt().block_on(async {
+        for script in &scripts {
+            let text = std::fs::read_to_string(script).expect("read script");
+            let ctx = SessionContext::new();
+            register(&ctx, ModelRegistry::new());
+            let statements = aeflow::sql::split_statements(&text).expect("split");
+            assert!(statements.len() >= 3, "{}", script.display());
+            for statement in statements {
+                let result = async {
+                    execute(&ctx, &statement)
+                        .await?
+                        .collect()
+                        .await
+                        .map_err(aeflow::Error::from)
+                };
+                let batches = tokio::time::timeout(Duration::from_secs(120), result)
+                    .await
+                    .unwrap_or_else(|_| panic!("{}: timed out on {statement}", script.display()))
+                    .unwrap_or_else(|e| panic!("{}: {statement}\n{e}", script.display()));
+                drop(batches);
+            }
+        }
+    });
+}

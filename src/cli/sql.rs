@@ -9,12 +9,15 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::util::pretty::pretty_format_batches;
-use datafusion::dataframe::{DataFrame, DataFrameWriteOptions};
+use datafusion::dataframe::DataFrame;
 use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionContext};
+use futures::StreamExt;
 
+use crate::batch::{BatchWriter, FileFormat};
 use crate::error::{Error, Result};
 use crate::sql::{ModelRegistry, execute, register, split_statements};
 
@@ -45,31 +48,8 @@ pub struct Args {
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
     /// Format of --output when its extension does not say.
-    #[arg(long, value_name = "FORMAT", requires = "output")]
+    #[arg(long, value_name = "parquet|csv|ndjson", requires = "output")]
     output_format: Option<FileFormat>,
-}
-
-/// The file formats `aeflow sql` reads and writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum FileFormat {
-    /// Apache Parquet.
-    Parquet,
-    /// Comma-separated values with a header line.
-    Csv,
-    /// One JSON object per line.
-    Ndjson,
-}
-
-impl FileFormat {
-    /// The format a file extension stands for.
-    fn from_extension(ext: &str) -> Option<Self> {
-        match ext.to_ascii_lowercase().as_str() {
-            "parquet" | "pq" => Some(Self::Parquet),
-            "csv" => Some(Self::Csv),
-            "ndjson" | "jsonl" | "json" => Some(Self::Ndjson),
-            _ => None,
-        }
-    }
 }
 
 /// Run `aeflow sql`.
@@ -102,7 +82,8 @@ async fn run_async(args: Args) -> Result<()> {
             && let Some(path) = &args.output
         {
             let rows = write_output(df, path, args.output_format).await?;
-            eprintln!("wrote {rows} rows to {}", path.display());
+            let s = if rows == 1 { "" } else { "s" };
+            eprintln!("wrote {rows} row{s} to {}", path.display());
             continue;
         }
         let batches = df
@@ -163,18 +144,17 @@ pub async fn register_table(ctx: &SessionContext, name: &str, path: &Path) -> Re
 fn table_format(path: &Path) -> Result<(FileFormat, String)> {
     let input = path.display().to_string();
     let ext_of = |p: &Path| {
-        p.extension()
-            .and_then(|e| e.to_str())
-            .and_then(|e| FileFormat::from_extension(e).map(|f| (f, e.to_string())))
+        let ext = p.extension()?.to_str()?.to_string();
+        FileFormat::from_path(p).ok().map(|f| (f, ext))
     };
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if !meta.is_dir() {
-        return ext_of(path).ok_or_else(|| {
-            Error::data(
-                input,
-                "unknown table format; expected a .parquet, .csv, .ndjson, .jsonl or .json file",
-            )
-        });
+        let format = FileFormat::from_path(path)?;
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or_default();
+        return Ok((format, ext.to_string()));
     }
     let mut found: Option<(FileFormat, String)> = None;
     for entry in std::fs::read_dir(path).map_err(|e| Error::io(path, e))? {
@@ -244,76 +224,77 @@ fn print(out: &mut impl Write, batches: &[RecordBatch]) -> Result<bool> {
     }
 }
 
-/// Write a result to one file; returns the number of rows.
+/// Write a result to one file, batch by batch and atomically (see [`BatchWriter`]); returns the
+/// number of rows.
 async fn write_output(df: DataFrame, path: &Path, format: Option<FileFormat>) -> Result<u64> {
-    let format = match format {
-        Some(f) => f,
-        None => path
-            .extension()
-            .and_then(|e| e.to_str())
-            .and_then(FileFormat::from_extension)
-            .ok_or_else(|| {
-                Error::config(
-                    "--output",
-                    format!(
-                        "cannot tell the format of {} from its extension; use .parquet, .csv or .ndjson, or --output-format",
-                        path.display()
-                    ),
-                )
-            })?,
-    };
-    let location = path
-        .to_str()
-        .ok_or_else(|| Error::config("--output", "the path is not valid UTF-8"))?;
-    let options = DataFrameWriteOptions::new().with_single_file_output(true);
-    let counts = match format {
-        FileFormat::Parquet => df.write_parquet(location, options, None).await?,
-        FileFormat::Csv => df.write_csv(location, options, None).await?,
-        FileFormat::Ndjson => df.write_json(location, options, None).await?,
-    };
-    Ok(count_rows(&counts))
+    let format = FileFormat::resolve(format, path).map_err(|_| {
+        Error::config(
+            "--output",
+            format!(
+                "cannot tell the format of {} from its extension (.parquet, .csv, .ndjson, .jsonl \
+                 or .json); name it with --output-format parquet|csv|ndjson",
+                path.display()
+            ),
+        )
+    })?;
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    let mut stream = df.execute_stream().await?;
+    let mut writer = BatchWriter::create(path, format, schema)?;
+    while let Some(batch) = stream.next().await {
+        writer.write(&batch?)?;
+    }
+    writer.finish()
 }
 
-/// DataFusion's writers return one `count` column (UInt64) with the rows written.
-fn count_rows(batches: &[RecordBatch]) -> u64 {
-    batches
-        .iter()
-        .filter_map(|b| {
-            b.column(0)
-                .as_any()
-                .downcast_ref::<datafusion::arrow::array::UInt64Array>()
-                .map(|a| a.iter().flatten().sum::<u64>())
-        })
-        .sum()
-}
-
-// Called by `aeflow demo` (src/cli/demo.rs) once its steps are wired.
-#[allow(dead_code)]
-/// The SQL step of `aeflow demo`: register `table` (a data file) as `demo` and `model` as
-/// `demo`, print the query that finds the top `top` anomalies, run it and print its result.
-pub fn demo_step(table: &Path, model: &Path, top: usize) -> Result<()> {
+/// The SQL step of `aeflow demo`: the top anomalies of the demo table, found by a SQL query that
+/// is printed, run, and saved next to the demo's other files so it can be run again with
+/// `aeflow sql -f`.
+pub(crate) fn demo_step(ctx: &mut super::demo::DemoContext) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(async {
+    let (query, table) = runtime.block_on(async {
         let registry = ModelRegistry::new();
-        registry.register_file("demo", model)?;
-        let features = registry.get("demo")?.feature_names().to_vec();
-        let ctx = SessionContext::new();
-        register(&ctx, registry);
-        register_table(&ctx, "demo", table).await?;
-        let schema = ctx.table("demo").await?.schema().as_arrow().clone();
+        registry.register_file("sensors", &ctx.model)?;
+        let features = registry.get("sensors")?.feature_names().to_vec();
+        let session = SessionContext::new();
+        register(&session, registry);
+        register_table(&session, "readings", &ctx.data).await?;
+        let schema = session.table("readings").await?.schema().as_arrow().clone();
         let args = feature_arguments(&schema, &features);
+        let extra = ["timestamp", "machine", "injected_fault"]
+            .iter()
+            .filter(|c| schema.field_with_name(c).is_ok())
+            .map(|c| format!("{c}, "))
+            .collect::<String>()
+            .trim_end()
+            .to_string();
         let query = format!(
-            "SELECT *,\n       ae_reconstruction_error('demo', {args}) AS reconstruction_error\n\
-             FROM demo\nWHERE ae_is_anomaly('demo', {args})\nORDER BY reconstruction_error DESC\nLIMIT {top}"
+            "SELECT {extra}\n       round(ae_reconstruction_error('sensors', {args}), 4) AS error\n\
+             FROM readings\n\
+             WHERE ae_is_anomaly('sensors', {args})\n\
+             ORDER BY error DESC\n\
+             LIMIT 10"
         );
-        println!("SQL: the top {top} anomalies of the demo table:\n\n{query};\n");
-        let batches = execute(&ctx, &query).await?.collect().await?;
-        print(&mut std::io::stdout().lock(), &batches)?;
-        Ok(())
-    })
+        let batches = execute(&session, &query).await?.collect().await?;
+        let table = pretty_format_batches(&batches)?.to_string();
+        Ok::<_, Error>((query, table))
+    })?;
+    let script = ctx.path("top_anomalies.sql");
+    std::fs::write(&script, format!("{query};\n")).map_err(|e| Error::io(&script, e))?;
+    ctx.say(&format!(
+        "the same model in SQL: the top anomalies of the table, by this query\n\n{query};\n\n{table}\n\n\
+         run it again with:\n  aeflow sql --model sensors={} --table readings={} -f {}",
+        ctx.model.display(),
+        ctx.data.display(),
+        script.display()
+    ))?;
+    ctx.wrote(
+        &script,
+        "the SQL query of the top anomalies (aeflow sql -f)",
+    );
+    Ok(())
 }
 
 /// The SQL arguments that pass a model's features: the columns named like the features, or the
@@ -335,7 +316,22 @@ fn feature_arguments(schema: &datafusion::arrow::datatypes::Schema, features: &[
     }
 }
 
-/// `name` as a SQL identifier (double quotes, doubled inside).
+/// `name` as a SQL identifier: as is when it is a plain lower-case identifier and no keyword,
+/// else in double quotes (doubled inside), since SQL folds unquoted names to lower case.
 fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
+    let upper = name.to_ascii_uppercase();
+    let keyword = datafusion::sql::sqlparser::keywords::ALL_KEYWORDS.contains(&upper.as_str());
+    let plain = !keyword
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
 }

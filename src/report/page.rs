@@ -159,7 +159,10 @@ fn errors_section(
     if let Some(i) = input {
         paragraph(page, &input_counts(i, s.threshold));
     }
-    let input_errors = input.map(|i| i.errors.as_slice());
+    let input_errors = input.map(|i| charts::InputErrors {
+        errors: &i.errors,
+        rows: i.rows_scored(),
+    });
     match charts::error_distribution(&s.error_quantiles, input_errors, s.threshold)? {
         Some(svg) => figure(page, &svg),
         None => note(
@@ -212,14 +215,14 @@ fn input_counts(i: &InputFindings, threshold: Option<f64>) -> String {
     if i.rows_skipped_missing > 0 {
         let _ = write!(
             text,
-            " {} skipped: a feature was missing and the model rejects missing values.",
+            " {} skipped: a feature was missing or infinite and the model rejects missing values.",
             format::rows(i.rows_skipped_missing)
         );
     }
     if i.rows_non_finite > 0 {
         let _ = write!(
             text,
-            " {} had a non-finite error (infinite inputs?) and are left out.",
+            " {} had a non-finite error (values too large to square) and are left out.",
             format::rows(i.rows_non_finite)
         );
     }

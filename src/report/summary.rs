@@ -38,7 +38,7 @@ pub fn cards(s: &ModelSummary) -> Vec<Card> {
             s.threshold.map_or("none".into(), format::number),
         ),
         Card {
-            label: "dead latent units",
+            label: "dead units",
             value: format!("{} of {}", s.dead_latent_units.len(), s.latent_dim),
             warn: !s.dead_latent_units.is_empty(),
         },
@@ -71,12 +71,9 @@ fn kind_value(s: &ModelSummary) -> serde_json::Value {
     serde_json::to_value(&s.kind).unwrap_or(serde_json::Value::Null)
 }
 
-/// `denoising`, from the kind's serde tag.
+/// `denoising`.
 fn kind_name(s: &ModelSummary) -> String {
-    match kind_value(s).get("kind") {
-        Some(serde_json::Value::String(k)) => k.replace('_', " "),
-        _ => "unknown".into(),
-    }
+    s.kind.name().replace('_', " ")
 }
 
 /// `denoising (noise std 0.1, mask ratio 0)`.
@@ -261,10 +258,6 @@ pub(crate) mod tests {
         );
         assert_eq!(get("created"), "2024-03-01 14:05 UTC");
         let cards = cards(&s);
-        assert!(
-            cards
-                .iter()
-                .any(|c| c.label == "dead latent units" && c.warn)
-        );
+        assert!(cards.iter().any(|c| c.label == "dead units" && c.warn));
     }
 }
