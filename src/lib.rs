@@ -58,6 +58,7 @@
 //! - `cli`: the `aeflow` binary.
 //!
 //! All are on by default; without them the crate is the network and the model alone.
+//! Off by default: `ballista` (aeflow's SQL on a Ballista cluster: `distributed`, `aeflow cluster`).
 
 pub mod error;
 pub mod model;
