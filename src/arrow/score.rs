@@ -1,0 +1,218 @@
+//! A batch in, the same batch plus the model's outputs out ([`score_batch`], [`encode_batch`]).
+//!
+//! Rows the model may not see (a NULL or NaN feature under the reject policy) are left out of the
+//! matrix handed to the model and get NULL outputs; every other column is carried through as is.
+
+use std::sync::Arc;
+
+use ::arrow::array::{ArrayRef, BooleanArray, Float64Array, RecordBatch};
+use ::arrow::buffer::NullBuffer;
+use ::arrow::datatypes::{DataType, Field, FieldRef, Schema};
+use ndarray::{Array2, Axis};
+
+use super::from_matrix::{fixed_size_list_type, matrix_to_fixed_size_list_masked};
+use super::select::FeatureLayout;
+use super::to_matrix::batch_to_matrix;
+use crate::error::{Error, Result};
+use crate::model::{Autoencoder, MissingPolicy, ScoreOptions};
+
+/// Name of the latent vector column added by [`encode_batch`].
+pub const LATENT: &str = "latent";
+/// Name of the row error column added by [`score_batch`].
+pub const RECONSTRUCTION_ERROR: &str = "reconstruction_error";
+/// Name of the anomaly flag column added by [`score_batch`].
+pub const IS_ANOMALY: &str = "is_anomaly";
+/// Name of the per-feature error column added by [`score_batch`] with `per_feature`.
+pub const FEATURE_ERRORS: &str = "feature_errors";
+
+/// The fields [`score_batch`] appends, in order (all nullable).
+pub fn score_fields(model: &Autoencoder, options: &ScoreOptions) -> Vec<FieldRef> {
+    let mut fields = vec![
+        Arc::new(Field::new(RECONSTRUCTION_ERROR, DataType::Float64, true)),
+        Arc::new(Field::new(IS_ANOMALY, DataType::Boolean, true)),
+    ];
+    if options.per_feature {
+        fields.push(Arc::new(Field::new(
+            FEATURE_ERRORS,
+            fixed_size_list_type(model.n_features()),
+            true,
+        )));
+    }
+    fields
+}
+
+/// The field [`encode_batch`] appends (nullable).
+pub fn encode_fields(model: &Autoencoder) -> Vec<FieldRef> {
+    vec![Arc::new(Field::new(
+        LATENT,
+        fixed_size_list_type(model.latent_dim()),
+        true,
+    ))]
+}
+
+/// The input batch plus `reconstruction_error` (Float64), `is_anomaly` (Boolean) and, with
+/// `options.per_feature`, `feature_errors` (FixedSizeList<Float32>). Rows with NULL features under
+/// the reject policy get NULL outputs.
+///
+/// `is_anomaly` is NULL throughout when the model has no threshold and `options` gives none.
+pub fn score_batch(
+    model: &Autoencoder,
+    batch: &RecordBatch,
+    layout: &FeatureLayout,
+    options: &ScoreOptions,
+) -> Result<RecordBatch> {
+    let fields = score_fields(model, options);
+    let rows = Rows::prepare(model, batch, layout)?;
+    let scores = match &rows.x {
+        Some(x) => Some(model.score(x.view(), options)?),
+        None => None,
+    };
+    let n = batch.num_rows();
+    let mut error = vec![0.0f64; n];
+    let mut anomaly = vec![false; n];
+    let mut have_flags = false;
+    let mut per_feature = Array2::<f32>::zeros((n, model.n_features()));
+    if let Some(s) = &scores {
+        for (k, &i) in rows.kept.iter().enumerate() {
+            error[i] = s.reconstruction_error[k];
+        }
+        if let Some(flags) = &s.is_anomaly {
+            have_flags = true;
+            for (k, &i) in rows.kept.iter().enumerate() {
+                anomaly[i] = flags[k];
+            }
+        }
+        if let Some(fe) = &s.feature_errors {
+            for (k, &i) in rows.kept.iter().enumerate() {
+                per_feature.row_mut(i).assign(&fe.row(k));
+            }
+        }
+    }
+    let nulls = rows.nulls();
+    let mut columns: Vec<ArrayRef> = vec![
+        Arc::new(Float64Array::new(error.into(), nulls.clone())),
+        Arc::new(if have_flags {
+            BooleanArray::new(anomaly.into(), nulls.clone())
+        } else {
+            BooleanArray::new_null(n)
+        }),
+    ];
+    if options.per_feature {
+        columns.push(Arc::new(matrix_to_fixed_size_list_masked(
+            per_feature.view(),
+            nulls,
+        )));
+    }
+    append(batch, fields, columns)
+}
+
+/// The input batch plus `latent` (FixedSizeList<Float32>[latent]).
+pub fn encode_batch(
+    model: &Autoencoder,
+    batch: &RecordBatch,
+    layout: &FeatureLayout,
+) -> Result<RecordBatch> {
+    let fields = encode_fields(model);
+    let rows = Rows::prepare(model, batch, layout)?;
+    let mut latent = Array2::<f32>::zeros((batch.num_rows(), model.latent_dim()));
+    if let Some(x) = &rows.x {
+        let z = model.encode(x.view())?;
+        if z.ncols() != latent.ncols() || z.nrows() != rows.kept.len() {
+            return Err(Error::Internal(format!(
+                "encode returned {:?} for {} rows of latent {}",
+                z.shape(),
+                rows.kept.len(),
+                latent.ncols()
+            )));
+        }
+        for (k, &i) in rows.kept.iter().enumerate() {
+            latent.row_mut(i).assign(&z.row(k));
+        }
+    }
+    let column = matrix_to_fixed_size_list_masked(latent.view(), rows.nulls());
+    append(batch, fields, vec![Arc::new(column)])
+}
+
+/// The rows of a batch the model will see.
+struct Rows {
+    /// Feature matrix of the kept rows; `None` when no row is kept.
+    x: Option<Array2<f32>>,
+    /// Batch row index of each row of `x`.
+    kept: Vec<usize>,
+    /// Number of rows in the batch.
+    total: usize,
+}
+
+impl Rows {
+    fn prepare(model: &Autoencoder, batch: &RecordBatch, layout: &FeatureLayout) -> Result<Self> {
+        if layout.width() != model.n_features() {
+            return Err(Error::shape(
+                "score/encode",
+                format!("{} features", model.n_features()),
+                format!("a layout of {} features", layout.width()),
+            ));
+        }
+        let total = batch.num_rows();
+        let x = batch_to_matrix(batch, layout)?;
+        // Under the reject policy a row with a NaN (or ±inf) feature is not scored: NULL outputs.
+        let keep: Vec<bool> = match model.missing_policy() {
+            MissingPolicy::Reject => x
+                .rows()
+                .into_iter()
+                .map(|r| r.iter().all(|v| v.is_finite()))
+                .collect(),
+            MissingPolicy::ImputeMean => x
+                .rows()
+                .into_iter()
+                .map(|r| !r.iter().any(|v| v.is_infinite()))
+                .collect(),
+        };
+        let kept: Vec<usize> = (0..total).filter(|&i| keep[i]).collect();
+        let x = if kept.is_empty() {
+            None
+        } else if kept.len() == total {
+            Some(x)
+        } else {
+            Some(x.select(Axis(0), &kept))
+        };
+        Ok(Rows { x, kept, total })
+    }
+
+    /// Validity of the outputs: `None` when every row was scored.
+    fn nulls(&self) -> Option<NullBuffer> {
+        if self.kept.len() == self.total {
+            return None;
+        }
+        let mut valid = vec![false; self.total];
+        for &i in &self.kept {
+            valid[i] = true;
+        }
+        Some(NullBuffer::from(valid))
+    }
+}
+
+/// `batch` with `columns` appended; refuses to shadow an existing column.
+fn append(
+    batch: &RecordBatch,
+    fields: Vec<FieldRef>,
+    columns: Vec<ArrayRef>,
+) -> Result<RecordBatch> {
+    let schema = batch.schema();
+    for f in &fields {
+        if schema.index_of(f.name()).is_ok() {
+            return Err(Error::data(
+                format!("column '{}'", f.name()),
+                "already exists in the input; rename or drop it before scoring or encoding",
+            ));
+        }
+    }
+    let mut all_fields: Vec<FieldRef> = schema.fields().iter().cloned().collect();
+    all_fields.extend(fields);
+    let mut all_columns = batch.columns().to_vec();
+    all_columns.extend(columns);
+    let schema = Arc::new(Schema::new_with_metadata(
+        all_fields,
+        schema.metadata().clone(),
+    ));
+    Ok(RecordBatch::try_new(schema, all_columns)?)
+}
