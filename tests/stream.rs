@@ -103,7 +103,10 @@ async fn wait_for_blocking(what: &str, cond: impl Fn() -> bool + Send + Sync + '
         if tokio::task::spawn_blocking(move || c()).await.unwrap() {
             return;
         }
-        assert!(Instant::now() < deadline, "timed out after {WAIT:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {WAIT:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
@@ -160,11 +163,17 @@ async fn at_least_once_scores_every_message_keeps_keys_headers_order_and_commits
     assert_eq!(ids.len(), n);
     // Order: within each output partition, each key's messages keep their input order.
     for (_, recs) in by(&out, |r| (r.partition, r.key_str())) {
-        let seqs: Vec<u64> = recs.iter().map(|r| r.json()["seq"].as_u64().unwrap()).collect();
+        let seqs: Vec<u64> = recs
+            .iter()
+            .map(|r| r.json()["seq"].as_u64().unwrap())
+            .collect();
         assert!(seqs.windows(2).all(|w| w[0] < w[1]), "order kept: {seqs:?}");
     }
     // Committed offset = last + 1 = high watermark on every input partition.
-    assert_eq!(committed(&brokers, "g1", "in"), high_watermarks(&brokers, "in"));
+    assert_eq!(
+        committed(&brokers, "g1", "in"),
+        high_watermarks(&brokers, "in")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -177,12 +186,30 @@ async fn bad_messages_go_to_the_dlq_unchanged_with_reason_and_source_headers() {
         ("bad_json", r#"{"f0": 1, "f1": "#.to_string()),
         ("bad_json", "not json at all".to_string()),
         ("not_an_object", "[1, 2, 3, 4]".to_string()),
-        ("missing_feature", r#"{"f0": 1, "f1": 2, "f2": 3}"#.to_string()),
-        ("missing_feature", r#"{"f0": 1, "f1": 2, "f2": 3, "f3": null}"#.to_string()),
-        ("non_numeric_feature", r#"{"f0": 1, "f1": "two", "f2": 3, "f3": 4}"#.to_string()),
-        ("non_numeric_feature", r#"{"f0": 1, "f1": {"x": 1}, "f2": 3, "f3": 4}"#.to_string()),
-        ("non_finite_feature", r#"{"f0": 1e999, "f1": 2, "f2": 3, "f3": 4}"#.to_string()),
-        ("non_finite_feature", r#"{"f0": "NaN", "f1": 2, "f2": 3, "f3": 4}"#.to_string()),
+        (
+            "missing_feature",
+            r#"{"f0": 1, "f1": 2, "f2": 3}"#.to_string(),
+        ),
+        (
+            "missing_feature",
+            r#"{"f0": 1, "f1": 2, "f2": 3, "f3": null}"#.to_string(),
+        ),
+        (
+            "non_numeric_feature",
+            r#"{"f0": 1, "f1": "two", "f2": 3, "f3": 4}"#.to_string(),
+        ),
+        (
+            "non_numeric_feature",
+            r#"{"f0": 1, "f1": {"x": 1}, "f2": 3, "f3": 4}"#.to_string(),
+        ),
+        (
+            "non_finite_feature",
+            r#"{"f0": 1e999, "f1": 2, "f2": 3, "f3": 4}"#.to_string(),
+        ),
+        (
+            "non_finite_feature",
+            r#"{"f0": "NaN", "f1": 2, "f2": 3, "f3": 4}"#.to_string(),
+        ),
         ("empty_payload", String::new()),
     ];
     // Good and bad messages interleaved.
@@ -191,7 +218,11 @@ async fn bad_messages_go_to_the_dlq_unchanged_with_reason_and_source_headers() {
     for (i, (_, payload)) in bad.iter().enumerate() {
         inputs.push(Input::new(json_row(&x, i, &format!("good-{i}"))).key(format!("g{i}")));
         expected_bad.insert(inputs.len() as i64, i);
-        inputs.push(Input::new(payload.clone()).key(format!("b{i}")).header("h", "v"));
+        inputs.push(
+            Input::new(payload.clone())
+                .key(format!("b{i}"))
+                .header("h", "v"),
+        );
     }
     produce(&brokers, "in", &inputs);
 
@@ -210,20 +241,34 @@ async fn bad_messages_go_to_the_dlq_unchanged_with_reason_and_source_headers() {
         assert_eq!(d.text(), *payload, "payload unchanged");
         assert_eq!(d.key_str(), format!("b{i}"), "key unchanged");
         assert_eq!(d.header("h").as_deref(), Some("v"), "headers unchanged");
-        assert_eq!(d.header(headers::REASON).as_deref(), Some(*reason), "{payload}");
+        assert_eq!(
+            d.header(headers::REASON).as_deref(),
+            Some(*reason),
+            "{payload}"
+        );
         assert!(!d.header(headers::DETAIL).unwrap().is_empty());
         assert_eq!(d.header(headers::SOURCE_TOPIC).as_deref(), Some("in"));
         assert_eq!(d.header(headers::SOURCE_PARTITION).as_deref(), Some("0"));
     }
     let out = read_topic(&brokers, "out", bad.len(), WAIT);
-    let good: BTreeSet<String> = out.iter().map(|r| r.json()["id"].as_str().unwrap().to_string()).collect();
-    assert_eq!(good.len(), bad.len(), "every good message between the bad ones was scored");
-    assert_eq!(committed(&brokers, "g-dlq", "in"), vec![inputs.len() as i64]);
+    let good: BTreeSet<String> = out
+        .iter()
+        .map(|r| r.json()["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        good.len(),
+        bad.len(),
+        "every good message between the bad ones was scored"
+    );
+    assert_eq!(
+        committed(&brokers, "g-dlq", "in"),
+        vec![inputs.len() as i64]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_vector_length_is_dead_lettered_for_a_vector_model() {
-    use aeflow::arrow::{fit_batches, FeatureSelection};
+    use aeflow::arrow::{FeatureSelection, fit_batches};
     use arrow::array::{FixedSizeListArray, Float32Array, RecordBatch};
     use arrow::datatypes::{DataType, Field, Schema};
 
@@ -232,13 +277,23 @@ async fn wrong_vector_length_is_dead_lettered_for_a_vector_model() {
     let item = Arc::new(Field::new_list_field(DataType::Float32, true));
     let values = Float32Array::from(x.iter().copied().collect::<Vec<f32>>());
     let list = FixedSizeListArray::try_new(item.clone(), 3, Arc::new(values), None).unwrap();
-    let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::FixedSizeList(item, 3), false)]));
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "v",
+        DataType::FixedSizeList(item, 3),
+        false,
+    )]));
     let batch = RecordBatch::try_new(schema, vec![Arc::new(list)]).unwrap();
     let config = aeflow::TrainConfig {
         epochs: 3,
         ..aeflow::TrainConfig::default()
     };
-    let m = fit_batches(&[batch], &FeatureSelection::All, &config, &mut aeflow::model::Silent).unwrap();
+    let m = fit_batches(
+        &[batch],
+        &FeatureSelection::All,
+        &config,
+        &mut aeflow::model::Silent,
+    )
+    .unwrap();
     let path = dir.path().join("vec.safetensors");
     m.save(&path).unwrap();
 
@@ -257,13 +312,21 @@ async fn wrong_vector_length_is_dead_lettered_for_a_vector_model() {
     let dead = read_topic(&brokers, "dlq", 3, WAIT);
     let reasons: BTreeMap<String, String> = dead
         .iter()
-        .map(|d| (d.header(headers::SOURCE_OFFSET).unwrap(), d.header(headers::REASON).unwrap()))
+        .map(|d| {
+            (
+                d.header(headers::SOURCE_OFFSET).unwrap(),
+                d.header(headers::REASON).unwrap(),
+            )
+        })
         .collect();
     assert_eq!(reasons["1"], "wrong_vector_length");
     assert_eq!(reasons["2"], "wrong_vector_length");
     assert_eq!(reasons["3"], "non_numeric_feature");
     let out = read_topic(&brokers, "out", 2, WAIT);
-    let ids: BTreeSet<i64> = out.iter().map(|r| r.json()["id"].as_i64().unwrap()).collect();
+    let ids: BTreeSet<i64> = out
+        .iter()
+        .map(|r| r.json()["id"].as_i64().unwrap())
+        .collect();
     assert_eq!(ids, BTreeSet::from([1, 5]));
 }
 
@@ -273,7 +336,9 @@ async fn without_a_dlq_bad_messages_are_counted_skipped_and_committed_past() {
     let path = model(dir.path());
     let (_c, brokers) = cluster(&[("in", 1), ("out", 1)]);
     let x = rows(20, 4, 3);
-    let mut inputs: Vec<Input> = (0..20).map(|i| Input::new(json_row(&x, i, &format!("{i}")))).collect();
+    let mut inputs: Vec<Input> = (0..20)
+        .map(|i| Input::new(json_row(&x, i, &format!("{i}"))))
+        .collect();
     inputs.insert(5, Input::new("{{{"));
     inputs.insert(12, Input::new(r#"{"f0": "x"}"#));
     produce(&brokers, "in", &inputs);
@@ -327,9 +392,15 @@ async fn broker_down_and_request_errors_lose_nothing() {
     .await;
     let snap = s.stop().await;
     let out = read_topic(&brokers, "out", n, WAIT);
-    let ids: BTreeSet<String> = out.iter().map(|r| r.json()["id"].as_str().unwrap().to_string()).collect();
+    let ids: BTreeSet<String> = out
+        .iter()
+        .map(|r| r.json()["id"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(ids.len(), n, "no input lost (duplicates allowed)");
-    assert!(snap.rewinds >= 1, "the outage made at least one batch fail and be re-read: {snap:?}");
+    assert!(
+        snap.rewinds >= 1,
+        "the outage made at least one batch fail and be re-read: {snap:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -350,11 +421,22 @@ async fn two_instances_in_one_group_share_the_partitions() {
     })
     .await;
     let (sa, sb) = (a.stop().await, b.stop().await);
-    assert!(sa.messages_out > 0 && sb.messages_out > 0, "both worked: {} and {}", sa.messages_out, sb.messages_out);
+    assert!(
+        sa.messages_out > 0 && sb.messages_out > 0,
+        "both worked: {} and {}",
+        sa.messages_out,
+        sb.messages_out
+    );
     let out = read_topic(&brokers, "out", n, WAIT);
-    let ids: BTreeSet<String> = out.iter().map(|r| r.json()["id"].as_str().unwrap().to_string()).collect();
+    let ids: BTreeSet<String> = out
+        .iter()
+        .map(|r| r.json()["id"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(ids.len(), n);
-    assert_eq!(committed(&brokers, "g-two", "in"), high_watermarks(&brokers, "in"));
+    assert_eq!(
+        committed(&brokers, "g-two", "in"),
+        high_watermarks(&brokers, "in")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -400,7 +482,12 @@ async fn exactly_once_aborts_and_rereads_a_batch_whose_offsets_cannot_join_the_t
         &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION],
     );
     produce(&brokers, "in", &inputs);
-    let s = Running::start(stage(&brokers, "g-eos-abort").model_path(&path).batch_size(100).exactly_once(true));
+    let s = Running::start(
+        stage(&brokers, "g-eos-abort")
+            .model_path(&path)
+            .batch_size(100)
+            .exactly_once(true),
+    );
     let m = s.metrics.clone();
     wait_for("all committed", WAIT, || {
         let s = m.snapshot();
@@ -413,7 +500,9 @@ async fn exactly_once_aborts_and_rereads_a_batch_whose_offsets_cannot_join_the_t
     let out = read_topic(&brokers, "out", n, WAIT);
     let mut copies: BTreeMap<String, usize> = BTreeMap::new();
     for r in &out {
-        *copies.entry(r.json()["id"].as_str().unwrap().to_string()).or_default() += 1;
+        *copies
+            .entry(r.json()["id"].as_str().unwrap().to_string())
+            .or_default() += 1;
     }
     assert_eq!(copies.len(), n, "every input has a committed result");
     // The aborted batch's records are still in the mock's log (a real broker hides them from
@@ -439,16 +528,31 @@ async fn exactly_once_writes_nothing_for_a_batch_whose_outputs_cannot_join_the_t
         &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED],
     );
     produce(&brokers, "in", &inputs);
-    let s = Running::start(stage(&brokers, "g-eos-apt").model_path(&path).batch_size(100).exactly_once(true));
+    let s = Running::start(
+        stage(&brokers, "g-eos-apt")
+            .model_path(&path)
+            .batch_size(100)
+            .exactly_once(true),
+    );
     let m = s.metrics.clone();
-    wait_for("all committed", WAIT, || m.snapshot().messages_out >= n as u64).await;
+    wait_for("all committed", WAIT, || {
+        m.snapshot().messages_out >= n as u64
+    })
+    .await;
     let snap = s.stop().await;
     assert!(snap.transactions_aborted >= 1, "{snap:?}");
     let out = read_topic(&brokers, "out", n, WAIT);
-    let ids: Vec<String> = out.iter().map(|r| r.json()["id"].as_str().unwrap().to_string()).collect();
+    let ids: Vec<String> = out
+        .iter()
+        .map(|r| r.json()["id"].as_str().unwrap().to_string())
+        .collect();
     let unique: BTreeSet<&String> = ids.iter().collect();
     assert_eq!(unique.len(), n);
-    assert_eq!(ids.len(), n, "the aborted batch wrote nothing: each result exactly once");
+    assert_eq!(
+        ids.len(),
+        n,
+        "the aborted batch wrote nothing: each result exactly once"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -474,8 +578,12 @@ async fn exactly_once_restart_with_the_same_transactional_id_fences_the_old_inst
     );
     new.wait_processed(1).await;
     produce(&brokers, "in", &[Input::new(json_row(&x, 1, "1"))]);
-    let result = tokio::time::timeout(WAIT, old.handle).await.expect("old instance stops");
-    let err = result.unwrap().expect_err("the fenced instance stops with an error");
+    let result = tokio::time::timeout(WAIT, old.handle)
+        .await
+        .expect("old instance stops");
+    let err = result
+        .unwrap()
+        .expect_err("the fenced instance stops with an error");
     assert!(err.to_string().contains("transactional"), "{err}");
     new.wait_processed(2).await;
     new.stop().await;
@@ -498,7 +606,9 @@ async fn hot_reload_swaps_between_batches_and_refuses_a_bad_file() {
             .reload_interval(Duration::from_millis(100)),
     );
     let send = |range: std::ops::Range<usize>| {
-        let inputs: Vec<Input> = range.map(|i| Input::new(json_row(&x, i, &format!("{i}")))).collect();
+        let inputs: Vec<Input> = range
+            .map(|i| Input::new(json_row(&x, i, &format!("{i}"))))
+            .collect();
         produce(&brokers, "in", &inputs);
     };
     send(0..10);
@@ -521,8 +631,15 @@ async fn hot_reload_swaps_between_batches_and_refuses_a_bad_file() {
         let v = r.json();
         let i: usize = v["id"].as_str().unwrap().parse().unwrap();
         let expected = if i < 10 { &v1 } else { &v2 };
-        assert_eq!(v["model"]["version"].as_str().unwrap(), expected, "message {i}");
-        assert_eq!(r.header(headers::MODEL).unwrap(), format!("live@{expected}"));
+        assert_eq!(
+            v["model"]["version"].as_str().unwrap(),
+            expected,
+            "message {i}"
+        );
+        assert_eq!(
+            r.header(headers::MODEL).unwrap(),
+            format!("live@{expected}")
+        );
     }
 }
 
@@ -545,11 +662,14 @@ async fn arrow_ipc_in_gives_arrow_ipc_out_and_encode_mode_adds_latent() {
     let message = |rows: std::ops::Range<usize>| {
         let mut cols: Vec<arrow::array::ArrayRef> = (0..4)
             .map(|j| {
-                Arc::new(Float64Array::from(rows.clone().map(|i| x[[i, j]] as f64).collect::<Vec<_>>()))
-                    as arrow::array::ArrayRef
+                Arc::new(Float64Array::from(
+                    rows.clone().map(|i| x[[i, j]] as f64).collect::<Vec<_>>(),
+                )) as arrow::array::ArrayRef
             })
             .collect();
-        cols.push(Arc::new(Int32Array::from(rows.clone().map(|i| i as i32).collect::<Vec<_>>())));
+        cols.push(Arc::new(Int32Array::from(
+            rows.clone().map(|i| i as i32).collect::<Vec<_>>(),
+        )));
         let batch = RecordBatch::try_new(schema.clone(), cols).unwrap();
         let mut buf = Vec::new();
         let mut w = StreamWriter::try_new(&mut buf, &schema).unwrap();
@@ -577,13 +697,23 @@ async fn arrow_ipc_in_gives_arrow_ipc_out_and_encode_mode_adds_latent() {
     assert_eq!(out.len(), 2);
     let mut rows_seen = 0;
     for r in &out {
-        let reader = arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(r.payload.clone().unwrap()), None).unwrap();
-        assert_eq!(reader.schema().metadata()["aeflow.model.version"], m.summary().version);
+        let reader = arrow::ipc::reader::StreamReader::try_new(
+            std::io::Cursor::new(r.payload.clone().unwrap()),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            reader.schema().metadata()["aeflow.model.version"],
+            m.summary().version
+        );
         for b in reader {
             let b = b.unwrap();
             let latent = b.column_by_name("latent").expect("latent column");
             assert_eq!(latent.len(), b.num_rows());
-            assert!(b.column_by_name("row").is_some(), "input columns carried through");
+            assert!(
+                b.column_by_name("row").is_some(),
+                "input columns carried through"
+            );
             rows_seen += b.num_rows();
         }
     }
@@ -608,13 +738,19 @@ async fn csv_in_gives_csv_out_and_metrics_are_served_over_http() {
         l.local_addr().unwrap().port()
     };
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let s = Running::start(stage(&brokers, "g-csv").model_path(&path).format(Format::Csv).metrics_addr(addr));
+    let s = Running::start(
+        stage(&brokers, "g-csv")
+            .model_path(&path)
+            .format(Format::Csv)
+            .metrics_addr(addr),
+    );
     s.wait_processed(3).await;
     let text = tokio::task::spawn_blocking(move || {
         use std::io::{Read, Write};
         let mut c = std::net::TcpStream::connect(addr).unwrap();
         c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        c.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        c.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
         let mut s = String::new();
         c.read_to_string(&mut s).unwrap();
         s
@@ -623,7 +759,9 @@ async fn csv_in_gives_csv_out_and_metrics_are_served_over_http() {
     .unwrap();
     s.stop().await;
     assert!(text.contains("aeflow_stream_messages_in_total 3"), "{text}");
-    assert!(text.contains("aeflow_stream_messages_rejected_total{reason=\"non_numeric_feature\"} 1"));
+    assert!(
+        text.contains("aeflow_stream_messages_rejected_total{reason=\"non_numeric_feature\"} 1")
+    );
     assert!(text.contains("aeflow_stream_batch_latency_seconds_bucket"));
     let out = read_topic(&brokers, "out", 2, WAIT);
     let lines: Vec<String> = out.iter().map(Record::text).collect();

@@ -13,9 +13,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::ClientConfig;
 use stream_support::*;
 
 fn brokers() -> String {
@@ -38,9 +38,15 @@ fn create_topics(brokers: &str, topics: &[(&str, i32)]) {
         .iter()
         .map(|(t, p)| NewTopic::new(t, *p, TopicReplication::Fixed(1)))
         .collect();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let results = rt
-        .block_on(admin.create_topics(&new, &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)))))
+        .block_on(admin.create_topics(
+            &new,
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+        ))
         .expect("create topics");
     for r in results {
         r.unwrap_or_else(|(t, e)| panic!("create topic {t}: {e}"));
@@ -51,7 +57,14 @@ fn start_stage(brokers: &str, model: &std::path::Path, t: &Topics, log: &std::pa
     let log = std::fs::File::create(log).unwrap();
     Command::new(env!("CARGO_BIN_EXE_aeflow"))
         .args(["stream", "--brokers", brokers, "--group-id", &t.group])
-        .args(["--input-topic", &t.input, "--output-topic", &t.output, "--dlq-topic", &t.dlq])
+        .args([
+            "--input-topic",
+            &t.input,
+            "--output-topic",
+            &t.output,
+            "--dlq-topic",
+            &t.dlq,
+        ])
         .arg("--model")
         .arg(model)
         .args(["--batch-size", "200", "--linger-ms", "10"])
@@ -74,7 +87,10 @@ struct Topics {
 fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !cond() {
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(250));
     }
 }
@@ -96,7 +112,10 @@ fn wait_exit(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
 #[test]
 fn sigkill_and_restart_lose_no_valid_message_and_dead_letter_every_malformed_one() {
     let brokers = brokers();
-    let run = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis();
+    let run = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
     let t = Topics {
         input: format!("e2e-in-{run}"),
         output: format!("e2e-out-{run}"),
@@ -131,7 +150,9 @@ fn sigkill_and_restart_lose_no_valid_message_and_dead_letter_every_malformed_one
                 Input::new(payload).key(key).header("n", &i.to_string())
             } else {
                 valid.insert(format!("id-{i}"));
-                Input::new(json_row(&x, i, &format!("id-{i}"))).key(key).header("n", &i.to_string())
+                Input::new(json_row(&x, i, &format!("id-{i}")))
+                    .key(key)
+                    .header("n", &i.to_string())
             }
         })
         .collect();
@@ -142,28 +163,48 @@ fn sigkill_and_restart_lose_no_valid_message_and_dead_letter_every_malformed_one
     // First run: killed with SIGKILL once part of the input is done.
     let log1 = dir.path().join("stage1.log");
     let mut first = start_stage(&brokers, &model, &t, &log1);
-    wait_until("some outputs before the kill", Duration::from_secs(120), || {
-        if let Ok(Some(s)) = first.try_wait() {
-            panic!("aeflow stream exited early ({s}): {}", std::fs::read_to_string(&log1).unwrap_or_default());
-        }
-        let out: i64 = high_watermarks(&brokers, &t.output).iter().sum();
-        out > (n / 5) as i64
-    });
+    wait_until(
+        "some outputs before the kill",
+        Duration::from_secs(120),
+        || {
+            if let Ok(Some(s)) = first.try_wait() {
+                panic!(
+                    "aeflow stream exited early ({s}): {}",
+                    std::fs::read_to_string(&log1).unwrap_or_default()
+                );
+            }
+            let out: i64 = high_watermarks(&brokers, &t.output).iter().sum();
+            out > (n / 5) as i64
+        },
+    );
     first.kill().expect("SIGKILL"); // std's kill() is SIGKILL on Unix
     first.wait().unwrap();
-    let committed_at_kill: i64 = committed(&brokers, &t.group, &t.input).iter().map(|o| o.max(&0)).sum();
-    assert!(committed_at_kill < n as i64, "the kill happened mid-stream ({committed_at_kill} committed)");
+    let committed_at_kill: i64 = committed(&brokers, &t.group, &t.input)
+        .iter()
+        .map(|o| o.max(&0))
+        .sum();
+    assert!(
+        committed_at_kill < n as i64,
+        "the kill happened mid-stream ({committed_at_kill} committed)"
+    );
 
     // Second run: resumes from the committed offsets and finishes.
     let log2 = dir.path().join("stage2.log");
     let mut second = start_stage(&brokers, &model, &t, &log2);
     let hw = high_watermarks(&brokers, &t.input);
-    wait_until("every input committed after the restart", Duration::from_secs(240), || {
-        if let Ok(Some(s)) = second.try_wait() {
-            panic!("aeflow stream exited early ({s}): {}", std::fs::read_to_string(&log2).unwrap_or_default());
-        }
-        committed(&brokers, &t.group, &t.input) == hw
-    });
+    wait_until(
+        "every input committed after the restart",
+        Duration::from_secs(240),
+        || {
+            if let Ok(Some(s)) = second.try_wait() {
+                panic!(
+                    "aeflow stream exited early ({s}): {}",
+                    std::fs::read_to_string(&log2).unwrap_or_default()
+                );
+            }
+            committed(&brokers, &t.group, &t.input) == hw
+        },
+    );
     // SIGTERM: a clean stop with exit status 0.
     let status = Command::new("kill")
         .args(["-TERM", &second.id().to_string()])
@@ -171,7 +212,11 @@ fn sigkill_and_restart_lose_no_valid_message_and_dead_letter_every_malformed_one
         .expect("send SIGTERM");
     assert!(status.success());
     let exit = wait_exit(&mut second, Duration::from_secs(60));
-    assert!(exit.success(), "exit after SIGTERM: {exit}\n{}", std::fs::read_to_string(&log2).unwrap_or_default());
+    assert!(
+        exit.success(),
+        "exit after SIGTERM: {exit}\n{}",
+        std::fs::read_to_string(&log2).unwrap_or_default()
+    );
 
     // Every valid input is in the output, with its key and headers; nothing else is.
     let out = read_topic(&brokers, &t.output, valid.len(), Duration::from_secs(120));
@@ -187,7 +232,10 @@ fn sigkill_and_restart_lose_no_valid_message_and_dead_letter_every_malformed_one
     }
     let seen_ids: BTreeSet<String> = seen.keys().cloned().collect();
     let missing: Vec<&String> = valid.difference(&seen_ids).take(10).collect();
-    assert!(missing.is_empty(), "valid inputs missing from the output: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "valid inputs missing from the output: {missing:?}"
+    );
     assert_eq!(seen_ids, valid);
 
     // Every malformed input is in the DLQ, unchanged, with its source offset; nothing else is.
@@ -198,8 +246,16 @@ fn sigkill_and_restart_lose_no_valid_message_and_dead_letter_every_malformed_one
             let i: usize = d.header("n").unwrap().parse().unwrap();
             assert_eq!(d.text(), malformed[(i / 50) % malformed.len()]);
             assert!(d.header("aeflow.dlq.reason").is_some());
-            assert_eq!(d.header("aeflow.source.topic").as_deref(), Some(t.input.as_str()));
-            assert!(d.header("aeflow.source.offset").unwrap().parse::<i64>().is_ok());
+            assert_eq!(
+                d.header("aeflow.source.topic").as_deref(),
+                Some(t.input.as_str())
+            );
+            assert!(
+                d.header("aeflow.source.offset")
+                    .unwrap()
+                    .parse::<i64>()
+                    .is_ok()
+            );
             i
         })
         .collect();

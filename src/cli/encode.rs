@@ -8,5 +8,7 @@ pub struct Args {}
 
 /// Run `aeflow encode`.
 pub fn run(_args: Args) -> Result<()> {
-    Err(crate::Error::Internal("aeflow encode is not built yet".into()))
+    Err(crate::Error::Internal(
+        "aeflow encode is not built yet".into(),
+    ))
 }

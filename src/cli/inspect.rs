@@ -8,5 +8,7 @@ pub struct Args {}
 
 /// Run `aeflow inspect`.
 pub fn run(_args: Args) -> Result<()> {
-    Err(crate::Error::Internal("aeflow inspect is not built yet".into()))
+    Err(crate::Error::Internal(
+        "aeflow inspect is not built yet".into(),
+    ))
 }

@@ -8,5 +8,7 @@ pub struct Args {}
 
 /// Run `aeflow report`.
 pub fn run(_args: Args) -> Result<()> {
-    Err(crate::Error::Internal("aeflow report is not built yet".into()))
+    Err(crate::Error::Internal(
+        "aeflow report is not built yet".into(),
+    ))
 }

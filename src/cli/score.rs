@@ -8,5 +8,7 @@ pub struct Args {}
 
 /// Run `aeflow score`.
 pub fn run(_args: Args) -> Result<()> {
-    Err(crate::Error::Internal("aeflow score is not built yet".into()))
+    Err(crate::Error::Internal(
+        "aeflow score is not built yet".into(),
+    ))
 }

@@ -14,7 +14,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{ClientConfig, Message};
 
 use crate::error::{Error, Result};
-use crate::stream::{parse_kafka_option, Format, Mode, StreamStage};
+use crate::stream::{Format, Mode, StreamStage, parse_kafka_option};
 
 /// What each message gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -37,9 +37,16 @@ enum FormatArg {
     Csv,
 }
 
-/// Arguments of `aeflow stream`.
+/// Arguments of `aeflow stream` (boxed: they are the largest of the subcommands).
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    #[command(flatten)]
+    options: Box<Options>,
+}
+
+/// The options of `aeflow stream`.
+#[derive(Debug, clap::Args)]
+struct Options {
     /// Kafka bootstrap servers, HOST:PORT[,HOST:PORT…].
     #[arg(long, value_name = "HOST:PORT")]
     brokers: String,
@@ -87,6 +94,7 @@ pub struct Args {
 
 /// Run `aeflow stream` until SIGINT or SIGTERM.
 pub fn run(args: Args) -> Result<()> {
+    let args = *args.options;
     let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .format_timestamp_millis()
         .try_init();
@@ -155,7 +163,11 @@ pub struct DemoStreamReport {
 /// them through the stage with the model at `model_path`, and prints what came out: counts, the
 /// dead letters with their reason headers, and a sample output.
 #[allow(dead_code)] // called by `aeflow demo` (src/cli/demo.rs) once its step list exists
-pub fn demo_step(model_path: &Path, batches: &[RecordBatch], out: &mut dyn Write) -> Result<DemoStreamReport> {
+pub fn demo_step(
+    model_path: &Path,
+    batches: &[RecordBatch],
+    out: &mut dyn Write,
+) -> Result<DemoStreamReport> {
     const MAX_ROWS: usize = 2000;
     let io = |e: std::io::Error| Error::io("<stdout>", e);
     let cluster = MockCluster::new(1)?;
@@ -185,7 +197,9 @@ pub fn demo_step(model_path: &Path, batches: &[RecordBatch], out: &mut dyn Write
     payloads.push(b"{\"this is not\": json".to_vec());
     payloads.push(b"[1, 2, 3]".to_vec());
     payloads.push(b"{\"unrelated\": \"fields only\"}".to_vec());
-    let producer: BaseProducer = ClientConfig::new().set("bootstrap.servers", &brokers).create()?;
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()?;
     for (i, p) in payloads.iter().enumerate() {
         let key = format!("row-{i}");
         producer
@@ -245,7 +259,10 @@ pub fn demo_step(model_path: &Path, batches: &[RecordBatch], out: &mut dyn Write
         if m.topic() == "demo-dlq" {
             let reason = m
                 .headers()
-                .and_then(|h| h.iter().find(|h| h.key == crate::stream::dead_letter::headers::REASON))
+                .and_then(|h| {
+                    h.iter()
+                        .find(|h| h.key == crate::stream::dead_letter::headers::REASON)
+                })
                 .and_then(|h| h.value)
                 .map(|v| String::from_utf8_lossy(v).into_owned())
                 .unwrap_or_default();
@@ -258,7 +275,11 @@ pub fn demo_step(model_path: &Path, batches: &[RecordBatch], out: &mut dyn Write
         }
     }
 
-    writeln!(out, "stream: librdkafka mock cluster at {brokers} (in-process)").map_err(io)?;
+    writeln!(
+        out,
+        "stream: librdkafka mock cluster at {brokers} (in-process)"
+    )
+    .map_err(io)?;
     writeln!(
         out,
         "stream: {} messages on demo-in → {} scored on demo-out ({anomalies} anomalies), {} dead letters on demo-dlq, in {seconds:.1} s",

@@ -125,7 +125,10 @@ impl StageConfig {
             ));
         }
         if self.dlq_topic.as_deref() == Some(self.input_topic.as_str()) {
-            return Err(Error::config("--dlq-topic", "must differ from --input-topic"));
+            return Err(Error::config(
+                "--dlq-topic",
+                "must differ from --input-topic",
+            ));
         }
         for (key, value) in &self.kafka_options {
             self.check_option(key, value)?;
@@ -138,7 +141,12 @@ impl StageConfig {
             .strip_prefix("consumer.")
             .or_else(|| key.strip_prefix("producer."))
             .unwrap_or(key);
-        let refuse = |why: &str| Err(Error::config(format!("--kafka-option {key}"), why.to_string()));
+        let refuse = |why: &str| {
+            Err(Error::config(
+                format!("--kafka-option {key}"),
+                why.to_string(),
+            ))
+        };
         match bare {
             "bootstrap.servers" => refuse("use --brokers"),
             "group.id" => refuse("use --group-id"),
@@ -149,12 +157,12 @@ impl StageConfig {
                 "cooperative rebalancing is not supported: the stage relies on an eager protocol \
                  restarting every assigned partition from its committed offset",
             ),
-            "group.protocol" if value != "classic" => {
-                refuse("only the classic group protocol is supported (see partition.assignment.strategy)")
-            }
-            "enable.idempotence" if value != "true" => {
-                refuse("the stage's producer must be idempotent (ordering and no duplicates on retry)")
-            }
+            "group.protocol" if value != "classic" => refuse(
+                "only the classic group protocol is supported (see partition.assignment.strategy)",
+            ),
+            "enable.idempotence" if value != "true" => refuse(
+                "the stage's producer must be idempotent (ordering and no duplicates on retry)",
+            ),
             "transactional.id" if !self.exactly_once => refuse("only with --exactly-once"),
             _ => Ok(()),
         }
@@ -328,16 +336,29 @@ mod tests {
     fn required_settings_and_topics() {
         let mut c = config();
         c.output_topic = "in".into();
-        assert!(c.validate().unwrap_err().to_string().contains("--output-topic"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("--output-topic")
+        );
         let mut c = config();
         c.brokers.clear();
         assert!(c.validate().unwrap_err().to_string().contains("--brokers"));
         let mut c = config();
         c.batch_size = 0;
-        assert!(c.validate().unwrap_err().to_string().contains("--batch-size"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("--batch-size")
+        );
         let mut c = config();
         c.exactly_once = true;
         assert_eq!(c.transactional_id(), "aeflow-g-in");
-        assert_eq!(c.producer_config().get("transactional.id"), Some("aeflow-g-in"));
+        assert_eq!(
+            c.producer_config().get("transactional.id"),
+            Some("aeflow-g-in")
+        );
     }
 }

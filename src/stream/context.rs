@@ -4,11 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use rdkafka::TopicPartitionList;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaResult;
 use rdkafka::statistics::Statistics;
-use rdkafka::TopicPartitionList;
 
 use super::epoch::Epoch;
 use super::metrics::Metrics;

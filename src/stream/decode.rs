@@ -260,9 +260,13 @@ impl Bisect<'_> {
                 let got = other.map_or(0, |b| b.num_rows());
                 let r = Rejection::new(
                     RejectReason::ScoringFailed,
-                    format!("internal: decoder gave {got} rows for {} messages", group.len()),
+                    format!(
+                        "internal: decoder gave {got} rows for {} messages",
+                        group.len()
+                    ),
                 );
-                self.rejected.extend(group.into_iter().map(|i| (i, r.clone())));
+                self.rejected
+                    .extend(group.into_iter().map(|i| (i, r.clone())));
             }
             Err(e) if group.len() == 1 => {
                 let r = decoder.classify(self.payload(group[0]), &e);
@@ -306,7 +310,10 @@ impl RowDecoder for JsonRows {
     fn feed(&mut self, payload: &[u8]) -> Result<(), Rejection> {
         let Some(decoder) = self.decoder.as_mut() else {
             let e = self.error.clone().unwrap_or_default();
-            return Err(Rejection::new(RejectReason::ScoringFailed, format!("internal: {e}")));
+            return Err(Rejection::new(
+                RejectReason::ScoringFailed,
+                format!("internal: {e}"),
+            ));
         };
         let trimmed = payload.trim_ascii();
         if trimmed.first() != Some(&b'{') || trimmed.last() != Some(&b'}') {
@@ -345,7 +352,9 @@ impl RowDecoder for JsonRows {
     fn flush(&mut self) -> Result<Option<RecordBatch>, ArrowError> {
         match self.decoder.as_mut() {
             Some(d) => d.flush(),
-            None => Err(ArrowError::JsonError(self.error.clone().unwrap_or_default())),
+            None => Err(ArrowError::JsonError(
+                self.error.clone().unwrap_or_default(),
+            )),
         }
     }
 
@@ -463,7 +472,10 @@ pub fn decode_ipc(payload: Option<&[u8]>) -> Result<RecordBatch, Rejection> {
     let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>().map_err(bad)?;
     match batches.len() {
         0 => Ok(RecordBatch::new_empty(schema)),
-        1 => Ok(batches.into_iter().next().unwrap_or_else(|| RecordBatch::new_empty(schema.clone()))),
+        1 => Ok(batches
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| RecordBatch::new_empty(schema.clone()))),
         _ => concat_batches(&schema, &batches).map_err(bad),
     }
 }
@@ -481,7 +493,10 @@ pub fn check_ipc_features(
     let mismatch = |e: ArrowError| {
         Rejection::new(
             RejectReason::NonNumericFeature,
-            format!("feature column cannot be read as numbers: {}", strip_prefix(&e)),
+            format!(
+                "feature column cannot be read as numbers: {}",
+                strip_prefix(&e)
+            ),
         )
     };
     let (shape, arrays): (FeatureShape, Vec<ArrayRef>) = match vector_width {
@@ -490,14 +505,23 @@ pub fn check_ipc_features(
             let to = DataType::List(Arc::new(Field::new_list_field(DataType::Float64, true)));
             let a = cast(batch.column(c), &to).map_err(mismatch)?;
             let name = schema.field(c).name().clone();
-            (FeatureShape::Vector { column: name, width }, vec![a])
+            (
+                FeatureShape::Vector {
+                    column: name,
+                    width,
+                },
+                vec![a],
+            )
         }
         None => {
             let mut arrays = Vec::with_capacity(columns.len());
             for &c in columns {
                 arrays.push(cast(batch.column(c), &DataType::Float64).map_err(mismatch)?);
             }
-            let names = columns.iter().map(|&c| schema.field(c).name().clone()).collect();
+            let names = columns
+                .iter()
+                .map(|&c| schema.field(c).name().clone())
+                .collect();
             (FeatureShape::Scalars(names), arrays)
         }
     };
@@ -536,14 +560,24 @@ mod tests {
     }
 
     fn column_a(d: &DecodedRows) -> Vec<f64> {
-        d.batch.as_ref().unwrap().column(0).as_primitive::<Float64Type>().values().to_vec()
+        d.batch
+            .as_ref()
+            .unwrap()
+            .column(0)
+            .as_primitive::<Float64Type>()
+            .values()
+            .to_vec()
     }
 
     #[test]
     fn clean_json_batch_is_one_row_per_message_in_order() {
         let d = decode(
             Format::Json,
-            &[r#"{"a":1,"b":2,"id":"x"}"#, r#" {"b":4, "a":3} "#, r#"{"a":5,"b":6.5}"#],
+            &[
+                r#"{"a":1,"b":2,"id":"x"}"#,
+                r#" {"b":4, "a":3} "#,
+                r#"{"a":5,"b":6.5}"#,
+            ],
             &shape_ab(),
         );
         assert!(d.rejected.is_empty(), "{:?}", d.rejected);
@@ -554,18 +588,18 @@ mod tests {
     #[test]
     fn every_kind_of_bad_json_is_isolated_and_named() {
         let msgs = [
-            r#"{"a":1,"b":2}"#,   // 0 ok
-            r#"{"a":1,"b":"#,     // 1 truncated
-            r#"{"a":"x","b":2}"#, // 2 non-numeric
-            r#"{"a":3,"b":4}"#,   // 3 ok
-            r#"[1,2]"#,           // 4 not an object
-            r#"{"b":2}"#,         // 5 missing a
-            r#"{"a":1}{"a":2}"#,  // 6 two objects
+            r#"{"a":1,"b":2}"#,       // 0 ok
+            r#"{"a":1,"b":"#,         // 1 truncated
+            r#"{"a":"x","b":2}"#,     // 2 non-numeric
+            r#"{"a":3,"b":4}"#,       // 3 ok
+            r#"[1,2]"#,               // 4 not an object
+            r#"{"b":2}"#,             // 5 missing a
+            r#"{"a":1}{"a":2}"#,      // 6 two objects
             r#"{"a":{"z":1},"b":1}"#, // 7 object for a number
-            r#"not json"#,        // 8
-            "",                   // 9 empty
-            r#"{"a":5,"b":6}"#,   // 10 ok
-            r#"{"a":1e999,"b":1}"#, // 11 inf
+            r#"not json"#,            // 8
+            "",                       // 9 empty
+            r#"{"a":5,"b":6}"#,       // 10 ok
+            r#"{"a":1e999,"b":1}"#,   // 11 inf
         ];
         let d = decode(Format::Json, &msgs, &shape_ab());
         assert_eq!(d.accepted, vec![0, 3, 10]);
@@ -601,17 +635,29 @@ mod tests {
         };
         let d = decode(
             Format::Json,
-            &[r#"{"x":[1,2,3]}"#, r#"{"x":[1,2]}"#, r#"{"x":[1,2,3,4]}"#, r#"{"x":[7,8,9],"k":1}"#],
+            &[
+                r#"{"x":[1,2,3]}"#,
+                r#"{"x":[1,2]}"#,
+                r#"{"x":[1,2,3,4]}"#,
+                r#"{"x":[7,8,9],"k":1}"#,
+            ],
             &shape,
         );
         assert_eq!(
             reasons(&d),
-            vec![(1, RejectReason::WrongVectorLength), (2, RejectReason::WrongVectorLength)]
+            vec![
+                (1, RejectReason::WrongVectorLength),
+                (2, RejectReason::WrongVectorLength)
+            ]
         );
         let b = d.batch.unwrap();
         let list = b.column(0).as_fixed_size_list();
         assert_eq!(list.value_length(), 3);
-        let values = list.values().as_primitive::<Float32Type>().values().to_vec();
+        let values = list
+            .values()
+            .as_primitive::<Float32Type>()
+            .values()
+            .to_vec();
         assert_eq!(values, vec![1.0, 2.0, 3.0, 7.0, 8.0, 9.0]);
     }
 
@@ -658,9 +704,11 @@ mod tests {
     #[test]
     fn ipc_round_trip_and_garbage() {
         let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Float64, true)]));
-        let batch =
-            RecordBatch::try_new(schema.clone(), vec![Arc::new(Float64Array::from(vec![1.0, 2.0]))])
-                .unwrap();
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Float64Array::from(vec![1.0, 2.0]))],
+        )
+        .unwrap();
         let mut buf = Vec::new();
         {
             let mut w = arrow::ipc::writer::StreamWriter::try_new(&mut buf, &schema).unwrap();
@@ -670,16 +718,25 @@ mod tests {
         }
         let got = decode_ipc(Some(&buf)).unwrap();
         assert_eq!(got.num_rows(), 4);
-        assert_eq!(decode_ipc(Some(b"garbage")).unwrap_err().reason, RejectReason::BadIpc);
+        assert_eq!(
+            decode_ipc(Some(b"garbage")).unwrap_err().reason,
+            RejectReason::BadIpc
+        );
         assert_eq!(
             decode_ipc(Some(&buf[..buf.len() / 2])).unwrap_err().reason,
             RejectReason::BadIpc
         );
-        assert_eq!(decode_ipc(None).unwrap_err().reason, RejectReason::EmptyPayload);
+        assert_eq!(
+            decode_ipc(None).unwrap_err().reason,
+            RejectReason::EmptyPayload
+        );
         assert!(check_ipc_features(&got, &[0], None, false).is_ok());
         let with_nan = RecordBatch::try_new(
             schema,
-            vec![Arc::new(Float64Array::from(vec![Some(1.0), Some(f64::NAN)]))],
+            vec![Arc::new(Float64Array::from(vec![
+                Some(1.0),
+                Some(f64::NAN),
+            ]))],
         )
         .unwrap();
         let r = check_ipc_features(&with_nan, &[0], None, false).unwrap_err();

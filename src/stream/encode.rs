@@ -104,9 +104,7 @@ impl<'a> RowValues<'a> {
                 .iter()
                 .rposition(|f| f.name() == name)
                 .map(|i| batch.column(i))
-                .ok_or_else(|| {
-                    Error::Internal(format!("the scored batch has no '{name}' column"))
-                })
+                .ok_or_else(|| Error::Internal(format!("the scored batch has no '{name}' column")))
         };
         let kind = match mode {
             Mode::Score => {
@@ -114,9 +112,10 @@ impl<'a> RowValues<'a> {
                     .as_primitive_opt::<Float64Type>()
                     .ok_or_else(|| Error::Internal("reconstruction_error is not Float64".into()))?;
                 let anomaly = match find(columns::IS_ANOMALY) {
-                    Ok(a) => Some(a.as_boolean_opt().ok_or_else(|| {
-                        Error::Internal("is_anomaly is not Boolean".into())
-                    })?),
+                    Ok(a) => Some(
+                        a.as_boolean_opt()
+                            .ok_or_else(|| Error::Internal("is_anomaly is not Boolean".into()))?,
+                    ),
                     Err(_) => None,
                 };
                 Values::Score { error, anomaly }
@@ -336,7 +335,8 @@ mod tests {
         let v = RowValues::new(Mode::Score, &b).unwrap();
         assert_eq!(csv_output(b"3,4\n", &v, 0), b"3,4,1.5,false".to_vec());
         let bytes = ipc_output(&b, &ModelTag::new("m", "v2")).unwrap();
-        let r = arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None).unwrap();
+        let r =
+            arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None).unwrap();
         assert_eq!(r.schema().metadata()["aeflow.model.version"], "v2");
         let batches: Vec<_> = r.collect::<std::result::Result<_, _>>().unwrap();
         assert_eq!(batches[0].num_rows(), 1);
@@ -345,6 +345,9 @@ mod tests {
     #[test]
     fn missing_output_columns_are_an_internal_error() {
         let b = scored(vec![Some(1.0)], vec![Some(false)]);
-        assert!(matches!(RowValues::new(Mode::Encode, &b), Err(Error::Internal(_))));
+        assert!(matches!(
+            RowValues::new(Mode::Encode, &b),
+            Err(Error::Internal(_))
+        ));
     }
 }

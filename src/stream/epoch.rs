@@ -48,9 +48,9 @@ impl Epoch {
     /// A batch of epoch `failed` did not go through: everything after it is stale. Only the
     /// first report for an epoch moves it (later batches of the same epoch fail as a consequence).
     pub fn fail(&self, failed: u64) {
-        let _ = self
-            .current
-            .compare_exchange(failed, failed + 1, Ordering::SeqCst, Ordering::SeqCst);
+        let _ =
+            self.current
+                .compare_exchange(failed, failed + 1, Ordering::SeqCst, Ordering::SeqCst);
     }
 
     /// The consumer group is rebalancing: everything in flight is stale.

@@ -155,10 +155,9 @@ fn vector_base(names: &[String]) -> Option<String> {
     if base.is_empty() {
         return None;
     }
-    let all = names
-        .iter()
-        .enumerate()
-        .all(|(i, n)| n.len() > base.len() && n.starts_with(base) && n[base.len()..] == format!("[{i}]"));
+    let all = names.iter().enumerate().all(|(i, n)| {
+        n.len() > base.len() && n.starts_with(base) && n[base.len()..] == format!("[{i}]")
+    });
     all.then(|| base.to_string())
 }
 
@@ -201,7 +200,12 @@ mod tests {
         let batch = RecordBatch::try_new(
             shape.decode_schema(),
             vec![
-                Arc::new(Float64Array::from(vec![Some(1.0), None, Some(f64::NAN), Some(2.0)])),
+                Arc::new(Float64Array::from(vec![
+                    Some(1.0),
+                    None,
+                    Some(f64::NAN),
+                    Some(2.0),
+                ])),
                 Arc::new(Float64Array::from(vec![
                     Some(1.0),
                     Some(1.0),
@@ -216,7 +220,10 @@ mod tests {
         let r1 = checks[1].as_ref().unwrap();
         assert_eq!(r1.reason, RejectReason::MissingFeature);
         assert!(r1.detail.contains("'a'"));
-        assert_eq!(checks[2].as_ref().unwrap().reason, RejectReason::NonFiniteFeature);
+        assert_eq!(
+            checks[2].as_ref().unwrap().reason,
+            RejectReason::NonFiniteFeature
+        );
         let r3 = checks[3].as_ref().unwrap();
         assert_eq!(r3.reason, RejectReason::NonFiniteFeature);
         assert!(r3.detail.contains("'b'") && r3.detail.contains("inf"));
@@ -241,7 +248,10 @@ mod tests {
         ]);
         let batch = RecordBatch::try_new(shape.decode_schema(), vec![Arc::new(lists)]).unwrap();
         let checks = shape.check_rows(&batch, false);
-        let reasons: Vec<_> = checks.iter().map(|c| c.as_ref().map(|r| r.reason)).collect();
+        let reasons: Vec<_> = checks
+            .iter()
+            .map(|c| c.as_ref().map(|r| r.reason))
+            .collect();
         assert_eq!(
             reasons,
             vec![

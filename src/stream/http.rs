@@ -70,7 +70,11 @@ async fn answer(mut stream: TcpStream, metrics: &Metrics) -> std::io::Result<()>
             "aeflow stream: metrics at /metrics\n".to_string(),
         ),
         ("GET", _) => ("404 Not Found", "text/plain", "not found\n".to_string()),
-        _ => ("405 Method Not Allowed", "text/plain", "only GET\n".to_string()),
+        _ => (
+            "405 Method Not Allowed",
+            "text/plain",
+            "only GET\n".to_string(),
+        ),
     };
     let head = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -108,7 +112,9 @@ mod tests {
             let post = get(addr, "POST /metrics HTTP/1.1\r\n\r\n").await;
             assert!(post.starts_with("HTTP/1.1 405"));
         };
-        tokio::time::timeout(Duration::from_secs(20), run).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(20), run)
+            .await
+            .unwrap();
         server.abort();
     }
 }

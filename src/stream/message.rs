@@ -8,8 +8,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
 use rdkafka::Message;
+use rdkafka::message::{BorrowedMessage, Header, Headers, OwnedHeaders};
 
 /// A consumed message, owned.
 #[derive(Debug, Clone)]

@@ -19,13 +19,15 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::dead_letter::RejectReason;
 
-const SIZE_BUCKETS: &[f64] = &[1.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0];
+const SIZE_BUCKETS: &[f64] = &[
+    1.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0,
+];
 const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
@@ -50,7 +52,11 @@ impl Histogram {
 
     /// Records one observation.
     pub fn observe(&self, v: f64) {
-        let i = self.bounds.iter().position(|b| v <= *b).unwrap_or(self.bounds.len());
+        let i = self
+            .bounds
+            .iter()
+            .position(|b| v <= *b)
+            .unwrap_or(self.bounds.len());
         self.counts[i].fetch_add(1, Ordering::Relaxed);
         let _ = self
             .sum_bits
@@ -260,9 +266,17 @@ impl Metrics {
         let mut out = String::with_capacity(4096);
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let counter = |out: &mut String, name: &str, help: &str, v: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+            );
         };
-        counter(&mut out, "aeflow_stream_messages_in_total", "Messages consumed.", get(&self.messages_in));
+        counter(
+            &mut out,
+            "aeflow_stream_messages_in_total",
+            "Messages consumed.",
+            get(&self.messages_in),
+        );
         counter(
             &mut out,
             "aeflow_stream_messages_out_total",
@@ -281,11 +295,24 @@ impl Metrics {
             "# HELP {name} Messages refused (dead-lettered or dropped), by reason.\n# TYPE {name} counter"
         );
         for r in RejectReason::ALL {
-            let _ = writeln!(out, "{name}{{reason=\"{}\"}} {}", r.code(), get(&self.rejected[r.index()]));
+            let _ = writeln!(
+                out,
+                "{name}{{reason=\"{}\"}} {}",
+                r.code(),
+                get(&self.rejected[r.index()])
+            );
         }
-        counter(&mut out, "aeflow_stream_batches_total", "Batches delivered.", get(&self.batches));
-        self.batch_size
-            .render(&mut out, "aeflow_stream_batch_size", "Messages per delivered batch.");
+        counter(
+            &mut out,
+            "aeflow_stream_batches_total",
+            "Batches delivered.",
+            get(&self.batches),
+        );
+        self.batch_size.render(
+            &mut out,
+            "aeflow_stream_batch_size",
+            "Messages per delivered batch.",
+        );
         self.batch_latency.render(
             &mut out,
             "aeflow_stream_batch_latency_seconds",
@@ -311,7 +338,12 @@ impl Metrics {
             get(&self.transactions_committed),
             get(&self.transactions_aborted)
         );
-        counter(&mut out, "aeflow_stream_rewinds_total", "Failed batches re-read.", get(&self.rewinds));
+        counter(
+            &mut out,
+            "aeflow_stream_rewinds_total",
+            "Failed batches re-read.",
+            get(&self.rewinds),
+        );
         counter(
             &mut out,
             "aeflow_stream_producer_queue_full_total",
@@ -373,7 +405,9 @@ impl Metrics {
 }
 
 fn escape_label(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]

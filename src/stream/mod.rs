@@ -60,9 +60,9 @@ pub mod transaction;
 pub mod worker;
 
 pub use batcher::Batcher;
-pub use config::{parse_kafka_option, StageConfig};
+pub use config::{StageConfig, parse_kafka_option};
 pub use dead_letter::{RejectReason, Rejection};
 pub use decode::Format;
 pub use encode::{Mode, ModelTag};
 pub use metrics::{Metrics, MetricsSnapshot};
-pub use stage::{shutdown_signal, StreamStage, StreamStageBuilder};
+pub use stage::{StreamStage, StreamStageBuilder, shutdown_signal};

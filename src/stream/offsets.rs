@@ -109,7 +109,10 @@ impl InFlight {
                 )));
             }
         }
-        let b = self.batches.pop_front().ok_or_else(|| Error::Internal("empty".into()))?;
+        let b = self
+            .batches
+            .pop_front()
+            .ok_or_else(|| Error::Internal("empty".into()))?;
         for (tp, (_, last)) in &b.offsets.ranges {
             let next = self.delivered.entry(tp.clone()).or_insert(last + 1);
             *next = (*next).max(last + 1);
@@ -186,7 +189,10 @@ mod tests {
     }
 
     fn offsets(tpl: &TopicPartitionList) -> Vec<(i32, Offset)> {
-        tpl.elements().iter().map(|e| (e.partition(), e.offset())).collect()
+        tpl.elements()
+            .iter()
+            .map(|e| (e.partition(), e.offset()))
+            .collect()
     }
 
     #[test]

@@ -67,7 +67,10 @@ pub fn future_record(r: &OutputRecord) -> FutureRecord<'_, [u8], [u8]> {
 
 /// `true` for the error of a full producer queue.
 pub fn is_queue_full(e: &KafkaError) -> bool {
-    matches!(e, KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull))
+    matches!(
+        e,
+        KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)
+    )
 }
 
 /// `true` for errors about this one record (too large for the broker), which no retry fixes.
@@ -178,7 +181,9 @@ pub async fn ack(
         Metrics::add(&metrics.messages_out, out);
         Metrics::add(&metrics.dead_lettered, dead);
         if let Some((code, reason)) = producer.client().fatal_error() {
-            let _ = done.send(Done::Fatal(Error::Kafka(KafkaError::MessageProduction(code))));
+            let _ = done.send(Done::Fatal(Error::Kafka(KafkaError::MessageProduction(
+                code,
+            ))));
             log::error!("the producer hit a fatal error: {reason}");
             break;
         }

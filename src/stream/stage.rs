@@ -13,15 +13,15 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use rdkafka::Offset;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::BorrowedMessage;
 use rdkafka::producer::{FutureProducer, Producer};
-use rdkafka::Offset;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -201,7 +201,9 @@ impl StreamStageBuilder {
                 let m = ActiveModel::load(&p)?;
                 (Some(Arc::new(m)), Some(ModelWatcher::new(&p)))
             }
-            Some(ModelSource::Memory(name, m)) => (Some(Arc::new(ActiveModel::new(&name, *m)?)), None),
+            Some(ModelSource::Memory(name, m)) => {
+                (Some(Arc::new(ActiveModel::new(&name, *m)?)), None)
+            }
             Some(ModelSource::PassThrough) => (None, None),
         };
         if let Some(m) = &model
@@ -243,7 +245,7 @@ pub struct StreamStage {
 pub async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        use tokio::signal::unix::{signal, SignalKind};
+        use tokio::signal::unix::{SignalKind, signal};
         if let Ok(mut term) = signal(SignalKind::terminate()) {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
@@ -315,7 +317,13 @@ impl StreamStage {
         let (work_tx, work_rx) = mpsc::channel::<Work>(2);
         let (sink_tx, sink_rx) = mpsc::channel(2);
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
-        let worker = worker::spawn(work_rx, sink_tx, settings.clone(), epoch.clone(), metrics.clone())?;
+        let worker = worker::spawn(
+            work_rx,
+            sink_tx,
+            settings.clone(),
+            epoch.clone(),
+            metrics.clone(),
+        )?;
         let mut tasks: Vec<JoinHandle<()>> = Vec::new();
         let txn_thread = if eos {
             Some(transaction::spawn(
@@ -363,7 +371,9 @@ impl StreamStage {
             if eos { "exactly-once" } else { "at-least-once" },
             config.batch_size,
             config.linger,
-            model.as_ref().map_or("pass-through".to_string(), |m| m.tag.header().to_string()),
+            model
+                .as_ref()
+                .map_or("pass-through".to_string(), |m| m.tag.header().to_string()),
         );
 
         let mut state = RunState {
@@ -386,9 +396,7 @@ impl StreamStage {
             previous: metrics.snapshot(),
         };
 
-        let result = state
-            .main_loop(&work_tx, &mut done_rx, shutdown)
-            .await;
+        let result = state.main_loop(&work_tx, &mut done_rx, shutdown).await;
         let result = match result {
             Ok(()) => state.shut_down(work_tx, &mut done_rx).await,
             Err(e) => {
@@ -398,12 +406,13 @@ impl StreamStage {
         };
         drop(state);
         // The threads end once their channels are closed and their last batch is done.
-        let _ = tokio::task::spawn_blocking(move || {
+        let joiner = tokio::task::spawn_blocking(move || {
             let _ = worker.join();
             if let Some(t) = txn_thread {
                 let _ = t.join();
             }
         });
+        let _ = tokio::time::timeout(config.shutdown_timeout, joiner).await;
         for t in tasks {
             let _ = tokio::time::timeout(config.shutdown_timeout, t).await;
         }
@@ -493,7 +502,8 @@ impl RunState<'_> {
         self.check_rebalance();
         let now = Instant::now();
         Metrics::add(&self.metrics.messages_in, 1);
-        self.batcher.push(InputMessage::from_borrowed(m, &self.topic, now), now);
+        self.batcher
+            .push(InputMessage::from_borrowed(m, &self.topic, now), now);
     }
 
     /// After a rebalance, everything gathered or in flight is stale: the new assignment restarts
@@ -586,7 +596,12 @@ impl RunState<'_> {
         }
         for ((topic, partition), offset) in self.inflight.rewind_points(self.batcher.items()) {
             self.consumer
-                .seek(&topic, partition, Offset::Offset(offset), Duration::from_secs(10))
+                .seek(
+                    &topic,
+                    partition,
+                    Offset::Offset(offset),
+                    Duration::from_secs(10),
+                )
                 .map_err(|e| {
                     Error::data(
                         format!("{topic}/{partition}"),
@@ -617,12 +632,17 @@ impl RunState<'_> {
             self.last_summary = now;
             log::info!("{}", self.metrics.summary_line(&self.previous));
             self.previous = self.metrics.snapshot();
-            self.settings.log_budget.store(LOG_BUDGET, Ordering::Relaxed);
+            self.settings
+                .log_budget
+                .store(LOG_BUDGET, Ordering::Relaxed);
         }
         Ok(())
     }
 
-    fn on_reloaded(&mut self, loaded: std::result::Result<Result<ActiveModel>, tokio::task::JoinError>) {
+    fn on_reloaded(
+        &mut self,
+        loaded: std::result::Result<Result<ActiveModel>, tokio::task::JoinError>,
+    ) {
         let path = self
             .watcher
             .as_ref()
@@ -635,7 +655,10 @@ impl RunState<'_> {
             Ok(Ok(next)) => {
                 Metrics::add(&self.metrics.model_reloads, 1);
                 self.metrics.set_model(&next.tag.name, &next.tag.version);
-                log::info!("model reloaded: {current} → {} (from {path})", next.tag.header());
+                log::info!(
+                    "model reloaded: {current} → {} (from {path})",
+                    next.tag.header()
+                );
                 self.model = Some(Arc::new(next));
             }
             Ok(Err(e)) => {

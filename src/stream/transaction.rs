@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 
 use super::epoch::Epoch;
 use super::metrics::Metrics;
-use super::sink::{future_record, is_queue_full, is_record_error, Done, QUEUE_FULL_BACKOFF};
+use super::sink::{Done, QUEUE_FULL_BACKOFF, future_record, is_queue_full, is_record_error};
 use super::worker::Processed;
 use crate::error::{Error, Result};
 
@@ -112,7 +112,10 @@ fn retriable(e: &KafkaError) -> bool {
 }
 
 /// Retries `call` while librdkafka says it is retriable.
-fn with_retries(what: &str, mut call: impl FnMut() -> Result<(), KafkaError>) -> Result<(), Failure> {
+fn with_retries(
+    what: &str,
+    mut call: impl FnMut() -> Result<(), KafkaError>,
+) -> Result<(), Failure> {
     let mut attempt = 0;
     loop {
         match call() {
@@ -180,15 +183,21 @@ fn run_one(
         .commit_list()
         .map_err(|e| Failure::Fatal(Error::Internal(e.to_string())))?;
     if !epoch.is_current(batch.epoch) {
-        return Err(Failure::Abortable("partitions revoked during the batch".into()));
+        return Err(Failure::Abortable(
+            "partitions revoked during the batch".into(),
+        ));
     }
     with_retries("send_offsets_to_transaction", || {
         producer.send_offsets_to_transaction(&offsets, group, TXN_TIMEOUT)
     })?;
     if !epoch.is_current(batch.epoch) {
-        return Err(Failure::Abortable("partitions revoked during the batch".into()));
+        return Err(Failure::Abortable(
+            "partitions revoked during the batch".into(),
+        ));
     }
-    with_retries("commit_transaction", || producer.commit_transaction(TXN_TIMEOUT))?;
+    with_retries("commit_transaction", || {
+        producer.commit_transaction(TXN_TIMEOUT)
+    })?;
     Metrics::add(&metrics.messages_out, out);
     Metrics::add(&metrics.dead_lettered, dead);
     Ok(())

@@ -8,9 +8,9 @@
 //! `catch_unwind`: should a bug panic on some input, the batch is redone message by message and the
 //! message that panics is dead-lettered (`scoring_failed`) instead of taking the stage down.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 use arrow::array::RecordBatch;
@@ -18,15 +18,15 @@ use arrow::compute::concat_batches;
 use rdkafka::consumer::ConsumerGroupMetadata;
 use tokio::sync::mpsc;
 
-use super::dead_letter::{dead_letter, headers, RejectReason, Rejection};
-use super::decode::{check_ipc_features, decode_ipc, decode_text, Format};
-use super::encode::{csv_output, ipc_output, json_output, Mode, RowValues};
+use super::dead_letter::{RejectReason, Rejection, dead_letter, headers};
+use super::decode::{Format, check_ipc_features, decode_ipc, decode_text};
+use super::encode::{Mode, RowValues, csv_output, ipc_output, json_output};
 use super::epoch::Epoch;
 use super::message::{InputMessage, OutputRecord};
 use super::metrics::Metrics;
 use super::offsets::BatchOffsets;
 use super::reload::ActiveModel;
-use crate::arrow::{encode_batch, score_batch, FeatureLayout};
+use crate::arrow::{FeatureLayout, encode_batch, score_batch};
 use crate::error::{Error, Result};
 use crate::model::ScoreOptions;
 
@@ -114,10 +114,10 @@ pub fn process(work: Work, settings: &WorkerSettings, metrics: &Metrics) -> Proc
         None => work.messages.iter().map(|_| Outcome::PassThrough).collect(),
         Some(model) => guarded_outcomes(&work.messages, model, settings),
     };
-    let tag = work
-        .model
-        .as_ref()
-        .map_or_else(|| "pass-through".to_string(), |m| m.tag.header().to_string());
+    let tag = work.model.as_ref().map_or_else(
+        || "pass-through".to_string(),
+        |m| m.tag.header().to_string(),
+    );
     let mut records = Vec::with_capacity(work.messages.len());
     let mut is_dead_letter = Vec::with_capacity(work.messages.len());
     for (m, outcome) in work.messages.into_iter().zip(outcomes) {
@@ -205,16 +205,29 @@ fn guarded_outcomes(
     }
 }
 
-fn outcomes(messages: &[InputMessage], model: &ActiveModel, settings: &WorkerSettings) -> Vec<Outcome> {
+fn outcomes(
+    messages: &[InputMessage],
+    model: &ActiveModel,
+    settings: &WorkerSettings,
+) -> Vec<Outcome> {
     match settings.format {
         Format::ArrowIpc => ipc_outcomes(messages, model, settings.mode),
         Format::Json | Format::Csv => text_outcomes(messages, model, settings),
     }
 }
 
-fn text_outcomes(messages: &[InputMessage], model: &ActiveModel, settings: &WorkerSettings) -> Vec<Outcome> {
+fn text_outcomes(
+    messages: &[InputMessage],
+    model: &ActiveModel,
+    settings: &WorkerSettings,
+) -> Vec<Outcome> {
     let payloads: Vec<Option<&[u8]>> = messages.iter().map(|m| m.payload.as_deref()).collect();
-    let decoded = decode_text(settings.format, &payloads, &model.shape, model.impute_missing);
+    let decoded = decode_text(
+        settings.format,
+        &payloads,
+        &model.shape,
+        model.impute_missing,
+    );
     let mut out: Vec<Option<Outcome>> = (0..messages.len()).map(|_| None).collect();
     for (i, r) in decoded.rejected {
         out[i] = Some(Outcome::Rejected(r));
@@ -232,7 +245,8 @@ fn text_outcomes(messages: &[InputMessage], model: &ActiveModel, settings: &Work
                 .map(|(row, &i)| write(&values, row, payloads[i].unwrap_or_default()))
                 .collect())
         };
-        let together = score(model, settings.mode, &batch).and_then(|s| emit(&s, &decoded.accepted));
+        let together =
+            score(model, settings.mode, &batch).and_then(|s| emit(&s, &decoded.accepted));
         match together {
             Ok(payloads) => {
                 for (&i, p) in decoded.accepted.iter().zip(payloads) {

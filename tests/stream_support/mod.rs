@@ -115,7 +115,9 @@ pub fn produce(brokers: &str, topic: &str, inputs: &[Input]) {
             }
         }
     }
-    producer.flush(Duration::from_secs(30)).expect("flush test producer");
+    producer
+        .flush(Duration::from_secs(30))
+        .expect("flush test producer");
 }
 
 /// Number of partitions of `topic`.
@@ -153,7 +155,8 @@ pub fn read_topic_with(
     let n = partitions(brokers, topic);
     let mut tpl = TopicPartitionList::new();
     for p in 0..n {
-        tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
     }
     c.assign(&tpl).unwrap();
     let deadline = Instant::now() + timeout;
@@ -232,7 +235,10 @@ pub fn committed(brokers: &str, group: &str, topic: &str) -> Vec<i64> {
 pub async fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !cond() {
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -246,7 +252,7 @@ pub fn rows(n_rows: usize, n_features: usize, seed: u64) -> Array2<f32> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut m = Array2::<f32>::zeros((n_rows, n_features));
     for mut row in m.rows_mut() {
-        let t: f32 = rng.random_range(0.0..6.28);
+        let t: f32 = rng.random_range(0.0..std::f32::consts::TAU);
         for (j, v) in row.iter_mut().enumerate() {
             *v = (t + j as f32).sin() * (1.0 + j as f32 / 10.0) + rng.random_range(-0.05..0.05);
         }
@@ -288,4 +294,3 @@ pub fn by<K: Ord>(records: &[Record], key: impl Fn(&Record) -> K) -> BTreeMap<K,
     }
     out
 }
-
