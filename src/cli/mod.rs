@@ -6,7 +6,9 @@ use clap::{Parser, Subcommand};
 
 use crate::error::Result;
 
+pub mod console;
 mod demo;
+mod demo_data;
 mod encode;
 mod inspect;
 mod report;
@@ -24,6 +26,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process; size is irrelevant
 enum Command {
     /// Train a model on a Parquet / CSV / NDJSON file.
     Train(train::Args),

@@ -1,12 +1,341 @@
-//! `aeflow sql` (skeleton).
+//! `aeflow sql`: run SQL with aeflow's functions over Parquet, CSV and NDJSON files.
+//!
+//! ```text
+//! aeflow sql [--model NAME=PATH]… [--model-dir DIR] [--table NAME=PATH]… (QUERY | -f FILE.sql)
+//!            [--output FILE] [--output-format parquet|csv|ndjson]
+//! ```
+//! Statements run in order, in one session. Each result prints as a table, except that with
+//! `--output` the last statement's result goes to that file instead.
 
-use crate::error::Result;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::util::pretty::pretty_format_batches;
+use datafusion::dataframe::{DataFrame, DataFrameWriteOptions};
+use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionContext};
+
+use crate::error::{Error, Result};
+use crate::sql::{ModelRegistry, execute, register, split_statements};
 
 /// Arguments of `aeflow sql`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Register a model file under a name (repeatable), e.g. `--model sensors=models/s.aemodel`.
+    #[arg(long = "model", value_name = "NAME=PATH")]
+    models: Vec<String>,
+    /// Register every model file of DIR under its file stem; CREATE MODEL saves there and
+    /// DROP MODEL deletes there.
+    #[arg(long, value_name = "DIR")]
+    model_dir: Option<PathBuf>,
+    /// Register a table (repeatable): a Parquet, CSV or NDJSON file, or a directory of them.
+    #[arg(long = "table", value_name = "NAME=PATH")]
+    tables: Vec<String>,
+    /// The SQL to run (several statements separated by `;`).
+    #[arg(
+        value_name = "QUERY",
+        required_unless_present = "file",
+        conflicts_with = "file"
+    )]
+    query: Option<String>,
+    /// Read the SQL from a file instead.
+    #[arg(short = 'f', long = "file", value_name = "FILE.sql")]
+    file: Option<PathBuf>,
+    /// Write the last statement's result to FILE (format from its extension) instead of printing.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Format of --output when its extension does not say.
+    #[arg(long, value_name = "FORMAT", requires = "output")]
+    output_format: Option<FileFormat>,
+}
+
+/// The file formats `aeflow sql` reads and writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FileFormat {
+    /// Apache Parquet.
+    Parquet,
+    /// Comma-separated values with a header line.
+    Csv,
+    /// One JSON object per line.
+    Ndjson,
+}
+
+impl FileFormat {
+    /// The format a file extension stands for.
+    fn from_extension(ext: &str) -> Option<Self> {
+        match ext.to_ascii_lowercase().as_str() {
+            "parquet" | "pq" => Some(Self::Parquet),
+            "csv" => Some(Self::Csv),
+            "ndjson" | "jsonl" | "json" => Some(Self::Ndjson),
+            _ => None,
+        }
+    }
+}
 
 /// Run `aeflow sql`.
-pub fn run(_args: Args) -> Result<()> {
-    Err(crate::Error::Internal("aeflow sql is not built yet".into()))
+pub fn run(args: Args) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(run_async(args))
+}
+
+async fn run_async(args: Args) -> Result<()> {
+    let script = match (&args.query, &args.file) {
+        (Some(q), _) => q.clone(),
+        (None, Some(f)) => std::fs::read_to_string(f).map_err(|e| Error::io(f, e))?,
+        (None, None) => return Err(Error::config("QUERY", "give a query or -f FILE.sql")),
+    };
+    let statements = split_statements(&script)?;
+    if statements.is_empty() {
+        return Err(Error::config("QUERY", "no SQL statement given"));
+    }
+    let ctx = session(&args).await?;
+    let last = statements.len() - 1;
+    let mut stdout = std::io::stdout().lock();
+    for (i, statement) in statements.iter().enumerate() {
+        let df = execute(&ctx, statement)
+            .await
+            .map_err(|e| in_statement(i, &statements, e))?;
+        if i == last
+            && let Some(path) = &args.output
+        {
+            let rows = write_output(df, path, args.output_format).await?;
+            eprintln!("wrote {rows} rows to {}", path.display());
+            continue;
+        }
+        let batches = df
+            .collect()
+            .await
+            .map_err(|e| in_statement(i, &statements, e.into()))?;
+        if !print(&mut stdout, &batches)? {
+            break; // Broken pipe: the reader has gone, which is a normal end.
+        }
+    }
+    Ok(())
+}
+
+/// A session with aeflow registered, the models and the tables of `args`.
+async fn session(args: &Args) -> Result<SessionContext> {
+    let registry = match &args.model_dir {
+        Some(dir) => ModelRegistry::with_model_dir(dir)?,
+        None => ModelRegistry::new(),
+    };
+    for spec in &args.models {
+        let (name, path) = name_and_path("--model", spec)?;
+        registry.register_file(name, path)?;
+    }
+    let ctx = SessionContext::new();
+    register(&ctx, registry);
+    for spec in &args.tables {
+        let (name, path) = name_and_path("--table", spec)?;
+        register_table(&ctx, name, Path::new(path)).await?;
+    }
+    Ok(ctx)
+}
+
+/// Register `path` (a file, or a directory of files of one format) as table `name`.
+pub async fn register_table(ctx: &SessionContext, name: &str, path: &Path) -> Result<()> {
+    let (format, ext) = table_format(path)?;
+    let location = path
+        .to_str()
+        .ok_or_else(|| Error::data(path.display().to_string(), "the path is not valid UTF-8"))?;
+    let dotted = format!(".{ext}");
+    match format {
+        FileFormat::Parquet => {
+            let options = ParquetReadOptions::default().file_extension(&dotted);
+            ctx.register_parquet(name, location, options).await?
+        }
+        FileFormat::Csv => {
+            let options = CsvReadOptions::new().file_extension(&dotted);
+            ctx.register_csv(name, location, options).await?
+        }
+        FileFormat::Ndjson => {
+            let options = JsonReadOptions::default().file_extension(&dotted);
+            ctx.register_json(name, location, options).await?
+        }
+    }
+    Ok(())
+}
+
+/// The format of a table file, or of the files in a table directory, and their extension.
+fn table_format(path: &Path) -> Result<(FileFormat, String)> {
+    let input = path.display().to_string();
+    let ext_of = |p: &Path| {
+        p.extension()
+            .and_then(|e| e.to_str())
+            .and_then(|e| FileFormat::from_extension(e).map(|f| (f, e.to_string())))
+    };
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if !meta.is_dir() {
+        return ext_of(path).ok_or_else(|| {
+            Error::data(
+                input,
+                "unknown table format; expected a .parquet, .csv, .ndjson, .jsonl or .json file",
+            )
+        });
+    }
+    let mut found: Option<(FileFormat, String)> = None;
+    for entry in std::fs::read_dir(path).map_err(|e| Error::io(path, e))? {
+        let p = entry.map_err(|e| Error::io(path, e))?.path();
+        if let Some(f) = ext_of(&p) {
+            match &found {
+                Some(prev) if prev.0 != f.0 => {
+                    return Err(Error::data(
+                        input,
+                        format!(
+                            "the directory mixes .{} and .{} files; expected one format",
+                            prev.1, f.1
+                        ),
+                    ));
+                }
+                Some(_) => {}
+                None => found = Some(f),
+            }
+        }
+    }
+    found.ok_or_else(|| {
+        Error::data(
+            input,
+            "the directory holds no .parquet, .csv, .ndjson, .jsonl or .json file",
+        )
+    })
+}
+
+fn name_and_path<'a>(flag: &str, spec: &'a str) -> Result<(&'a str, &'a str)> {
+    match spec.split_once('=') {
+        Some((name, path)) if !name.trim().is_empty() && !path.is_empty() => {
+            Ok((name.trim(), path))
+        }
+        _ => Err(Error::config(
+            flag,
+            format!("expected NAME=PATH, got '{spec}'"),
+        )),
+    }
+}
+
+/// Name the failing statement when a script holds several.
+fn in_statement(i: usize, statements: &[String], e: Error) -> Error {
+    if statements.len() == 1 {
+        return e;
+    }
+    let first_line = statements[i].lines().next().unwrap_or_default();
+    Error::config(format!("statement {} ({first_line})", i + 1), e.to_string())
+}
+
+/// Print batches as a table; `false` when stdout is closed (broken pipe).
+fn print(out: &mut impl Write, batches: &[RecordBatch]) -> Result<bool> {
+    let Some(first) = batches.first() else {
+        return Ok(true);
+    };
+    if first.num_columns() == 0 {
+        return Ok(true); // a statement without a result (CREATE TABLE, DROP MODEL, …)
+    }
+    let table = pretty_format_batches(batches)?;
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    let written = writeln!(out, "{table}")
+        .and_then(|()| writeln!(out, "{rows} row{}", if rows == 1 { "" } else { "s" }))
+        .and_then(|()| out.flush());
+    match written {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(Error::io("<stdout>", e)),
+    }
+}
+
+/// Write a result to one file; returns the number of rows.
+async fn write_output(df: DataFrame, path: &Path, format: Option<FileFormat>) -> Result<u64> {
+    let format = match format {
+        Some(f) => f,
+        None => path
+            .extension()
+            .and_then(|e| e.to_str())
+            .and_then(FileFormat::from_extension)
+            .ok_or_else(|| {
+                Error::config(
+                    "--output",
+                    format!(
+                        "cannot tell the format of {} from its extension; use .parquet, .csv or .ndjson, or --output-format",
+                        path.display()
+                    ),
+                )
+            })?,
+    };
+    let location = path
+        .to_str()
+        .ok_or_else(|| Error::config("--output", "the path is not valid UTF-8"))?;
+    let options = DataFrameWriteOptions::new().with_single_file_output(true);
+    let counts = match format {
+        FileFormat::Parquet => df.write_parquet(location, options, None).await?,
+        FileFormat::Csv => df.write_csv(location, options, None).await?,
+        FileFormat::Ndjson => df.write_json(location, options, None).await?,
+    };
+    Ok(count_rows(&counts))
+}
+
+/// DataFusion's writers return one `count` column (UInt64) with the rows written.
+fn count_rows(batches: &[RecordBatch]) -> u64 {
+    batches
+        .iter()
+        .filter_map(|b| {
+            b.column(0)
+                .as_any()
+                .downcast_ref::<datafusion::arrow::array::UInt64Array>()
+                .map(|a| a.iter().flatten().sum::<u64>())
+        })
+        .sum()
+}
+
+// Called by `aeflow demo` (src/cli/demo.rs) once its steps are wired.
+#[allow(dead_code)]
+/// The SQL step of `aeflow demo`: register `table` (a data file) as `demo` and `model` as
+/// `demo`, print the query that finds the top `top` anomalies, run it and print its result.
+pub fn demo_step(table: &Path, model: &Path, top: usize) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async {
+        let registry = ModelRegistry::new();
+        registry.register_file("demo", model)?;
+        let features = registry.get("demo")?.feature_names().to_vec();
+        let ctx = SessionContext::new();
+        register(&ctx, registry);
+        register_table(&ctx, "demo", table).await?;
+        let schema = ctx.table("demo").await?.schema().as_arrow().clone();
+        let args = feature_arguments(&schema, &features);
+        let query = format!(
+            "SELECT *,\n       ae_reconstruction_error('demo', {args}) AS reconstruction_error\n\
+             FROM demo\nWHERE ae_is_anomaly('demo', {args})\nORDER BY reconstruction_error DESC\nLIMIT {top}"
+        );
+        println!("SQL: the top {top} anomalies of the demo table:\n\n{query};\n");
+        let batches = execute(&ctx, &query).await?.collect().await?;
+        print(&mut std::io::stdout().lock(), &batches)?;
+        Ok(())
+    })
+}
+
+/// The SQL arguments that pass a model's features: the columns named like the features, or the
+/// vector column `v` when the features are named `v[0]`, `v[1]`, ….
+fn feature_arguments(schema: &datafusion::arrow::datatypes::Schema, features: &[String]) -> String {
+    let all_columns = features.iter().all(|f| schema.field_with_name(f).is_ok());
+    let vector = features
+        .first()
+        .and_then(|f| f.split_once('['))
+        .map(|(base, _)| base.to_string())
+        .filter(|base| schema.field_with_name(base).is_ok());
+    match vector {
+        Some(base) if !all_columns => quote_ident(&base),
+        _ => features
+            .iter()
+            .map(|f| quote_ident(f))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
+/// `name` as a SQL identifier (double quotes, doubled inside).
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }

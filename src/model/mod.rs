@@ -1,9 +1,33 @@
 //! The autoencoder: configuration, training loop, scaling, thresholds and the model file.
 //!
-//! API CONTRACT (skeleton): the signatures in this module are what the surfaces (`arrow`, `batch`,
-//! `sql`, `stream`, `report`, CLI) code against. Bodies marked `todo!()` are being filled in.
-//! Keep every public signature; add to it freely.
+//! The public API (used by the `arrow`, `batch`, `sql`, `stream` and `report` surfaces and the
+//! CLI) is re-exported here: [`TrainConfig`] → [`Autoencoder::fit`] → encode / decode /
+//! reconstruct / [`Autoencoder::score`] → [`Autoencoder::save`] / [`Autoencoder::load`].
 
-mod api;
+mod architecture;
+mod autoencoder;
+mod config;
+mod file;
+mod kind;
+mod observer;
+mod scaler;
+mod score;
+mod summary;
+mod threshold;
+mod train;
 
-pub use api::*;
+#[cfg(test)]
+mod testdata;
+
+pub use architecture::{Architecture, default_hidden, default_latent};
+pub use autoencoder::{Autoencoder, INFERENCE_CHUNK};
+pub use config::{ActivationKind, LossKind, OptimizerKind, TrainConfig};
+pub use file::{FORMAT, FORMAT_VERSION};
+pub use kind::Kind;
+pub use observer::{EpochRecord, Silent, TrainObserver};
+pub use scaler::{MissingPolicy, Preprocessing, ScalerKind};
+pub use score::{ScoreOptions, Scores};
+pub use summary::{DEAD_UNIT_STD, Diagnostics, LatentActivity, ModelSummary};
+pub use threshold::{
+    DIAGNOSTIC_QUANTILES, calibrate, error_quantiles, quantile_sorted, sorted_errors,
+};

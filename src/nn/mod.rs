@@ -1,1 +1,38 @@
 //! Layers, activations, losses and optimizers on ndarray; the only place GEMM is called.
+//!
+//! Everything is f32 and row-major: a batch is a `[batch, features]` matrix, and every layer
+//! maps `[batch, in]` to `[batch, out]` (images and sequences are flattened rows, so later
+//! convolutional layers keep the same contract). This module knows nothing of Arrow, files or
+//! models; [`crate::model`] builds autoencoders from it.
+//!
+//! - [`gemm`]: `C ← α·A·B + β·C`, the single entry to matrixmultiply.
+//! - [`Dense`]: `y = f(x·Wᵀ + b)` with `W` as `[out, in]`; [`Activation`]s fused into the pass.
+//! - [`Sequential`]: a stack of layers with dropout, and its [`Tape`] / [`Buffers`].
+//! - [`Loss`]: mean squared error and binary cross-entropy.
+//! - [`optim`]: SGD with momentum, Adam, RMSprop, Adagrad; coupled L2 weight decay.
+//! - [`Init`], [`Dropout`], [`Corruption`] (denoising), [`ActivityPenalty`] (sparsity).
+
+mod activation;
+mod activity_penalty;
+mod corruption;
+mod dense;
+mod dropout;
+mod gemm;
+mod init;
+mod loss;
+pub mod optim;
+mod sequential;
+
+#[cfg(test)]
+mod gradcheck;
+
+pub use activation::{Activation, ELU_ALPHA, LEAKY_RELU_SLOPE, SELU_ALPHA, SELU_LAMBDA};
+pub use activity_penalty::ActivityPenalty;
+pub use corruption::Corruption;
+pub use dense::{Dense, DenseGrad, GradAt};
+pub use dropout::Dropout;
+pub use gemm::gemm;
+pub use init::Init;
+pub use loss::{BCE_EPSILON, Loss};
+pub use optim::{Optimizer, OptimizerConfig};
+pub use sequential::{Buffers, Grads, Sequential, Tape};

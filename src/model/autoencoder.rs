@@ -1,0 +1,373 @@
+//! The trained autoencoder: its parts, and inference (encode, decode, reconstruct, score).
+//!
+//! Inference runs in chunks of [`INFERENCE_CHUNK`] rows through buffers reused from chunk to
+//! chunk, so memory beyond the outputs stays bounded whatever the number of rows.
+//!
+//! For raw rows `x` (`[rows, d]`, original units):
+//! ```text
+//! x_s   = (fill_missing(x) − offset) / scale          scaled units
+//! z     = encoder(x_s)                                 [rows, k]
+//! x̂_s   = decoder(z)                                   [rows, d]
+//! error = (1/d) Σⱼ (x_s − x̂_s)²                        per row, f64
+//! x̂     = x̂_s · scale + offset                         original units
+//! ```
+
+use std::path::Path;
+
+use ndarray::{Array1, Array2, ArrayView2, s};
+
+use super::config::{ActivationKind, LossKind, TrainConfig};
+use super::file;
+use super::kind::Kind;
+use super::observer::{EpochRecord, TrainObserver};
+use super::scaler::{MissingPolicy, Preprocessing};
+use super::score::{ScoreOptions, Scores};
+use super::summary::{Diagnostics, ModelSummary};
+use super::train;
+use crate::error::{Error, Result};
+use crate::nn::{Buffers, Sequential};
+
+/// Rows per inference chunk.
+pub const INFERENCE_CHUNK: usize = 4096;
+
+/// A trained autoencoder with its scaler, threshold and metadata.
+#[derive(Debug, Clone)]
+pub struct Autoencoder {
+    pub(crate) kind: Kind,
+    pub(crate) features: Vec<String>,
+    pub(crate) encoder: Sequential,
+    pub(crate) decoder: Sequential,
+    pub(crate) preprocessing: Preprocessing,
+    pub(crate) loss: LossKind,
+    pub(crate) threshold: Option<f64>,
+    pub(crate) contamination: f64,
+    pub(crate) config: TrainConfig,
+    pub(crate) history: Vec<EpochRecord>,
+    pub(crate) diagnostics: Diagnostics,
+    pub(crate) created_unix: u64,
+    pub(crate) training_seconds: f64,
+    /// Short hex id derived from the weights' checksum.
+    pub(crate) version: String,
+}
+
+/// Reusable buffers of one inference pass.
+struct Pass {
+    scaled: Array2<f32>,
+    encoder: Buffers,
+    decoder: Buffers,
+}
+
+impl Autoencoder {
+    /// Train on `x` (`[rows, features]`, original units, NaN = missing).
+    pub fn fit(
+        x: ArrayView2<f32>,
+        feature_names: &[String],
+        config: &TrainConfig,
+        observer: &mut dyn TrainObserver,
+    ) -> Result<Self> {
+        train::fit(x, feature_names, config, observer)
+    }
+
+    /// Feature names in the order the model expects them.
+    pub fn feature_names(&self) -> &[String] {
+        &self.features
+    }
+
+    /// Number of input features `d`.
+    pub fn n_features(&self) -> usize {
+        self.features.len()
+    }
+
+    /// Width `k` of the latent layer.
+    pub fn latent_dim(&self) -> usize {
+        self.encoder.out_features()
+    }
+
+    /// The missing-value policy learned with the model.
+    pub fn missing_policy(&self) -> MissingPolicy {
+        self.preprocessing.missing
+    }
+
+    /// Calibrated anomaly threshold (reconstruction error units).
+    pub fn threshold(&self) -> Option<f64> {
+        self.threshold
+    }
+
+    /// Replaces the threshold (`None` removes it).
+    pub fn set_threshold(&mut self, threshold: Option<f64>) {
+        self.threshold = threshold;
+    }
+
+    /// The kind of autoencoder.
+    pub fn kind(&self) -> &Kind {
+        &self.kind
+    }
+
+    /// The configuration the model was trained with.
+    pub fn train_config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// The fitted preprocessing (missing policy and scaler statistics).
+    pub fn preprocessing(&self) -> &Preprocessing {
+        &self.preprocessing
+    }
+
+    /// The encoder network, `[*, d] → [*, k]`, in scaled units.
+    pub fn encoder(&self) -> &Sequential {
+        &self.encoder
+    }
+
+    /// The decoder network, `[*, k] → [*, d]`, in scaled units.
+    pub fn decoder(&self) -> &Sequential {
+        &self.decoder
+    }
+
+    /// Per-epoch training history.
+    pub fn history(&self) -> &[EpochRecord] {
+        &self.history
+    }
+
+    /// Diagnostics computed after training.
+    pub fn diagnostics(&self) -> &Diagnostics {
+        &self.diagnostics
+    }
+
+    /// Short hex id of the weights.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// Widths input to output.
+    pub fn dims(&self) -> Vec<usize> {
+        let mut dims: Vec<usize> = vec![self.encoder.in_features()];
+        dims.extend(self.encoder.layers().iter().map(|l| l.out_features()));
+        dims.extend(self.decoder.layers().iter().map(|l| l.out_features()));
+        dims
+    }
+
+    /// Activation of each layer, input to output (`dims().len() − 1` of them).
+    pub fn activations(&self) -> Vec<ActivationKind> {
+        self.encoder
+            .layers()
+            .iter()
+            .chain(self.decoder.layers())
+            .map(|l| l.activation().into())
+            .collect()
+    }
+
+    /// Human-facing summary.
+    pub fn summary(&self) -> ModelSummary {
+        ModelSummary {
+            kind: self.kind.clone(),
+            features: self.features.clone(),
+            dims: self.dims(),
+            latent_dim: self.latent_dim(),
+            scaler: self.preprocessing.scaler,
+            missing: self.preprocessing.missing,
+            threshold: self.threshold,
+            contamination: self.contamination,
+            created_unix: self.created_unix,
+            training_seconds: self.training_seconds,
+            history: self.history.clone(),
+            dead_latent_units: self.diagnostics.dead_latent_units.clone(),
+            error_quantiles: self.diagnostics.error_quantiles.clone(),
+            version: self.version.clone(),
+        }
+    }
+
+    /// Latent vectors `[rows, latent]` for raw rows `[rows, features]`.
+    pub fn encode(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
+        self.check_width(x, "encode")?;
+        let mut z = Array2::zeros((x.nrows(), self.latent_dim()));
+        let mut pass = self.pass();
+        for start in (0..x.nrows()).step_by(INFERENCE_CHUNK) {
+            let end = (start + INFERENCE_CHUNK).min(x.nrows());
+            let zc = pass.encode(self, x.slice(s![start..end, ..]), start)?;
+            z.slice_mut(s![start..end, ..]).assign(&zc);
+        }
+        Ok(z)
+    }
+
+    /// Rows in original units `[rows, features]` from latents `[rows, latent]`.
+    pub fn decode(&self, z: ArrayView2<f32>) -> Result<Array2<f32>> {
+        if z.ncols() != self.latent_dim() {
+            return Err(Error::data(
+                "latent input",
+                format!(
+                    "has {} columns but the model's latent size is {}",
+                    z.ncols(),
+                    self.latent_dim()
+                ),
+            ));
+        }
+        let mut out = Array2::zeros((z.nrows(), self.n_features()));
+        let mut buffers = Buffers::default();
+        for start in (0..z.nrows()).step_by(INFERENCE_CHUNK) {
+            let end = (start + INFERENCE_CHUNK).min(z.nrows());
+            let xs = self
+                .decoder
+                .forward(z.slice(s![start..end, ..]), &mut buffers);
+            self.preprocessing
+                .inverse(xs, out.slice_mut(s![start..end, ..]));
+        }
+        Ok(out)
+    }
+
+    /// Reconstruction in original units.
+    pub fn reconstruct(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
+        self.check_width(x, "reconstruct")?;
+        let mut out = Array2::zeros(x.raw_dim());
+        let mut pass = self.pass();
+        for start in (0..x.nrows()).step_by(INFERENCE_CHUNK) {
+            let end = (start + INFERENCE_CHUNK).min(x.nrows());
+            let (_, xs_hat) = pass.reconstruct(self, x.slice(s![start..end, ..]), start)?;
+            self.preprocessing
+                .inverse(xs_hat, out.slice_mut(s![start..end, ..]));
+        }
+        Ok(out)
+    }
+
+    /// Reconstruction error per row (see [`Scores::reconstruction_error`]).
+    pub fn reconstruction_error(&self, x: ArrayView2<f32>) -> Result<Array1<f64>> {
+        Ok(self
+            .score(x, &ScoreOptions::default())?
+            .reconstruction_error)
+    }
+
+    /// Errors, anomaly flags and optionally per-feature errors.
+    pub fn score(&self, x: ArrayView2<f32>, options: &ScoreOptions) -> Result<Scores> {
+        self.check_width(x, "score")?;
+        let (rows, d) = x.dim();
+        let mut errors = Array1::zeros(rows);
+        let mut feature_errors = options.per_feature.then(|| Array2::zeros((rows, d)));
+        let mut pass = self.pass();
+        for start in (0..rows).step_by(INFERENCE_CHUNK) {
+            let end = (start + INFERENCE_CHUNK).min(rows);
+            let (xs, xs_hat) = pass.reconstruct(self, x.slice(s![start..end, ..]), start)?;
+            for (i, (a, b)) in xs.rows().into_iter().zip(xs_hat.rows()).enumerate() {
+                let mut sum = 0.0f64;
+                match feature_errors.as_mut() {
+                    Some(fe) => {
+                        for ((fe, &a), &b) in fe.row_mut(start + i).iter_mut().zip(a).zip(b) {
+                            let e = (a - b) * (a - b);
+                            *fe = e;
+                            sum += e as f64;
+                        }
+                    }
+                    None => {
+                        for (&a, &b) in a.iter().zip(b) {
+                            sum += ((a - b) * (a - b)) as f64;
+                        }
+                    }
+                }
+                errors[start + i] = sum / d as f64;
+            }
+        }
+        let threshold = options.threshold.or(self.threshold);
+        let is_anomaly = threshold.map(|t| errors.iter().map(|&e| e > t).collect());
+        Ok(Scores {
+            reconstruction_error: errors,
+            is_anomaly,
+            feature_errors,
+        })
+    }
+
+    /// Atomic save (temporary file, then rename) in the safetensors format.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        file::save(self, path)
+    }
+
+    /// Load and fully validate a model file.
+    pub fn load(path: &Path) -> Result<Self> {
+        file::load(path)
+    }
+
+    /// The model file's bytes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        file::to_bytes(self)
+    }
+
+    /// Parse and validate model bytes; `source` names them in errors.
+    pub fn from_bytes(bytes: &[u8], source: &str) -> Result<Self> {
+        file::from_bytes(bytes, source)
+    }
+
+    fn check_width(&self, x: ArrayView2<f32>, op: &str) -> Result<()> {
+        if x.ncols() == self.n_features() {
+            return Ok(());
+        }
+        Err(Error::data(
+            format!("{op} input"),
+            format!(
+                "has {} columns but the model expects {} features ({})",
+                x.ncols(),
+                self.n_features(),
+                list_names(&self.features)
+            ),
+        ))
+    }
+
+    fn pass(&self) -> Pass {
+        Pass {
+            scaled: Array2::zeros((0, 0)),
+            encoder: Buffers::default(),
+            decoder: Buffers::default(),
+        }
+    }
+}
+
+impl Pass {
+    fn scale(&mut self, model: &Autoencoder, x: ArrayView2<f32>, first_row: usize) -> Result<()> {
+        let (rows, d) = x.dim();
+        if self.scaled.nrows() < rows || self.scaled.ncols() != d {
+            self.scaled = Array2::zeros((rows, d));
+        }
+        model.preprocessing.transform(
+            x,
+            self.scaled.slice_mut(s![..rows, ..]),
+            &model.features,
+            first_row,
+        )
+    }
+
+    fn encode(
+        &mut self,
+        model: &Autoencoder,
+        x: ArrayView2<f32>,
+        first_row: usize,
+    ) -> Result<ArrayView2<'_, f32>> {
+        self.scale(model, x, first_row)?;
+        Ok(model
+            .encoder
+            .forward(self.scaled.slice(s![..x.nrows(), ..]), &mut self.encoder))
+    }
+
+    /// `(x_s, x̂_s)` for a chunk.
+    fn reconstruct(
+        &mut self,
+        model: &Autoencoder,
+        x: ArrayView2<f32>,
+        first_row: usize,
+    ) -> Result<(ArrayView2<'_, f32>, ArrayView2<'_, f32>)> {
+        self.scale(model, x, first_row)?;
+        let xs = self.scaled.slice(s![..x.nrows(), ..]);
+        let z = model.encoder.forward(xs, &mut self.encoder);
+        let xs_hat = model.decoder.forward(z, &mut self.decoder);
+        Ok((xs, xs_hat))
+    }
+}
+
+/// `a, b, c` or `a, b, …, z (784 features)` for long lists.
+pub(crate) fn list_names(names: &[String]) -> String {
+    if names.len() <= 8 {
+        names.join(", ")
+    } else {
+        format!(
+            "{}, …, {} ({} features)",
+            names[..6].join(", "),
+            names[names.len() - 1],
+            names.len()
+        )
+    }
+}

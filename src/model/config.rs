@@ -1,0 +1,452 @@
+//! Training configuration: what `train` accepts, its defaults, and their checks.
+//!
+//! The defaults are what most users get, so they aim at a sensible model on any table with no
+//! options: the architecture is sized from the number of features (see
+//! [`super::architecture`]), features are standardised, 10 % of rows are held out and training
+//! stops early once the validation loss stops improving, restoring the best weights.
+
+use serde::{Deserialize, Serialize};
+
+use super::kind::Kind;
+use super::scaler::{MissingPolicy, ScalerKind};
+use crate::error::{Error, Result};
+use crate::nn::optim::{AdagradConfig, AdamConfig, OptimizerConfig, RmspropConfig, SgdConfig};
+use crate::nn::{Activation, Loss};
+
+/// Activation function names as used in configs, the CLI and the model file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActivationKind {
+    /// `max(x, 0)`.
+    Relu,
+    /// `x` for `x > 0`, else `0.01·x`.
+    LeakyRelu,
+    /// `x` for `x > 0`, else `eˣ − 1`.
+    Elu,
+    /// Self-normalising scaled elu.
+    Selu,
+    /// Hyperbolic tangent.
+    Tanh,
+    /// Logistic function.
+    Sigmoid,
+    /// Identity.
+    Linear,
+}
+
+impl ActivationKind {
+    /// The name used in the CLI and the model file.
+    pub fn name(self) -> &'static str {
+        match self {
+            ActivationKind::Relu => "relu",
+            ActivationKind::LeakyRelu => "leaky_relu",
+            ActivationKind::Elu => "elu",
+            ActivationKind::Selu => "selu",
+            ActivationKind::Tanh => "tanh",
+            ActivationKind::Sigmoid => "sigmoid",
+            ActivationKind::Linear => "linear",
+        }
+    }
+}
+
+impl From<ActivationKind> for Activation {
+    fn from(a: ActivationKind) -> Self {
+        match a {
+            ActivationKind::Relu => Activation::Relu,
+            ActivationKind::LeakyRelu => Activation::LeakyRelu,
+            ActivationKind::Elu => Activation::Elu,
+            ActivationKind::Selu => Activation::Selu,
+            ActivationKind::Tanh => Activation::Tanh,
+            ActivationKind::Sigmoid => Activation::Sigmoid,
+            ActivationKind::Linear => Activation::Linear,
+        }
+    }
+}
+
+impl From<Activation> for ActivationKind {
+    fn from(a: Activation) -> Self {
+        match a {
+            Activation::Relu => ActivationKind::Relu,
+            Activation::LeakyRelu => ActivationKind::LeakyRelu,
+            Activation::Elu => ActivationKind::Elu,
+            Activation::Selu => ActivationKind::Selu,
+            Activation::Tanh => ActivationKind::Tanh,
+            Activation::Sigmoid => ActivationKind::Sigmoid,
+            Activation::Linear => ActivationKind::Linear,
+        }
+    }
+}
+
+/// Reconstruction loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LossKind {
+    /// Mean squared error.
+    #[default]
+    Mse,
+    /// Binary cross-entropy (sigmoid output, features scaled into [0, 1]).
+    Bce,
+}
+
+impl From<LossKind> for Loss {
+    fn from(l: LossKind) -> Self {
+        match l {
+            LossKind::Mse => Loss::Mse,
+            LossKind::Bce => Loss::Bce,
+        }
+    }
+}
+
+/// Optimizer choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerKind {
+    /// Adam, paper defaults (lr 1e-3).
+    #[default]
+    Adam,
+    /// SGD with momentum 0.9 (lr 1e-2).
+    Sgd,
+    /// RMSprop, ρ = 0.9 (lr 1e-3).
+    Rmsprop,
+    /// Adagrad (lr 1e-2).
+    Adagrad,
+}
+
+/// Everything `train` accepts. `Default` gives the defaults most users rely on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainConfig {
+    /// Kind of autoencoder. Default: vanilla.
+    pub kind: Kind,
+    /// Hidden units, encoder and decoder, e.g. `[64, 16, 64]`; the middle one is the latent size.
+    /// `None`: sized from the number of features (and `latent`).
+    pub hidden: Option<Vec<usize>>,
+    /// Latent size when `hidden` is not given. `None`: chosen from the number of features.
+    pub latent: Option<usize>,
+    /// Activation of the hidden and latent layers. Default: elu (smooth, and no dead units in
+    /// the narrow layers small tables get, unlike relu).
+    pub activation: ActivationKind,
+    /// Activation of the output layer. Default: linear (standardised features are unbounded).
+    pub output_activation: ActivationKind,
+    /// Training loss. Default: mean squared error.
+    pub loss: LossKind,
+    /// Default: Adam.
+    pub optimizer: OptimizerKind,
+    /// `None`: the optimizer's paper default (Adam 1e-3).
+    pub learning_rate: Option<f32>,
+    /// Coupled L2 weight decay on weights (not biases). Default 0.
+    pub weight_decay: f32,
+    /// Dropout probability after every hidden layer except the latent one. Default 0.
+    pub dropout: f32,
+    /// Rows per mini-batch. Default 64.
+    pub batch_size: usize,
+    /// Maximum number of epochs. Default 100 (early stopping usually ends sooner).
+    pub epochs: usize,
+    /// Fraction of rows held out for validation (0 = none). Default 0.1.
+    pub validation_split: f32,
+    /// Stop when the monitored loss (validation, or training without a validation split) has not
+    /// improved for `patience` epochs; the best weights are restored. Default on.
+    pub early_stopping: bool,
+    /// Epochs without progress before stopping. Default 10.
+    pub patience: usize,
+    /// Minimum relative improvement of the validation loss that counts as progress.
+    /// Default 1e-3 (0.1 %).
+    pub min_rel_delta: f32,
+    /// Feature scaling. Default: standard.
+    pub scaler: ScalerKind,
+    /// NULL / NaN handling. Default: reject.
+    pub missing: MissingPolicy,
+    /// Fraction of training rows expected to be anomalous; threshold = (1 − c) quantile of training
+    /// errors. 0 = no threshold. Default 0.01.
+    pub contamination: f64,
+    /// Seed of every random draw (initialisation, shuffling, split, noise, dropout). Default 42.
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            kind: Kind::Vanilla,
+            hidden: None,
+            latent: None,
+            activation: ActivationKind::Elu,
+            output_activation: ActivationKind::Linear,
+            loss: LossKind::Mse,
+            optimizer: OptimizerKind::Adam,
+            learning_rate: None,
+            weight_decay: 0.0,
+            dropout: 0.0,
+            batch_size: 64,
+            epochs: 100,
+            validation_split: 0.1,
+            early_stopping: true,
+            patience: 10,
+            min_rel_delta: 1e-3,
+            scaler: ScalerKind::Standard,
+            missing: MissingPolicy::Reject,
+            contamination: 0.01,
+            seed: 42,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks every option that does not depend on the data.
+    pub fn validate(&self) -> Result<()> {
+        self.kind.validate()?;
+        if let Some(hidden) = &self.hidden {
+            if hidden.is_empty() || hidden.len() % 2 == 0 {
+                return Err(Error::config(
+                    "hidden",
+                    format!(
+                        "expected an odd number of layer widths with the latent size in the middle (e.g. 64,16,64), got {}",
+                        fmt_widths(hidden)
+                    ),
+                ));
+            }
+            if hidden.contains(&0) {
+                return Err(Error::config(
+                    "hidden",
+                    format!("layer widths must be ≥ 1, got {}", fmt_widths(hidden)),
+                ));
+            }
+            if let Some(latent) = self.latent {
+                let middle = hidden[hidden.len() / 2];
+                if latent != middle {
+                    return Err(Error::config(
+                        "latent",
+                        format!(
+                            "{latent} disagrees with the middle of hidden ({}), which is the latent size",
+                            fmt_widths(hidden)
+                        ),
+                    ));
+                }
+            }
+        }
+        if self.latent == Some(0) {
+            return Err(Error::config("latent", "must be ≥ 1"));
+        }
+        if let Some(lr) = self
+            .learning_rate
+            .filter(|lr| !(lr.is_finite() && *lr > 0.0))
+        {
+            return Err(Error::config(
+                "learning_rate",
+                format!("must be a finite number > 0, got {lr}"),
+            ));
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return Err(Error::config(
+                "weight_decay",
+                format!("must be a finite number ≥ 0, got {}", self.weight_decay),
+            ));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(Error::config(
+                "dropout",
+                format!("must lie in [0, 1), got {}", self.dropout),
+            ));
+        }
+        if self.batch_size == 0 {
+            return Err(Error::config("batch_size", "must be ≥ 1"));
+        }
+        if self.epochs == 0 {
+            return Err(Error::config("epochs", "must be ≥ 1"));
+        }
+        if !(0.0..1.0).contains(&self.validation_split) {
+            return Err(Error::config(
+                "validation_split",
+                format!("must lie in [0, 1), got {}", self.validation_split),
+            ));
+        }
+        if self.early_stopping && self.patience == 0 {
+            return Err(Error::config("patience", "must be ≥ 1 with early stopping"));
+        }
+        if !(self.min_rel_delta.is_finite() && self.min_rel_delta >= 0.0) {
+            return Err(Error::config(
+                "min_rel_delta",
+                format!("must be a finite number ≥ 0, got {}", self.min_rel_delta),
+            ));
+        }
+        if !(0.0..=0.5).contains(&self.contamination) {
+            return Err(Error::config(
+                "contamination",
+                format!("must lie in [0, 0.5], got {}", self.contamination),
+            ));
+        }
+        if self.loss == LossKind::Bce && self.output_activation != ActivationKind::Sigmoid {
+            return Err(Error::config(
+                "loss",
+                format!(
+                    "bce needs output_activation sigmoid (outputs in (0, 1)), got {}",
+                    self.output_activation.name()
+                ),
+            ));
+        }
+        if self.loss == LossKind::Bce && self.scaler == ScalerKind::Standard {
+            return Err(Error::config(
+                "loss",
+                "bce needs features in [0, 1]: use scaler minmax (or none for data already in [0, 1])",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The learning rate in effect: the configured one or the optimizer's default.
+    pub fn effective_learning_rate(&self) -> f32 {
+        self.learning_rate.unwrap_or(match self.optimizer {
+            OptimizerKind::Adam => AdamConfig::default().learning_rate,
+            OptimizerKind::Sgd => SgdConfig::default().learning_rate,
+            OptimizerKind::Rmsprop => RmspropConfig::default().learning_rate,
+            OptimizerKind::Adagrad => AdagradConfig::default().learning_rate,
+        })
+    }
+
+    /// The optimizer configuration in effect.
+    pub fn optimizer_config(&self) -> OptimizerConfig {
+        let learning_rate = self.effective_learning_rate();
+        let weight_decay = self.weight_decay;
+        match self.optimizer {
+            OptimizerKind::Adam => OptimizerConfig::Adam(AdamConfig {
+                learning_rate,
+                weight_decay,
+                ..AdamConfig::default()
+            }),
+            OptimizerKind::Sgd => OptimizerConfig::Sgd(SgdConfig {
+                learning_rate,
+                weight_decay,
+                ..SgdConfig::default()
+            }),
+            OptimizerKind::Rmsprop => OptimizerConfig::Rmsprop(RmspropConfig {
+                learning_rate,
+                weight_decay,
+                ..RmspropConfig::default()
+            }),
+            OptimizerKind::Adagrad => OptimizerConfig::Adagrad(AdagradConfig {
+                learning_rate,
+                weight_decay,
+                ..AdagradConfig::default()
+            }),
+        }
+    }
+}
+
+pub(crate) fn fmt_widths(w: &[usize]) -> String {
+    w.iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        TrainConfig::default().validate().unwrap();
+    }
+
+    #[test]
+    fn bad_values_name_the_option() {
+        let cases: Vec<(TrainConfig, &str)> = vec![
+            (
+                TrainConfig {
+                    hidden: Some(vec![8, 4]),
+                    ..Default::default()
+                },
+                "hidden",
+            ),
+            (
+                TrainConfig {
+                    hidden: Some(vec![8, 0, 8]),
+                    ..Default::default()
+                },
+                "hidden",
+            ),
+            (
+                TrainConfig {
+                    hidden: Some(vec![8, 4, 8]),
+                    latent: Some(3),
+                    ..Default::default()
+                },
+                "latent",
+            ),
+            (
+                TrainConfig {
+                    learning_rate: Some(-1.0),
+                    ..Default::default()
+                },
+                "learning_rate",
+            ),
+            (
+                TrainConfig {
+                    dropout: 1.0,
+                    ..Default::default()
+                },
+                "dropout",
+            ),
+            (
+                TrainConfig {
+                    batch_size: 0,
+                    ..Default::default()
+                },
+                "batch_size",
+            ),
+            (
+                TrainConfig {
+                    epochs: 0,
+                    ..Default::default()
+                },
+                "epochs",
+            ),
+            (
+                TrainConfig {
+                    validation_split: 1.0,
+                    ..Default::default()
+                },
+                "validation_split",
+            ),
+            (
+                TrainConfig {
+                    contamination: 0.7,
+                    ..Default::default()
+                },
+                "contamination",
+            ),
+            (
+                TrainConfig {
+                    loss: LossKind::Bce,
+                    ..Default::default()
+                },
+                "loss",
+            ),
+            (
+                TrainConfig {
+                    kind: Kind::Denoising {
+                        noise_std: 0.0,
+                        mask_ratio: 0.0,
+                    },
+                    ..Default::default()
+                },
+                "kind",
+            ),
+            (
+                TrainConfig {
+                    kind: Kind::Sparse {
+                        l1_activity: 0.0,
+                        sparsity_target: Some(1.5),
+                        sparsity_weight: 1.0,
+                    },
+                    ..Default::default()
+                },
+                "sparsity_target",
+            ),
+        ];
+        for (config, option) in cases {
+            match config.validate() {
+                Err(Error::Config { option: o, .. }) => assert_eq!(o, option),
+                other => panic!("{option}: expected a config error, got {other:?}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,734 @@
+//! The model file: one safetensors file holding the weights as named tensors and everything else
+//! as JSON in the safetensors metadata. The layout is specified in `docs/model-format.md`.
+//!
+//! Loading validates in this order, each failure with its own message: size and header
+//! (truncated), safetensors structure (corrupted), `format` (not an aeflow model),
+//! `format_version` (unsupported version), the metadata checksum and the weights checksum
+//! (corrupted), then consistency of the metadata with itself and with the tensors
+//! (inconsistent). Saving writes a temporary file in the target directory, syncs it, and renames
+//! it over the target, so a crash leaves either the old file or the new one, never half of one.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use ndarray::{Array1, Array2};
+use safetensors::tensor::{Dtype, SafeTensorError, SafeTensors, TensorView};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::autoencoder::Autoencoder;
+use super::config::{ActivationKind, LossKind, TrainConfig};
+use super::kind::Kind;
+use super::observer::EpochRecord;
+use super::scaler::Preprocessing;
+use super::summary::Diagnostics;
+use crate::error::{Error, Result};
+use crate::nn::{Dense, Sequential};
+
+/// Value of the `format` metadata key.
+pub const FORMAT: &str = "aeflow.autoencoder";
+/// The format version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Metadata keys.
+const KEY_FORMAT: &str = "format";
+const KEY_VERSION: &str = "format_version";
+const KEY_MODEL: &str = "model";
+const KEY_MODEL_SHA: &str = "model_sha256";
+const KEY_TENSORS_SHA: &str = "tensors_sha256";
+
+/// One layer as described in the metadata.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct LayerSpec {
+    inputs: usize,
+    outputs: usize,
+    activation: ActivationKind,
+}
+
+/// The JSON under the `model` metadata key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ModelHeader {
+    kind: Kind,
+    features: Vec<String>,
+    latent_dim: usize,
+    encoder: Vec<LayerSpec>,
+    decoder: Vec<LayerSpec>,
+    loss: LossKind,
+    preprocessing: Preprocessing,
+    threshold: Option<f64>,
+    contamination: f64,
+    train_config: TrainConfig,
+    history: Vec<EpochRecord>,
+    diagnostics: Diagnostics,
+    created_unix: u64,
+    training_seconds: f64,
+}
+
+/// A tensor ready to be written: name, shape, little-endian f32 bytes.
+struct OwnedTensor {
+    name: String,
+    shape: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+fn le_bytes<'a>(values: impl Iterator<Item = &'a f32>) -> Vec<u8> {
+    values.flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn tensors_of(encoder: &Sequential, decoder: &Sequential) -> Vec<OwnedTensor> {
+    let mut out = Vec::new();
+    for (prefix, net) in [("encoder", encoder), ("decoder", decoder)] {
+        for (i, layer) in net.layers().iter().enumerate() {
+            out.push(OwnedTensor {
+                name: format!("{prefix}.{i}.weight"),
+                shape: vec![layer.out_features(), layer.in_features()],
+                bytes: le_bytes(layer.weight().iter()),
+            });
+            out.push(OwnedTensor {
+                name: format!("{prefix}.{i}.bias"),
+                shape: vec![layer.out_features()],
+                bytes: le_bytes(layer.bias().iter()),
+            });
+        }
+    }
+    out
+}
+
+/// SHA-256 over the tensors in ascending name order: for each, `name \0 F32 \0 shape \0 bytes`,
+/// with the shape as comma-separated decimals.
+fn tensors_sha256<'a>(tensors: impl Iterator<Item = (&'a str, &'a [usize], &'a [u8])>) -> String {
+    let sorted: BTreeMap<&str, (&[usize], &[u8])> = tensors.map(|(n, s, b)| (n, (s, b))).collect();
+    let mut h = Sha256::new();
+    for (name, (shape, bytes)) in sorted {
+        h.update(name.as_bytes());
+        h.update([0]);
+        h.update(b"F32");
+        h.update([0]);
+        h.update(
+            shape
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+                .as_bytes(),
+        );
+        h.update([0]);
+        h.update(bytes);
+    }
+    hex(&h.finalize())
+}
+
+fn model_sha256(json: &str) -> String {
+    hex(&Sha256::digest(json.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Short id of the weights: the first 12 hex digits of their checksum.
+pub(crate) fn version_of(encoder: &Sequential, decoder: &Sequential) -> String {
+    let t = tensors_of(encoder, decoder);
+    let full = tensors_sha256(
+        t.iter()
+            .map(|t| (t.name.as_str(), t.shape.as_slice(), t.bytes.as_slice())),
+    );
+    full[..12].to_string()
+}
+
+fn layer_specs(net: &Sequential) -> Vec<LayerSpec> {
+    net.layers()
+        .iter()
+        .map(|l| LayerSpec {
+            inputs: l.in_features(),
+            outputs: l.out_features(),
+            activation: l.activation().into(),
+        })
+        .collect()
+}
+
+pub(crate) fn to_bytes(model: &Autoencoder) -> Result<Vec<u8>> {
+    let header = ModelHeader {
+        kind: model.kind.clone(),
+        features: model.features.clone(),
+        latent_dim: model.latent_dim(),
+        encoder: layer_specs(&model.encoder),
+        decoder: layer_specs(&model.decoder),
+        loss: model.loss,
+        preprocessing: model.preprocessing.clone(),
+        threshold: model.threshold,
+        contamination: model.contamination,
+        train_config: model.config.clone(),
+        history: model.history.clone(),
+        diagnostics: model.diagnostics.clone(),
+        created_unix: model.created_unix,
+        training_seconds: model.training_seconds,
+    };
+    let json = serde_json::to_string(&header)
+        .map_err(|e| Error::Internal(format!("cannot serialise the model metadata: {e}")))?;
+    let tensors = tensors_of(&model.encoder, &model.decoder);
+    let mut metadata = HashMap::new();
+    metadata.insert(KEY_FORMAT.to_string(), FORMAT.to_string());
+    metadata.insert(KEY_VERSION.to_string(), FORMAT_VERSION.to_string());
+    metadata.insert(KEY_MODEL_SHA.to_string(), model_sha256(&json));
+    metadata.insert(
+        KEY_TENSORS_SHA.to_string(),
+        tensors_sha256(
+            tensors
+                .iter()
+                .map(|t| (t.name.as_str(), t.shape.as_slice(), t.bytes.as_slice())),
+        ),
+    );
+    metadata.insert(KEY_MODEL.to_string(), json);
+    let views = tensors
+        .iter()
+        .map(|t| {
+            TensorView::new(Dtype::F32, t.shape.clone(), &t.bytes)
+                .map(|v| (t.name.clone(), v))
+                .map_err(|e| Error::Internal(format!("tensor {}: {e}", t.name)))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    safetensors::serialize(views, Some(metadata))
+        .map_err(|e| Error::Internal(format!("cannot serialise the model: {e}")))
+}
+
+/// Why safetensors refused the bytes, telling truncation apart from corruption.
+fn structure_error(bytes: &[u8], e: SafeTensorError) -> String {
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes checked")) as usize;
+    if let SafeTensorError::MetadataIncompleteBuffer = e {
+        // The header parsed, so find where its tensors say the data ends.
+        let expected = std::str::from_utf8(&bytes[8..8 + n])
+            .ok()
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+            .and_then(|v| {
+                v.as_object().map(|o| {
+                    o.iter()
+                        .filter(|(k, _)| k.as_str() != "__metadata__")
+                        .filter_map(|(_, t)| t.get("data_offsets")?.get(1)?.as_u64())
+                        .max()
+                        .unwrap_or(0) as usize
+                })
+            });
+        if let Some(data_len) = expected {
+            let want = 8 + n + data_len;
+            return if bytes.len() < want {
+                format!(
+                    "truncated: the header describes {want} bytes but there are only {}",
+                    bytes.len()
+                )
+            } else {
+                format!(
+                    "corrupted: {} unexpected bytes after the tensor data",
+                    bytes.len() - want
+                )
+            };
+        }
+    }
+    format!("corrupted: not a valid safetensors file ({e})")
+}
+
+pub(crate) fn from_bytes(bytes: &[u8], source: &str) -> Result<Autoencoder> {
+    let fail = |reason: String| Error::model_file(source, reason);
+    if bytes.len() < 8 {
+        return Err(fail(format!(
+            "truncated: {} bytes, fewer than the 8 bytes of a safetensors header length",
+            bytes.len()
+        )));
+    }
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes checked"));
+    if n > (bytes.len() - 8) as u64 {
+        return Err(fail(format!(
+            "truncated (or not a safetensors file): the header announces {n} bytes but only {} follow",
+            bytes.len() - 8
+        )));
+    }
+    let st = SafeTensors::deserialize(bytes).map_err(|e| fail(structure_error(bytes, e)))?;
+    let (_, meta) =
+        SafeTensors::read_metadata(bytes).map_err(|e| fail(structure_error(bytes, e)))?;
+    let empty = HashMap::new();
+    let metadata = meta.metadata().as_ref().unwrap_or(&empty);
+
+    match metadata.get(KEY_FORMAT) {
+        Some(f) if f == FORMAT => {}
+        Some(f) => {
+            return Err(fail(format!(
+                "not an aeflow model: metadata 'format' is {f:?}, expected {FORMAT:?}"
+            )));
+        }
+        None => {
+            return Err(fail(format!(
+                "not an aeflow model: the safetensors metadata has no '{KEY_FORMAT}' key"
+            )));
+        }
+    }
+    let version = metadata
+        .get(KEY_VERSION)
+        .ok_or_else(|| fail(format!("inconsistent: the metadata has no '{KEY_VERSION}'")))?;
+    match version.parse::<u32>() {
+        Ok(FORMAT_VERSION) => {}
+        _ => {
+            return Err(fail(format!(
+                "unsupported format version {version:?}: this build of aeflow reads version {FORMAT_VERSION}"
+            )));
+        }
+    }
+    let get = |key: &str| {
+        metadata
+            .get(key)
+            .ok_or_else(|| fail(format!("inconsistent: the metadata has no '{key}'")))
+    };
+    let json = get(KEY_MODEL)?;
+    let computed = model_sha256(json);
+    if &computed != get(KEY_MODEL_SHA)? {
+        return Err(fail(format!(
+            "corrupted: checksum mismatch in the model metadata (stored {}, computed {computed})",
+            get(KEY_MODEL_SHA)?
+        )));
+    }
+    let tensors = st.tensors();
+    for (name, t) in &tensors {
+        if t.dtype() != Dtype::F32 {
+            return Err(fail(format!(
+                "inconsistent: tensor {name} has dtype {:?}, expected F32",
+                t.dtype()
+            )));
+        }
+    }
+    let computed = tensors_sha256(
+        tensors
+            .iter()
+            .map(|(n, t)| (n.as_str(), t.shape(), t.data())),
+    );
+    if &computed != get(KEY_TENSORS_SHA)? {
+        return Err(fail(format!(
+            "corrupted: checksum mismatch in the weights (stored {}, computed {computed})",
+            get(KEY_TENSORS_SHA)?
+        )));
+    }
+    let header: ModelHeader = serde_json::from_str(json).map_err(|e| {
+        fail(format!(
+            "inconsistent: the model metadata does not match format version {FORMAT_VERSION}: {e}"
+        ))
+    })?;
+    let by_name: HashMap<&str, &TensorView<'_>> =
+        tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    build(header, &by_name).map_err(|reason| fail(format!("inconsistent: {reason}")))
+}
+
+/// Checks the metadata against itself and the tensors, and assembles the model.
+fn build(
+    h: ModelHeader,
+    tensors: &HashMap<&str, &TensorView<'_>>,
+) -> std::result::Result<Autoencoder, String> {
+    let d = h.features.len();
+    if d == 0 {
+        return Err("the model lists no features".into());
+    }
+    let mut seen = HashSet::new();
+    if let Some(dup) = h.features.iter().find(|f| !seen.insert(f.as_str())) {
+        return Err(format!("feature '{dup}' is listed twice"));
+    }
+    h.train_config
+        .validate()
+        .map_err(|e| format!("stored training configuration: {e}"))?;
+    let p = &h.preprocessing;
+    for (name, v) in [
+        ("offset", &p.offset),
+        ("scale", &p.scale),
+        ("fill", &p.fill),
+    ] {
+        if v.len() != d {
+            return Err(format!(
+                "preprocessing.{name} has {} values for {d} features",
+                v.len()
+            ));
+        }
+        if v.iter().any(|x| !x.is_finite()) {
+            return Err(format!("preprocessing.{name} holds non-finite values"));
+        }
+    }
+    if p.scale.iter().any(|&s| s <= 0.0) {
+        return Err("preprocessing.scale holds values ≤ 0".into());
+    }
+    if h.threshold.is_some_and(|t| !t.is_finite()) {
+        return Err("the threshold is not finite".into());
+    }
+    let mut used = HashSet::new();
+    let mut net = |prefix: &str,
+                   specs: &[LayerSpec],
+                   input: usize,
+                   output: usize|
+     -> std::result::Result<Sequential, String> {
+        if specs.is_empty() {
+            return Err(format!("the {prefix} has no layers"));
+        }
+        let mut layers = Vec::new();
+        let mut width = input;
+        for (i, spec) in specs.iter().enumerate() {
+            if spec.inputs != width {
+                return Err(format!(
+                    "{prefix}.{i} takes {} inputs but receives {width}",
+                    spec.inputs
+                ));
+            }
+            let w = tensor(
+                tensors,
+                &format!("{prefix}.{i}.weight"),
+                &[spec.outputs, spec.inputs],
+            )?;
+            let b = tensor(tensors, &format!("{prefix}.{i}.bias"), &[spec.outputs])?;
+            used.insert(format!("{prefix}.{i}.weight"));
+            used.insert(format!("{prefix}.{i}.bias"));
+            let w = Array2::from_shape_vec((spec.outputs, spec.inputs), w)
+                .map_err(|e| e.to_string())?;
+            layers.push(
+                Dense::from_parts(w, Array1::from(b), spec.activation.into())
+                    .map_err(|e| e.to_string())?,
+            );
+            width = spec.outputs;
+        }
+        if width != output {
+            return Err(format!(
+                "the {prefix} ends with {width} outputs, expected {output}"
+            ));
+        }
+        Sequential::from_layers(layers, 0.0).map_err(|e| e.to_string())
+    };
+    let encoder = net("encoder", &h.encoder, d, h.latent_dim)?;
+    let decoder = net("decoder", &h.decoder, h.latent_dim, d)?;
+    if let Some(extra) = tensors.keys().find(|k| !used.contains(**k)) {
+        return Err(format!("unexpected tensor {extra}"));
+    }
+    if !h.diagnostics.latent_activity.is_empty()
+        && h.diagnostics.latent_activity.len() != h.latent_dim
+    {
+        return Err(format!(
+            "diagnostics describe {} latent units for a latent size of {}",
+            h.diagnostics.latent_activity.len(),
+            h.latent_dim
+        ));
+    }
+    let version = version_of(&encoder, &decoder);
+    Ok(Autoencoder {
+        kind: h.kind,
+        features: h.features,
+        encoder,
+        decoder,
+        preprocessing: h.preprocessing,
+        loss: h.loss,
+        threshold: h.threshold,
+        contamination: h.contamination,
+        config: h.train_config,
+        history: h.history,
+        diagnostics: h.diagnostics,
+        created_unix: h.created_unix,
+        training_seconds: h.training_seconds,
+        version,
+    })
+}
+
+/// The f32 values of a tensor that must exist with `shape` and hold finite values.
+fn tensor(
+    tensors: &HashMap<&str, &TensorView<'_>>,
+    name: &str,
+    shape: &[usize],
+) -> std::result::Result<Vec<f32>, String> {
+    let t = tensors
+        .get(name)
+        .ok_or_else(|| format!("tensor {name} is missing"))?;
+    if t.shape() != shape {
+        return Err(format!(
+            "tensor {name} has shape {:?}, the metadata says {shape:?}",
+            t.shape()
+        ));
+    }
+    let values: Vec<f32> = t
+        .data()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+        .collect();
+    if values.iter().any(|v| !v.is_finite()) {
+        return Err(format!("tensor {name} holds non-finite values"));
+    }
+    Ok(values)
+}
+
+pub(crate) fn save(model: &Autoencoder, path: &Path) -> Result<()> {
+    let bytes = to_bytes(model)?;
+    let file_name = path.file_name().ok_or_else(|| {
+        Error::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path"),
+        )
+    })?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => Path::new(".").to_path_buf(),
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}-{nanos}",
+        file_name.to_string_lossy(),
+        std::process::id()
+    ));
+    let written = (|| -> std::io::Result<()> {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+        Ok(())
+    })();
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::io(&tmp, e));
+    }
+    if let Err(e) = fs::rename(&tmp, path) {
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::io(path, e));
+    }
+    // Make the rename itself durable where the platform allows it.
+    if let Ok(d) = fs::File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+pub(crate) fn load(path: &Path) -> Result<Autoencoder> {
+    let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
+    from_bytes(&bytes, &path.display().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::testdata::{manifold, names};
+    use crate::model::{ScoreOptions, Silent};
+
+    fn model() -> Autoencoder {
+        let x = manifold(200, 11);
+        Autoencoder::fit(
+            x.view(),
+            &names(8),
+            &TrainConfig {
+                epochs: 3,
+                ..Default::default()
+            },
+            &mut Silent,
+        )
+        .unwrap()
+    }
+
+    /// Rewrites a model file with edited metadata (checksums recomputed unless `keep_sums`).
+    fn rewrite(bytes: &[u8], edit: impl Fn(&mut HashMap<String, String>)) -> Vec<u8> {
+        let st = SafeTensors::deserialize(bytes).unwrap();
+        let (_, meta) = SafeTensors::read_metadata(bytes).unwrap();
+        let mut md = meta.metadata().clone().unwrap();
+        edit(&mut md);
+        let tensors: Vec<(String, TensorView<'_>)> = st.tensors();
+        safetensors::serialize(tensors, Some(md)).unwrap()
+    }
+
+    fn reason(r: Result<Autoencoder>) -> String {
+        match r {
+            Err(Error::ModelFile {
+                source_name,
+                reason,
+            }) => {
+                assert_eq!(source_name, "test.aeflow");
+                reason
+            }
+            other => panic!("expected a model file error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn round_trip_keeps_everything() {
+        let m = model();
+        let bytes = m.to_bytes().unwrap();
+        let back = Autoencoder::from_bytes(&bytes, "test.aeflow").unwrap();
+        assert_eq!(back.encoder, m.encoder);
+        assert_eq!(back.decoder, m.decoder);
+        assert_eq!(back.preprocessing, m.preprocessing);
+        assert_eq!(back.threshold, m.threshold);
+        assert_eq!(back.history, m.history);
+        assert_eq!(back.diagnostics, m.diagnostics);
+        assert_eq!(back.config, m.config);
+        assert_eq!(back.version, m.version);
+        let x = manifold(50, 12);
+        let a = m.score(x.view(), &ScoreOptions::default()).unwrap();
+        let b = back.score(x.view(), &ScoreOptions::default()).unwrap();
+        assert_eq!(a.reconstruction_error, b.reconstruction_error);
+    }
+
+    #[test]
+    fn changing_the_threshold_keeps_the_weights_version() {
+        let mut m = model();
+        let v = m.version.clone();
+        m.set_threshold(Some(123.0));
+        let back = Autoencoder::from_bytes(&m.to_bytes().unwrap(), "test.aeflow").unwrap();
+        assert_eq!(back.threshold(), Some(123.0));
+        assert_eq!(back.version(), v);
+    }
+
+    #[test]
+    fn truncated_files_are_rejected_as_truncated() {
+        let bytes = model().to_bytes().unwrap();
+        for len in [0, 5, 8, 40, bytes.len() / 2, bytes.len() - 1] {
+            let r = reason(Autoencoder::from_bytes(&bytes[..len], "test.aeflow"));
+            assert!(r.starts_with("truncated"), "at {len} bytes: {r}");
+        }
+    }
+
+    #[test]
+    fn a_single_flipped_byte_anywhere_is_caught() {
+        let bytes = model().to_bytes().unwrap();
+        let header_end = 8 + u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        // In the weights: the checksum catches it.
+        for pos in [header_end, header_end + 17, bytes.len() - 1] {
+            let mut b = bytes.clone();
+            b[pos] ^= 0x04;
+            let r = reason(Autoencoder::from_bytes(&b, "test.aeflow"));
+            assert!(
+                r.contains("checksum mismatch in the weights"),
+                "byte {pos}: {r}"
+            );
+        }
+        // In a number of the model metadata (the threshold): the metadata checksum catches it.
+        let text = String::from_utf8_lossy(&bytes[..header_end]).to_string();
+        let pos = text.find("threshold").unwrap() + "threshold\\\":".len() + 2;
+        let mut b = bytes.clone();
+        b[pos] = if b[pos] == b'1' { b'2' } else { b'1' };
+        let r = reason(Autoencoder::from_bytes(&b, "test.aeflow"));
+        assert!(r.contains("checksum mismatch in the model metadata"), "{r}");
+        // Every single-bit flip anywhere in the file is rejected (sampled positions).
+        for pos in (0..bytes.len()).step_by(7) {
+            let mut b = bytes.clone();
+            b[pos] ^= 0x01;
+            assert!(
+                Autoencoder::from_bytes(&b, "test.aeflow").is_err(),
+                "flip at byte {pos} went unnoticed"
+            );
+        }
+    }
+
+    #[test]
+    fn wrong_version_and_foreign_files_have_their_own_errors() {
+        let bytes = model().to_bytes().unwrap();
+        let v2 = rewrite(&bytes, |md| {
+            md.insert(KEY_VERSION.into(), "2".into());
+        });
+        let r = reason(Autoencoder::from_bytes(&v2, "test.aeflow"));
+        assert!(r.starts_with("unsupported format version \"2\""), "{r}");
+        let foreign = rewrite(&bytes, |md| {
+            md.insert(KEY_FORMAT.into(), "pytorch".into());
+        });
+        let r = reason(Autoencoder::from_bytes(&foreign, "test.aeflow"));
+        assert!(r.starts_with("not an aeflow model"), "{r}");
+        let r = reason(Autoencoder::from_bytes(
+            b"\x02\0\0\0\0\0\0\0{}",
+            "test.aeflow",
+        ));
+        assert!(r.starts_with("not an aeflow model"), "{r}");
+        let r = reason(Autoencoder::from_bytes(
+            b"\x04\0\0\0\0\0\0\0{]}}",
+            "test.aeflow",
+        ));
+        assert!(r.starts_with("corrupted"), "{r}");
+    }
+
+    #[test]
+    fn inconsistent_metadata_is_named() {
+        let bytes = model().to_bytes().unwrap();
+        let edit_json = |f: &dyn Fn(&mut serde_json::Value)| {
+            rewrite(&bytes, |md| {
+                let mut v: serde_json::Value = serde_json::from_str(&md[KEY_MODEL]).unwrap();
+                f(&mut v);
+                let json = v.to_string();
+                md.insert(KEY_MODEL_SHA.into(), model_sha256(&json));
+                md.insert(KEY_MODEL.into(), json);
+            })
+        };
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (
+                edit_json(&|v| v["features"].as_array_mut().unwrap().truncate(7)),
+                "preprocessing.offset has 8 values for 7 features",
+            ),
+            (
+                edit_json(&|v| v["latent_dim"] = 4.into()),
+                "ends with 3 outputs, expected 4",
+            ),
+            (
+                edit_json(&|v| v["encoder"][1]["outputs"] = 5.into()),
+                "tensor encoder.1.weight has shape [3, 6], the metadata says [5, 6]",
+            ),
+            (
+                edit_json(&|v| v["preprocessing"]["scale"][2] = (-1.0).into()),
+                "preprocessing.scale holds values ≤ 0",
+            ),
+            (
+                edit_json(&|v| {
+                    v["preprocessing"]["offset"]
+                        .as_array_mut()
+                        .unwrap()
+                        .pop()
+                        .map(|_| ())
+                        .unwrap()
+                }),
+                "preprocessing.offset has 7 values",
+            ),
+            (
+                edit_json(&|v| v["features"][1] = "f0".into()),
+                "feature 'f0' is listed twice",
+            ),
+            (
+                edit_json(&|v| v["loss"] = "hinge".into()),
+                "does not match format version 1",
+            ),
+        ];
+        for (b, want) in cases {
+            let r = reason(Autoencoder::from_bytes(&b, "test.aeflow"));
+            assert!(
+                r.starts_with("inconsistent") && r.contains(want),
+                "want {want:?}, got {r}"
+            );
+        }
+    }
+
+    #[test]
+    fn save_is_atomic_and_load_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.aeflow");
+        let m = model();
+        m.save(&path).unwrap();
+        m.save(&path).unwrap();
+        let names: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into())
+            .collect();
+        assert_eq!(
+            names,
+            vec!["m.aeflow".to_string()],
+            "no temporary file is left behind"
+        );
+        assert_eq!(Autoencoder::load(&path).unwrap().encoder, m.encoder);
+
+        // A failing rename (the target is a non-empty directory) leaves nothing behind.
+        let blocked = dir.path().join("blocked");
+        fs::create_dir(&blocked).unwrap();
+        fs::write(blocked.join("keep"), b"x").unwrap();
+        assert!(matches!(m.save(&blocked), Err(Error::Io { .. })));
+        let mut names: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into())
+            .collect();
+        names.sort();
+        assert_eq!(names, vec!["blocked".to_string(), "m.aeflow".to_string()]);
+        // Missing files are I/O errors naming the path.
+        let e = Autoencoder::load(&dir.path().join("nope.aeflow")).unwrap_err();
+        assert!(e.to_string().contains("nope.aeflow"), "{e}");
+    }
+}

@@ -1,0 +1,279 @@
+//! Preprocessing learned at training time and saved with the model: the missing-value policy and
+//! feature scaling.
+//!
+//! Every scaler is stored the same way, as a per-feature `offset` and `scale`:
+//! `x_scaled = (x − offset) / scale`, and back `x = x_scaled · scale + offset`.
+//!
+//! | scaler | offset | scale |
+//! |---|---|---|
+//! | standard | mean | population std (1 when the std is 0) |
+//! | minmax | min | max − min (1 when max = min) |
+//! | none | 0 | 1 |
+//!
+//! A value is missing when it is not finite (NaN, which is how NULL arrives, or ±∞). Under
+//! [`MissingPolicy::ImputeMean`] it is replaced, in original units, by the training mean of its
+//! feature (`fill`) before scaling. Statistics are computed over the non-missing training values,
+//! in f64.
+
+use ndarray::{ArrayView2, ArrayViewMut2, Zip};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Feature scaling learned at training time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ScalerKind {
+    /// (x − mean) / std.
+    #[default]
+    Standard,
+    /// (x − min) / (max − min), into [0, 1].
+    MinMax,
+    /// Identity.
+    None,
+}
+
+/// What to do with NULL / NaN features.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MissingPolicy {
+    /// Error naming the row and feature (surfaces such as SQL map such rows to NULL instead).
+    #[default]
+    Reject,
+    /// Replace with the training mean of the feature (original units).
+    ImputeMean,
+}
+
+/// The fitted preprocessing of a model, as stored in the model file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Preprocessing {
+    /// Which scaler produced `offset` and `scale`.
+    pub scaler: ScalerKind,
+    /// Missing-value policy.
+    pub missing: MissingPolicy,
+    /// Per feature, original units.
+    pub offset: Vec<f32>,
+    /// Per feature, original units, > 0.
+    pub scale: Vec<f32>,
+    /// Training mean per feature (original units): the imputed value.
+    pub fill: Vec<f32>,
+}
+
+impl Preprocessing {
+    /// Learns the statistics from `x` (`[rows, features]`, original units). Under the reject
+    /// policy a missing value is an error naming its row and feature.
+    pub fn fit(
+        x: ArrayView2<'_, f32>,
+        features: &[String],
+        scaler: ScalerKind,
+        missing: MissingPolicy,
+    ) -> Result<Self> {
+        let d = x.ncols();
+        let mut offset = vec![0.0f32; d];
+        let mut scale = vec![1.0f32; d];
+        let mut fill = vec![0.0f32; d];
+        for (j, col) in x.columns().into_iter().enumerate() {
+            let (mut n, mut sum, mut min, mut max) =
+                (0usize, 0.0f64, f64::INFINITY, f64::NEG_INFINITY);
+            for (i, &v) in col.iter().enumerate() {
+                if !v.is_finite() {
+                    if missing == MissingPolicy::Reject {
+                        return Err(missing_error(i, &features[j], v));
+                    }
+                    continue;
+                }
+                let v = v as f64;
+                n += 1;
+                sum += v;
+                min = min.min(v);
+                max = max.max(v);
+            }
+            if n == 0 {
+                return Err(Error::data(
+                    format!("feature '{}'", features[j]),
+                    "has no values in the training data (every row is NULL/NaN); cannot learn its statistics",
+                ));
+            }
+            let mean = sum / n as f64;
+            fill[j] = mean as f32;
+            match scaler {
+                ScalerKind::Standard => {
+                    let var = col
+                        .iter()
+                        .filter(|v| v.is_finite())
+                        .map(|&v| (v as f64 - mean).powi(2))
+                        .sum::<f64>()
+                        / n as f64;
+                    let std = var.sqrt() as f32;
+                    offset[j] = mean as f32;
+                    scale[j] = if std > 0.0 && std.is_finite() {
+                        std
+                    } else {
+                        1.0
+                    };
+                }
+                ScalerKind::MinMax => {
+                    let range = (max - min) as f32;
+                    offset[j] = min as f32;
+                    scale[j] = if range > 0.0 && range.is_finite() {
+                        range
+                    } else {
+                        1.0
+                    };
+                }
+                ScalerKind::None => {}
+            }
+        }
+        Ok(Preprocessing {
+            scaler,
+            missing,
+            offset,
+            scale,
+            fill,
+        })
+    }
+
+    /// Number of features.
+    pub fn n_features(&self) -> usize {
+        self.offset.len()
+    }
+
+    /// `out ← (x − offset) / scale` after the missing policy. `first_row` numbers the rows of `x`
+    /// in errors.
+    ///
+    /// # Shapes
+    /// `x`, `out`: `[rows, features]`.
+    pub fn transform(
+        &self,
+        x: ArrayView2<'_, f32>,
+        mut out: ArrayViewMut2<'_, f32>,
+        features: &[String],
+        first_row: usize,
+    ) -> Result<()> {
+        for (i, (xr, mut or)) in x.rows().into_iter().zip(out.rows_mut()).enumerate() {
+            for (j, ((o, &v), ((&off, &sc), &fill))) in or
+                .iter_mut()
+                .zip(xr.iter())
+                .zip(self.offset.iter().zip(&self.scale).zip(&self.fill))
+                .enumerate()
+            {
+                let v = if v.is_finite() {
+                    v
+                } else if self.missing == MissingPolicy::ImputeMean {
+                    fill
+                } else {
+                    return Err(missing_error(first_row + i, &features[j], v));
+                };
+                *o = (v - off) / sc;
+            }
+        }
+        Ok(())
+    }
+
+    /// `out ← x_scaled · scale + offset`.
+    pub fn inverse(&self, xs: ArrayView2<'_, f32>, mut out: ArrayViewMut2<'_, f32>) {
+        for (xr, mut or) in xs.rows().into_iter().zip(out.rows_mut()) {
+            Zip::from(&mut or)
+                .and(&xr)
+                .and(&self.scale[..])
+                .and(&self.offset[..])
+                .for_each(|o, &v, &sc, &off| {
+                    *o = v * sc + off;
+                });
+        }
+    }
+}
+
+#[cold]
+fn missing_error(row: usize, feature: &str, v: f32) -> Error {
+    let what = if v.is_nan() {
+        "a missing value (NULL/NaN)"
+    } else {
+        "an infinite value"
+    };
+    Error::data(
+        format!("row {row}, feature '{feature}'"),
+        format!(
+            "{what}, and the missing policy is reject (impute_mean would use the training mean)"
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{Array2, array};
+
+    fn names(d: usize) -> Vec<String> {
+        (0..d).map(|j| format!("f{j}")).collect()
+    }
+
+    #[test]
+    fn standard_minmax_none_and_round_trip() {
+        let x = array![[1.0f32, 10.0, 5.0], [3.0, 10.0, 7.0], [5.0, 10.0, 9.0]];
+        let s = Preprocessing::fit(
+            x.view(),
+            &names(3),
+            ScalerKind::Standard,
+            MissingPolicy::Reject,
+        )
+        .unwrap();
+        assert_eq!(s.offset, vec![3.0, 10.0, 7.0]);
+        assert!((s.scale[0] - (8.0f32 / 3.0).sqrt()).abs() < 1e-6);
+        assert_eq!(s.scale[1], 1.0, "a constant feature keeps scale 1");
+        let m = Preprocessing::fit(
+            x.view(),
+            &names(3),
+            ScalerKind::MinMax,
+            MissingPolicy::Reject,
+        )
+        .unwrap();
+        assert_eq!(
+            (m.offset.clone(), m.scale.clone()),
+            (vec![1.0, 10.0, 5.0], vec![4.0, 1.0, 4.0])
+        );
+        let mut out = Array2::zeros((3, 3));
+        m.transform(x.view(), out.view_mut(), &names(3), 0).unwrap();
+        assert_eq!(out.column(0).to_vec(), vec![0.0, 0.5, 1.0]);
+        let mut back = Array2::zeros((3, 3));
+        m.inverse(out.view(), back.view_mut());
+        assert_eq!(back, x);
+        let n = Preprocessing::fit(x.view(), &names(3), ScalerKind::None, MissingPolicy::Reject)
+            .unwrap();
+        n.transform(x.view(), out.view_mut(), &names(3), 0).unwrap();
+        assert_eq!(out, x);
+    }
+
+    #[test]
+    fn reject_names_row_and_feature_and_impute_uses_the_mean() {
+        let x = array![[1.0f32, 2.0], [f32::NAN, 4.0], [5.0, 6.0]];
+        let err = Preprocessing::fit(
+            x.view(),
+            &names(2),
+            ScalerKind::Standard,
+            MissingPolicy::Reject,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("row 1, feature 'f0'"), "{err}");
+        let p = Preprocessing::fit(
+            x.view(),
+            &names(2),
+            ScalerKind::None,
+            MissingPolicy::ImputeMean,
+        )
+        .unwrap();
+        assert_eq!(p.fill, vec![3.0, 4.0]);
+        let mut out = Array2::zeros((3, 2));
+        p.transform(x.view(), out.view_mut(), &names(2), 0).unwrap();
+        assert_eq!(out[[1, 0]], 3.0);
+        let all_nan = array![[f32::NAN], [f32::NAN]];
+        let err = Preprocessing::fit(
+            all_nan.view(),
+            &names(1),
+            ScalerKind::None,
+            MissingPolicy::ImputeMean,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("feature 'f0'"), "{err}");
+    }
+}

@@ -1,0 +1,711 @@
+//! The training loop: preprocessing, split, mini-batches, early stopping, calibration.
+//!
+//! 1. Check the configuration and the data; learn the preprocessing on all rows and scale them.
+//! 2. Shuffle rows once (seeded) and hold out `⌊rows · validation_split⌋` of them.
+//! 3. Each epoch: reshuffle the training rows, and for each mini-batch `x` (clean, scaled):
+//!    `x̃ = corrupt(x)` (denoising only), `z = encoder(x̃)`, `x̂ = decoder(z)`,
+//!    objective `L(x̂, x) + P(z)` (P: latent penalties of the sparse kind), backward through the
+//!    decoder to `∂/∂z`, add `∂P/∂z`, backward through the encoder, one optimizer step.
+//!    The latent stage is where a variational kind will sample `z = μ + σ·ε` and add `β·KL`.
+//! 4. After each epoch, the validation loss (inference mode); early stopping keeps the best
+//!    weights and stops after `patience` epochs without a relative improvement of
+//!    `min_rel_delta`, then restores them.
+//! 5. On all rows: reconstruction errors → threshold and error quantiles; latent activity → dead
+//!    units.
+//!
+//! Every random draw comes from ChaCha8 streams of the one seed (0: initialisation, 1: split,
+//! 2: shuffling, 3: corruption and dropout), so the same seed and data give bit-identical weights.
+
+use std::collections::HashSet;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use ndarray::{Array2, ArrayView2, Axis, s};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+use super::architecture::Architecture;
+use super::autoencoder::{Autoencoder, INFERENCE_CHUNK};
+use super::config::{LossKind, TrainConfig};
+use super::file;
+use super::observer::{EpochRecord, TrainObserver};
+use super::scaler::{Preprocessing, ScalerKind};
+use super::summary::{DEAD_UNIT_STD, Diagnostics, LatentActivity};
+use super::threshold;
+use crate::error::{Error, Result};
+use crate::nn::{
+    ActivityPenalty, Buffers, Corruption, GradAt, Grads, Loss, Optimizer, Sequential, Tape,
+};
+
+const STREAM_INIT: u64 = 0;
+const STREAM_SPLIT: u64 = 1;
+const STREAM_SHUFFLE: u64 = 2;
+const STREAM_NOISE: u64 = 3;
+
+fn rng(seed: u64, stream: u64) -> ChaCha8Rng {
+    let mut r = ChaCha8Rng::seed_from_u64(seed);
+    r.set_stream(stream);
+    r
+}
+
+/// Encoder and decoder being trained.
+#[derive(Clone)]
+struct Nets {
+    encoder: Sequential,
+    decoder: Sequential,
+}
+
+/// Buffers and state of the mini-batch loop, reused across batches.
+struct Trainer {
+    loss: Loss,
+    corruption: Corruption,
+    penalty: ActivityPenalty,
+    optimizer: Box<dyn Optimizer>,
+    batch: Array2<f32>,
+    noisy: Array2<f32>,
+    encoder_tape: Tape,
+    decoder_tape: Tape,
+    encoder_grads: Grads,
+    decoder_grads: Grads,
+    noise_rng: ChaCha8Rng,
+}
+
+impl Trainer {
+    /// One optimizer step on the clean scaled rows in `self.batch[..rows]`; returns the batch's
+    /// reconstruction loss.
+    fn step(&mut self, nets: &mut Nets, rows: usize) -> f64 {
+        let Trainer {
+            loss,
+            corruption,
+            penalty,
+            optimizer,
+            batch,
+            noisy,
+            encoder_tape,
+            decoder_tape,
+            encoder_grads,
+            decoder_grads,
+            noise_rng,
+        } = self;
+        let clean = batch.slice(s![..rows, ..]);
+        let input = if corruption.is_identity() {
+            clean
+        } else {
+            let mut n = noisy.slice_mut(s![..rows, ..]);
+            n.assign(&clean);
+            corruption.apply(n, noise_rng);
+            noisy.slice(s![..rows, ..])
+        };
+
+        nets.encoder.forward_train(input, encoder_tape, noise_rng);
+        // Latent stage (identity for the kinds of this version).
+        nets.decoder
+            .forward_train(encoder_tape.output(), decoder_tape, noise_rng);
+        let (x_hat, d_out) = decoder_tape.output_and_grad();
+        let (value, at) =
+            loss.value_and_grad(x_hat, clean, nets.decoder.output_activation(), d_out);
+        {
+            let (z, mut dz) = encoder_tape.output_and_grad();
+            nets.decoder
+                .backward(z, decoder_tape, at, decoder_grads, Some(dz.view_mut()));
+            if !penalty.is_zero() {
+                penalty.add_grad(z, dz);
+            }
+        }
+        nets.encoder
+            .backward(input, encoder_tape, GradAt::Output, encoder_grads, None);
+
+        optimizer.begin_step();
+        let next = nets.encoder.step(encoder_grads, optimizer.as_mut(), 0);
+        nets.decoder.step(decoder_grads, optimizer.as_mut(), next);
+        value
+    }
+}
+
+/// Mean loss of `loss` over scaled rows `xs`, in inference mode.
+fn inference_loss(nets: &Nets, xs: ArrayView2<f32>, loss: Loss) -> f64 {
+    let (mut enc, mut dec) = (Buffers::default(), Buffers::default());
+    let mut sum = 0.0;
+    for start in (0..xs.nrows()).step_by(INFERENCE_CHUNK) {
+        let end = (start + INFERENCE_CHUNK).min(xs.nrows());
+        let chunk = xs.slice(s![start..end, ..]);
+        let z = nets.encoder.forward(chunk, &mut enc);
+        let x_hat = nets.decoder.forward(z, &mut dec);
+        sum += loss.value(x_hat, chunk) * (end - start) as f64;
+    }
+    sum / xs.nrows().max(1) as f64
+}
+
+/// Per-row reconstruction errors and latent activity over scaled rows `xs`.
+fn errors_and_activity(nets: &Nets, xs: ArrayView2<f32>) -> (Vec<f64>, Vec<LatentActivity>) {
+    let (rows, d) = xs.dim();
+    let k = nets.encoder.out_features();
+    let (mut enc, mut dec) = (Buffers::default(), Buffers::default());
+    let mut errors = Vec::with_capacity(rows);
+    let (mut sum, mut sum_sq) = (vec![0.0f64; k], vec![0.0f64; k]);
+    for start in (0..rows).step_by(INFERENCE_CHUNK) {
+        let end = (start + INFERENCE_CHUNK).min(rows);
+        let chunk = xs.slice(s![start..end, ..]);
+        let z = nets.encoder.forward(chunk, &mut enc);
+        for row in z.rows() {
+            for (j, &v) in row.iter().enumerate() {
+                sum[j] += v as f64;
+                sum_sq[j] += (v as f64) * (v as f64);
+            }
+        }
+        let x_hat = nets.decoder.forward(z, &mut dec);
+        for (a, b) in chunk.rows().into_iter().zip(x_hat.rows()) {
+            let e: f64 = a
+                .iter()
+                .zip(b)
+                .map(|(&a, &b)| ((a - b) * (a - b)) as f64)
+                .sum();
+            errors.push(e / d as f64);
+        }
+    }
+    let n = rows.max(1) as f64;
+    let activity = (0..k)
+        .map(|j| {
+            let mean = sum[j] / n;
+            LatentActivity {
+                mean,
+                std: (sum_sq[j] / n - mean * mean).max(0.0).sqrt(),
+            }
+        })
+        .collect();
+    (errors, activity)
+}
+
+fn check_inputs(x: ArrayView2<f32>, names: &[String]) -> Result<()> {
+    let (rows, d) = x.dim();
+    if names.len() != d {
+        return Err(Error::data(
+            "feature names",
+            format!("{} names were given for {} feature columns", names.len(), d),
+        ));
+    }
+    if d == 0 {
+        return Err(Error::data("training data", "has no feature columns"));
+    }
+    if rows == 0 {
+        return Err(Error::data("training data", "has no rows"));
+    }
+    let mut seen = HashSet::new();
+    if let Some(dup) = names.iter().find(|n| !seen.insert(n.as_str())) {
+        return Err(Error::data(
+            "feature names",
+            format!("'{dup}' appears more than once"),
+        ));
+    }
+    Ok(())
+}
+
+/// BCE targets must lie in [0, 1] (a little float slack for min-max scaling).
+fn check_unit_interval(xs: ArrayView2<f32>, names: &[String], scaler: ScalerKind) -> Result<()> {
+    for ((i, j), &v) in xs.indexed_iter() {
+        if !(-1e-6..=1.0 + 1e-6).contains(&v) {
+            return Err(Error::data(
+                format!("row {i}, feature '{}'", names[j]),
+                format!(
+                    "is {v} after {} scaling, but loss bce needs features in [0, 1] (use scaler minmax)",
+                    match scaler {
+                        ScalerKind::Standard => "standard",
+                        ScalerKind::MinMax => "minmax",
+                        ScalerKind::None => "no",
+                    }
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn fit(
+    x: ArrayView2<f32>,
+    names: &[String],
+    config: &TrainConfig,
+    observer: &mut dyn TrainObserver,
+) -> Result<Autoencoder> {
+    let started = Instant::now();
+    config.validate()?;
+    check_inputs(x, names)?;
+    let (rows, d) = x.dim();
+    let arch = Architecture::new(config, d)?;
+    let preprocessing = Preprocessing::fit(x, names, config.scaler, config.missing)?;
+    let mut xs = Array2::zeros((rows, d));
+    preprocessing.transform(x, xs.view_mut(), names, 0)?;
+    if config.loss == LossKind::Bce {
+        check_unit_interval(xs.view(), names, config.scaler)?;
+    }
+
+    // Split.
+    let mut order: Vec<usize> = (0..rows).collect();
+    order.shuffle(&mut rng(config.seed, STREAM_SPLIT));
+    let n_val = ((rows as f64 * config.validation_split as f64).floor() as usize).min(rows - 1);
+    let (val_idx, train_idx) = order.split_at(n_val);
+    let x_val = xs.select(Axis(0), val_idx);
+    let mut train_idx = train_idx.to_vec();
+    if config.validation_split > 0.0 && n_val == 0 {
+        observer.on_message(&format!(
+            "{rows} rows are too few for a validation split of {}: training without one",
+            config.validation_split
+        ));
+    }
+
+    // Networks and optimizer.
+    let mut init = rng(config.seed, STREAM_INIT);
+    let mut nets = Nets {
+        encoder: Sequential::new(
+            &arch.encoder_dims,
+            &arch.encoder_activations,
+            config.dropout,
+            &mut init,
+        )?,
+        decoder: Sequential::new(
+            &arch.decoder_dims,
+            &arch.decoder_activations,
+            config.dropout,
+            &mut init,
+        )?,
+    };
+    let batch_size = config.batch_size.min(train_idx.len());
+    let mut trainer = Trainer {
+        loss: config.loss.into(),
+        corruption: config.kind.corruption(),
+        penalty: config.kind.latent_penalty(),
+        optimizer: config.optimizer_config().build(),
+        batch: Array2::zeros((batch_size, d)),
+        noisy: Array2::zeros((batch_size, d)),
+        encoder_tape: Tape::new(),
+        decoder_tape: Tape::new(),
+        encoder_grads: nets.encoder.zero_grads(),
+        decoder_grads: nets.decoder.zero_grads(),
+        noise_rng: rng(config.seed, STREAM_NOISE),
+    };
+    let mut shuffle = rng(config.seed, STREAM_SHUFFLE);
+
+    let batches = train_idx.len().div_ceil(batch_size);
+    let mut history = Vec::new();
+    let mut best_loss: Option<f64> = None;
+    let mut best_nets: Option<Nets> = None;
+    let mut since_best = 0usize;
+    for epoch in 1..=config.epochs {
+        let epoch_start = Instant::now();
+        observer.on_epoch_start(epoch, config.epochs, batches);
+        train_idx.shuffle(&mut shuffle);
+        let mut loss_sum = 0.0f64;
+        for (b, chunk) in train_idx.chunks(batch_size).enumerate() {
+            for (dst, &src) in trainer.batch.rows_mut().into_iter().zip(chunk) {
+                dst.into_slice()
+                    .expect("batch rows are contiguous")
+                    .copy_from_slice(xs.row(src).to_slice().expect("scaled rows are contiguous"));
+            }
+            let loss = trainer.step(&mut nets, chunk.len());
+            if !loss.is_finite() {
+                return Err(Error::config(
+                    "learning_rate",
+                    format!(
+                        "training diverged at epoch {epoch}, batch {} (the loss is not finite); use a smaller learning rate (now {})",
+                        b + 1,
+                        config.effective_learning_rate()
+                    ),
+                ));
+            }
+            loss_sum += loss * chunk.len() as f64;
+            let done = (b * batch_size + chunk.len()) as f64;
+            observer.on_batch(
+                b + 1,
+                loss,
+                done / epoch_start.elapsed().as_secs_f64().max(1e-9),
+            );
+        }
+        let train_loss = loss_sum / train_idx.len() as f64;
+        let val_loss = (n_val > 0).then(|| inference_loss(&nets, x_val.view(), trainer.loss));
+        let record = EpochRecord {
+            epoch,
+            train_loss,
+            val_loss,
+            seconds: epoch_start.elapsed().as_secs_f64(),
+        };
+        observer.on_epoch_end(&record);
+        history.push(record);
+
+        let monitored = val_loss.unwrap_or(train_loss);
+        let improved =
+            best_loss.is_none_or(|b| monitored < b * (1.0 - config.min_rel_delta as f64));
+        if improved {
+            best_loss = Some(monitored);
+            since_best = 0;
+            if config.early_stopping {
+                best_nets = Some(nets.clone());
+            }
+        } else {
+            since_best += 1;
+        }
+        if config.early_stopping && since_best >= config.patience {
+            observer.on_message(&format!(
+                "early stop after epoch {epoch}: no relative improvement of {} in {} for {} epochs; keeping the best weights (loss {:.6})",
+                config.min_rel_delta,
+                if n_val > 0 { "the validation loss" } else { "the training loss" },
+                config.patience,
+                best_loss.unwrap_or(monitored)
+            ));
+            break;
+        }
+    }
+    if let Some(b) = best_nets {
+        nets = b;
+    }
+
+    // Calibration and diagnostics on every row.
+    let (errors, latent_activity) = errors_and_activity(&nets, xs.view());
+    let sorted = threshold::sorted_errors(&errors);
+    let threshold = threshold::calibrate(&sorted, config.contamination);
+    let dead_latent_units: Vec<usize> = latent_activity
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.std <= DEAD_UNIT_STD)
+        .map(|(j, _)| j)
+        .collect();
+    if !dead_latent_units.is_empty() {
+        observer.on_message(&format!(
+            "{} of {} latent units are dead (constant on the training data): {:?}",
+            dead_latent_units.len(),
+            latent_activity.len(),
+            dead_latent_units
+        ));
+    }
+    let diagnostics = Diagnostics {
+        latent_activity,
+        dead_latent_units,
+        error_quantiles: threshold::error_quantiles(&sorted),
+    };
+
+    let version = file::version_of(&nets.encoder, &nets.decoder);
+    Ok(Autoencoder {
+        kind: config.kind.clone(),
+        features: names.to_vec(),
+        encoder: nets.encoder,
+        decoder: nets.decoder,
+        preprocessing,
+        loss: config.loss,
+        threshold,
+        contamination: config.contamination,
+        config: config.clone(),
+        history,
+        diagnostics,
+        created_unix: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+        training_seconds: started.elapsed().as_secs_f64(),
+        version,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::testdata::{manifold, names};
+    use crate::model::{Kind, MissingPolicy, ScoreOptions, Silent};
+
+    fn quick() -> TrainConfig {
+        TrainConfig {
+            epochs: 40,
+            batch_size: 32,
+            ..Default::default()
+        }
+    }
+
+    /// Loss of predicting the mean of every feature, in scaled units: 1 for standard scaling.
+    #[test]
+    fn learns_structure_well_below_predicting_the_mean() {
+        let x = manifold(1500, 1);
+        let model = Autoencoder::fit(x.view(), &names(8), &quick(), &mut Silent).unwrap();
+        let err = model.reconstruction_error(x.view()).unwrap();
+        let mean = err.mean().unwrap();
+        assert!(
+            mean < 0.05,
+            "mean reconstruction error {mean} (predicting the mean gives 1.0)"
+        );
+        assert_eq!(model.dims(), vec![8, 6, 3, 6, 8]);
+        let h = model.history();
+        assert!(
+            h.last().unwrap().train_loss < h[0].train_loss / 4.0,
+            "{h:?}"
+        );
+        assert!(h.iter().all(|r| r.val_loss.is_some()));
+    }
+
+    #[test]
+    fn every_kind_and_optimizer_learns() {
+        let x = manifold(800, 2);
+        let kinds = [
+            Kind::Denoising {
+                noise_std: 0.1,
+                mask_ratio: 0.0,
+            },
+            Kind::Denoising {
+                noise_std: 0.0,
+                mask_ratio: 0.1,
+            },
+            Kind::Sparse {
+                l1_activity: 1e-3,
+                sparsity_target: None,
+                sparsity_weight: 0.0,
+            },
+            Kind::Sparse {
+                l1_activity: 0.0,
+                sparsity_target: Some(0.2),
+                sparsity_weight: 1e-2,
+            },
+        ];
+        for kind in kinds {
+            let c = TrainConfig {
+                kind: kind.clone(),
+                ..quick()
+            };
+            let m = Autoencoder::fit(x.view(), &names(8), &c, &mut Silent).unwrap();
+            let e = m.reconstruction_error(x.view()).unwrap().mean().unwrap();
+            assert!(e < 0.25, "{kind:?}: {e}");
+        }
+        for optimizer in [
+            OptimizerKindAlias::Sgd,
+            OptimizerKindAlias::Rmsprop,
+            OptimizerKindAlias::Adagrad,
+        ] {
+            let c = TrainConfig {
+                optimizer,
+                ..quick()
+            };
+            let m = Autoencoder::fit(x.view(), &names(8), &c, &mut Silent).unwrap();
+            let e = m.reconstruction_error(x.view()).unwrap().mean().unwrap();
+            assert!(e < 0.25, "{optimizer:?}: {e}");
+        }
+    }
+    use crate::model::OptimizerKind as OptimizerKindAlias;
+
+    #[test]
+    fn same_seed_gives_bit_identical_weights() {
+        let x = manifold(600, 3);
+        let c = TrainConfig {
+            epochs: 5,
+            dropout: 0.1,
+            kind: Kind::Denoising {
+                noise_std: 0.1,
+                mask_ratio: 0.1,
+            },
+            ..quick()
+        };
+        let a = Autoencoder::fit(x.view(), &names(8), &c, &mut Silent).unwrap();
+        let b = Autoencoder::fit(x.view(), &names(8), &c, &mut Silent).unwrap();
+        assert_eq!(a.encoder, b.encoder);
+        assert_eq!(a.decoder, b.decoder);
+        assert_eq!(a.version(), b.version());
+        let other = Autoencoder::fit(
+            x.view(),
+            &names(8),
+            &TrainConfig { seed: 7, ..c },
+            &mut Silent,
+        )
+        .unwrap();
+        assert_ne!(a.encoder, other.encoder);
+        assert_ne!(a.version(), other.version());
+    }
+
+    #[test]
+    fn threshold_flags_injected_outliers() {
+        let mut x = manifold(1000, 4);
+        // Rows 0..10 break the manifold: one feature far off its relation to the others.
+        for i in 0..10 {
+            x[[i, i % 8]] += 25.0 * (1.0 + (i % 8) as f32);
+        }
+        let c = TrainConfig {
+            contamination: 0.01,
+            ..quick()
+        };
+        let m = Autoencoder::fit(x.view(), &names(8), &c, &mut Silent).unwrap();
+        let t = m.threshold().unwrap();
+        let s = m
+            .score(
+                x.view(),
+                &ScoreOptions {
+                    per_feature: true,
+                    threshold: None,
+                },
+            )
+            .unwrap();
+        let flags = s.is_anomaly.unwrap();
+        let flagged: Vec<usize> = (0..1000).filter(|&i| flags[i]).collect();
+        assert!(
+            (0..10).all(|i| flags[i]),
+            "outliers not all flagged; flagged {flagged:?}, threshold {t}"
+        );
+        assert!(flagged.len() <= 12, "too many flagged: {flagged:?}");
+        // The per-feature errors single out the broken feature and average to the row error.
+        let fe = s.feature_errors.unwrap();
+        for i in 0..10 {
+            let row = fe.row(i);
+            let argmax = (0..8).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap();
+            assert_eq!(argmax, i % 8);
+            let mean = row.iter().map(|&v| v as f64).sum::<f64>() / 8.0;
+            assert!((mean - s.reconstruction_error[i]).abs() < 1e-9 * (1.0 + mean));
+        }
+        // An explicit threshold overrides; none at all gives no flags.
+        let s = m
+            .score(
+                x.view(),
+                &ScoreOptions {
+                    per_feature: false,
+                    threshold: Some(f64::MAX),
+                },
+            )
+            .unwrap();
+        assert!(s.is_anomaly.unwrap().iter().all(|&f| !f));
+        let mut m2 = m.clone();
+        m2.set_threshold(None);
+        assert!(
+            m2.score(x.view(), &ScoreOptions::default())
+                .unwrap()
+                .is_anomaly
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn early_stopping_stops_and_restores_the_best_epoch() {
+        let x = manifold(400, 5);
+        let c = TrainConfig {
+            epochs: 500,
+            patience: 3,
+            min_rel_delta: 0.05,
+            ..quick()
+        };
+        let m = Autoencoder::fit(x.view(), &names(8), &c, &mut Silent).unwrap();
+        let h = m.history();
+        assert!(h.len() < 500, "never stopped");
+        let best_epoch = h.len() - 3;
+        let best = h[best_epoch - 1].val_loss.unwrap();
+        assert!(
+            h[best_epoch..]
+                .iter()
+                .all(|r| r.val_loss.unwrap() >= best * 0.95),
+            "{h:?}"
+        );
+        // Same seed, stopped by hand at the best epoch: the restored weights are those, bit for bit.
+        let c = TrainConfig {
+            epochs: best_epoch,
+            early_stopping: false,
+            ..c
+        };
+        let at_best = Autoencoder::fit(x.view(), &names(8), &c, &mut Silent).unwrap();
+        assert_eq!(m.encoder, at_best.encoder);
+        assert_eq!(m.decoder, at_best.decoder);
+    }
+
+    #[test]
+    fn missing_values_rejected_or_imputed() {
+        let mut x = manifold(300, 6);
+        x[[17, 3]] = f32::NAN;
+        let err = Autoencoder::fit(x.view(), &names(8), &quick(), &mut Silent).unwrap_err();
+        assert!(err.to_string().contains("row 17, feature 'f3'"), "{err}");
+        let c = TrainConfig {
+            missing: MissingPolicy::ImputeMean,
+            epochs: 3,
+            ..quick()
+        };
+        let m = Autoencoder::fit(x.view(), &names(8), &c, &mut Silent).unwrap();
+        let e = m.reconstruction_error(x.view()).unwrap();
+        assert!(e.iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn bad_inputs_are_errors_not_panics() {
+        let x = manifold(50, 7);
+        let e = Autoencoder::fit(x.view(), &names(7), &quick(), &mut Silent).unwrap_err();
+        assert!(e.to_string().contains("7 names were given for 8"), "{e}");
+        let e =
+            Autoencoder::fit(x.slice(s![..0, ..]), &names(8), &quick(), &mut Silent).unwrap_err();
+        assert!(e.to_string().contains("no rows"), "{e}");
+        let mut dup = names(8);
+        dup[3] = "f0".into();
+        let e = Autoencoder::fit(x.view(), &dup, &quick(), &mut Silent).unwrap_err();
+        assert!(e.to_string().contains("'f0' appears more than once"), "{e}");
+        let c = TrainConfig {
+            learning_rate: Some(1e9),
+            optimizer: OptimizerKindAlias::Sgd,
+            ..quick()
+        };
+        let e = Autoencoder::fit(x.view(), &names(8), &c, &mut Silent).unwrap_err();
+        assert!(e.to_string().contains("diverged"), "{e}");
+        // A single row still trains (no validation split possible).
+        Autoencoder::fit(
+            x.slice(s![..1, ..]),
+            &names(8),
+            &TrainConfig {
+                epochs: 2,
+                ..quick()
+            },
+            &mut Silent,
+        )
+        .unwrap();
+        let m = Autoencoder::fit(
+            x.view(),
+            &names(8),
+            &TrainConfig {
+                epochs: 2,
+                ..quick()
+            },
+            &mut Silent,
+        )
+        .unwrap();
+        let e = m.encode(x.slice(s![.., ..5])).unwrap_err();
+        assert!(e.to_string().contains("expects 8 features (f0, f1"), "{e}");
+        let mut bad = x.clone();
+        bad[[4, 2]] = f32::NAN;
+        let e = m.score(bad.view(), &ScoreOptions::default()).unwrap_err();
+        assert!(e.to_string().contains("row 4, feature 'f2'"), "{e}");
+    }
+
+    #[test]
+    fn bce_with_minmax_and_sigmoid_learns() {
+        let x = manifold(800, 8);
+        let c = TrainConfig {
+            loss: LossKind::Bce,
+            scaler: ScalerKind::MinMax,
+            output_activation: crate::model::ActivationKind::Sigmoid,
+            ..quick()
+        };
+        let m = Autoencoder::fit(x.view(), &names(8), &c, &mut Silent).unwrap();
+        let e = m.reconstruction_error(x.view()).unwrap().mean().unwrap();
+        // Predicting the mean gives the variance of min-max scaled features, about 0.04–0.08.
+        assert!(e < 0.01, "{e}");
+    }
+
+    #[test]
+    fn encode_decode_reconstruct_agree() {
+        let x = manifold(300, 9);
+        let m = Autoencoder::fit(
+            x.view(),
+            &names(8),
+            &TrainConfig {
+                epochs: 5,
+                ..quick()
+            },
+            &mut Silent,
+        )
+        .unwrap();
+        let z = m.encode(x.view()).unwrap();
+        assert_eq!(z.dim(), (300, 3));
+        let r1 = m.decode(z.view()).unwrap();
+        let r2 = m.reconstruct(x.view()).unwrap();
+        assert_eq!(r1, r2);
+        let s = m.summary();
+        assert_eq!(s.dims, vec![8, 6, 3, 6, 8]);
+        use crate::model::ActivationKind::{Elu, Linear};
+        assert_eq!(m.activations(), vec![Elu, Elu, Elu, Linear]);
+        assert_eq!(s.version.len(), 12);
+        assert_eq!(s.error_quantiles.len(), 9);
+        assert_eq!(m.diagnostics().latent_activity.len(), 3);
+    }
+}

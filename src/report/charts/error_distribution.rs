@@ -1,0 +1,340 @@
+//! The distribution of reconstruction errors: training (from its stored quantiles), the
+//! input's (when given), and the threshold.
+//!
+//! Both are drawn as the share of rows per bin over the same bins. The training share of a
+//! bin `[a, b)` is `F(b) − F(a)`, where `F` is the training CDF interpolated linearly between
+//! the stored `(q, error)` quantile pairs: exact at the quantiles, an estimate between them.
+//! A non-empty input bin is drawn at least [`MIN_VISIBLE`] of the axis high, so the tail
+//! where the anomalies are never disappears.
+
+use plotters::prelude::*;
+
+use super::canvas::{self, DrawError};
+use crate::error::Result;
+use crate::report::colors;
+use crate::report::format;
+use crate::report::quantile;
+use crate::report::scale::{Scale, padded_range};
+
+/// Size of the chart in px.
+const SIZE: (u32, u32) = (1040, 400);
+/// Bins across the drawn range.
+const BINS: usize = 48;
+/// The quantile that sets the low end of a log axis.
+const ROBUST_LOW: f64 = 0.01;
+/// Smallest drawn height of a non-empty input bin, as a share of the y axis, so that the few
+/// rows in the tail (the anomalies) stay visible next to a bulk of 80 % in one bin.
+const MIN_VISIBLE: f64 = 0.008;
+
+/// The error distribution chart; `None` when there is nothing to draw (no quantiles, no input
+/// errors).
+pub fn error_distribution(
+    training_quantiles: &[(f64, f64)],
+    input_errors: Option<&[f64]>,
+    threshold: Option<f64>,
+) -> Result<Option<String>> {
+    let cdf = TrainingCdf::new(training_quantiles);
+    let input: Vec<f64> = input_errors
+        .unwrap_or_default()
+        .iter()
+        .copied()
+        .filter(|e| e.is_finite())
+        .collect();
+    if cdf.is_none() && input.is_empty() {
+        return Ok(None);
+    }
+    let threshold = threshold.filter(|t| t.is_finite());
+    let mut sorted_input = input.clone();
+    sorted_input.sort_by(f64::total_cmp);
+    // The axis spans the lowest errors to the highest. Whether it is logarithmic is decided
+    // on the 1st percentile rather than the minimum, so a few near-zero errors do not stretch a
+    // log axis over decades nobody looks at; smaller errors fall into the first bin.
+    let (mut lowest, mut low, mut high) = (Vec::new(), Vec::new(), Vec::new());
+    if let Some(c) = &cdf {
+        lowest.push(c.errors[0]);
+        low.push(quantile::from_pairs(training_quantiles, ROBUST_LOW).unwrap_or(c.errors[0]));
+        high.push(c.errors[c.errors.len() - 1]);
+    }
+    if let (Some(&first), Some(&last)) = (sorted_input.first(), sorted_input.last()) {
+        lowest.push(first);
+        low.push(quantile::of_sorted(&sorted_input, ROBUST_LOW).unwrap_or(first));
+        high.push(last);
+    }
+    high.extend(threshold);
+    let scale = Scale::choose(low.iter().chain(&high).copied());
+    let ends = match scale {
+        Scale::Log10 => low.iter().chain(&high),
+        Scale::Linear => lowest.iter().chain(&high),
+    };
+    let (lo, hi) = padded_range(ends.filter_map(|&v| scale.position(v)), 0.03);
+    let width = (hi - lo) / BINS as f64;
+    let edge = |i: usize| lo + width * i as f64;
+
+    let input_shares: Vec<f64> = if input.is_empty() {
+        Vec::new()
+    } else {
+        let mut counts = vec![0u64; BINS];
+        for &e in &input {
+            let p = scale.position(e).unwrap_or(lo);
+            let i = (((p - lo) / width).floor().max(0.0) as usize).min(BINS - 1);
+            counts[i] += 1;
+        }
+        counts
+            .iter()
+            .map(|&c| c as f64 / input.len() as f64)
+            .collect()
+    };
+    let training_shares: Vec<f64> = match &cdf {
+        Some(cdf) => (0..BINS)
+            .map(|i| {
+                let hi_edge = if i + 1 == BINS {
+                    f64::INFINITY
+                } else {
+                    scale.value(edge(i + 1))
+                };
+                let lo_edge = if i == 0 {
+                    f64::NEG_INFINITY
+                } else {
+                    scale.value(edge(i))
+                };
+                (cdf.at(hi_edge) - cdf.at(lo_edge)).max(0.0)
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let top = input_shares
+        .iter()
+        .chain(&training_shares)
+        .fold(0.0f64, |m, &s| m.max(s));
+    let y_max = if top > 0.0 {
+        (top * 1.15 * 100.0).min(100.0)
+    } else {
+        1.0
+    };
+
+    let name = "reconstruction error distribution";
+    let svg = canvas::svg(name, SIZE, |root| -> std::result::Result<(), DrawError> {
+        let mut chart = ChartBuilder::on(root)
+            .margin(16)
+            .x_label_area_size(48)
+            .y_label_area_size(70)
+            .build_cartesian_2d(lo..hi, 0.0..y_max)?;
+        let x_fmt = |x: &f64| scale.label(*x);
+        let y_fmt = |y: &f64| format::number(*y);
+        chart
+            .configure_mesh()
+            .x_desc(format!(
+                "reconstruction error (mean squared error, scaled units){}",
+                scale.suffix()
+            ))
+            .y_desc("rows per bin (%)")
+            .x_labels(10)
+            .y_labels(6)
+            .x_label_formatter(&x_fmt)
+            .y_label_formatter(&y_fmt)
+            .label_style(canvas::label_style())
+            .axis_desc_style(canvas::title_style())
+            .light_line_style(WHITE.mix(0.0))
+            .bold_line_style(colors::MUTED.mix(0.18))
+            .axis_style(colors::INK.mix(0.6))
+            .draw()?;
+
+        let bar = |i: usize, share: f64| [(edge(i), 0.0), (edge(i + 1), share * 100.0)];
+        let visible = |share: f64| {
+            if share > 0.0 {
+                share.max(MIN_VISIBLE * y_max / 100.0)
+            } else {
+                0.0
+            }
+        };
+        if !training_shares.is_empty() {
+            let quantile_count = cdf.as_ref().map_or(0, |c| c.errors.len());
+            let label = format!("training (estimated from {quantile_count} stored quantiles)");
+            if input_shares.is_empty() {
+                let fill = colors::TRAIN.mix(0.55).filled();
+                chart
+                    .draw_series(
+                        training_shares
+                            .iter()
+                            .enumerate()
+                            .map(|(i, &s)| Rectangle::new(bar(i, s), fill)),
+                    )?
+                    .label(label)
+                    .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 22, y + 6)], fill));
+            } else {
+                // An outline over the input's bars, so both stay visible.
+                let steps = training_shares
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(i, &s)| [(edge(i), s * 100.0), (edge(i + 1), s * 100.0)]);
+                let line = colors::TRAIN.stroke_width(2);
+                chart
+                    .draw_series(LineSeries::new(steps, line))?
+                    .label(label)
+                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 22, y)], line));
+            }
+        }
+        if !input_shares.is_empty() {
+            let fill = colors::INPUT.mix(0.6).filled();
+            chart
+                .draw_series(
+                    input_shares
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &s)| Rectangle::new(bar(i, visible(s)), fill)),
+                )?
+                .label(format!("input ({})", format::rows(input.len() as u64)))
+                .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 22, y + 6)], fill));
+            if !training_shares.is_empty() {
+                // Redraw the training outline on top of the bars.
+                let steps = training_shares
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(i, &s)| [(edge(i), s * 100.0), (edge(i + 1), s * 100.0)]);
+                chart.draw_series(LineSeries::new(steps, colors::TRAIN.stroke_width(2)))?;
+            }
+        }
+        if let Some(p) = threshold.and_then(|t| scale.position(t)) {
+            let line = colors::THRESHOLD.stroke_width(2);
+            chart
+                .draw_series(DashedLineSeries::new([(p, 0.0), (p, y_max)], 8, 4, line))?
+                .label(format!(
+                    "threshold = {}",
+                    format::number(threshold.unwrap_or_default())
+                ))
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 22, y)], line));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .label_font(canvas::label_style())
+            .background_style(WHITE.mix(0.9))
+            .border_style(colors::MUTED.mix(0.4))
+            .draw()?;
+        Ok(())
+    })?;
+    Ok(Some(svg))
+}
+
+/// The training CDF from stored `(q, error)` pairs.
+struct TrainingCdf {
+    /// Ascending errors.
+    errors: Vec<f64>,
+    /// Non-decreasing cumulative shares in [0, 1], one per error.
+    shares: Vec<f64>,
+}
+
+impl TrainingCdf {
+    /// `None` when no pair is finite with q in [0, 1].
+    fn new(quantiles: &[(f64, f64)]) -> Option<TrainingCdf> {
+        let mut pairs: Vec<(f64, f64)> = quantiles
+            .iter()
+            .copied()
+            .filter(|(q, e)| q.is_finite() && e.is_finite() && (0.0..=1.0).contains(q))
+            .collect();
+        if pairs.is_empty() {
+            return None;
+        }
+        pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut errors = Vec::with_capacity(pairs.len());
+        let mut shares = Vec::with_capacity(pairs.len());
+        let mut max_error = f64::NEG_INFINITY;
+        for (q, e) in pairs {
+            // Quantiles are monotone; keep them so even if rounding says otherwise.
+            max_error = max_error.max(e);
+            errors.push(max_error);
+            shares.push(q);
+        }
+        Some(TrainingCdf { errors, shares })
+    }
+
+    /// Share of training rows with error ≤ `x`: 0 below the lowest stored quantile, 1 at or
+    /// above the highest, linear in between.
+    fn at(&self, x: f64) -> f64 {
+        let n = self.errors.len();
+        if x < self.errors[0] {
+            return 0.0;
+        }
+        if x >= self.errors[n - 1] {
+            return 1.0;
+        }
+        // Last i with errors[i] ≤ x; then errors[i + 1] > x.
+        let i = self.errors.partition_point(|&e| e <= x) - 1;
+        let (e0, e1) = (self.errors[i], self.errors[i + 1]);
+        let (q0, q1) = (self.shares[i], self.shares[i + 1]);
+        q0 + (q1 - q0) * (x - e0) / (e1 - e0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cdf_interpolates_between_quantiles() {
+        let cdf = TrainingCdf::new(&[(0.0, 0.0), (0.5, 1.0), (1.0, 3.0)]).unwrap();
+        assert_eq!(cdf.at(-1.0), 0.0);
+        assert_eq!(cdf.at(0.5), 0.25);
+        assert_eq!(cdf.at(1.0), 0.5);
+        assert_eq!(cdf.at(2.0), 0.75);
+        assert_eq!(cdf.at(3.0), 1.0);
+        // Repeated errors (a constant distribution) jump, never divide by zero.
+        let flat = TrainingCdf::new(&[(0.0, 2.0), (0.5, 2.0), (1.0, 2.0)]).unwrap();
+        assert_eq!(flat.at(1.9), 0.0);
+        assert_eq!(flat.at(2.0), 1.0);
+        assert!(TrainingCdf::new(&[(f64::NAN, 1.0), (2.0, 1.0)]).is_none());
+    }
+
+    #[test]
+    fn draws_training_input_and_threshold() {
+        let quantiles: Vec<(f64, f64)> = (0..=100)
+            .map(|i| (i as f64 / 100.0, 0.01 + (i as f64 / 100.0).powi(4)))
+            .collect();
+        let input: Vec<f64> = (0..500)
+            .map(|i| 0.01 + (i as f64 / 500.0).powi(3) * 3.0)
+            .collect();
+        let svg = error_distribution(&quantiles, Some(&input), Some(0.7))
+            .unwrap()
+            .unwrap();
+        assert!(svg.contains("threshold = 0.7"));
+        assert!(svg.contains("input (500 rows)"));
+        assert!(svg.contains("101 stored quantiles"));
+        assert!(
+            svg.contains("log scale"),
+            "errors spanning 300x use a log axis"
+        );
+    }
+
+    #[test]
+    fn odd_distributions_do_not_panic() {
+        assert!(error_distribution(&[], None, None).unwrap().is_none());
+        assert!(
+            error_distribution(&[], Some(&[]), Some(1.0))
+                .unwrap()
+                .is_none()
+        );
+        // Constant errors, zero errors, a lone input row, NaN and infinite values.
+        let constant = [(0.0, 0.25), (0.5, 0.25), (1.0, 0.25)];
+        assert!(
+            error_distribution(&constant, Some(&[0.25; 10]), Some(0.25))
+                .unwrap()
+                .is_some()
+        );
+        let zeros = [(0.0, 0.0), (1.0, 0.0)];
+        assert!(
+            error_distribution(&zeros, Some(&[0.0]), None)
+                .unwrap()
+                .is_some()
+        );
+        let odd = [f64::NAN, f64::INFINITY, 1.0];
+        let svg = error_distribution(&[], Some(&odd), Some(f64::NAN))
+            .unwrap()
+            .unwrap();
+        assert!(svg.contains("input (1 row)"));
+        assert!(
+            error_distribution(&[(0.99, 5.0)], None, Some(1e-9))
+                .unwrap()
+                .is_some()
+        );
+    }
+}

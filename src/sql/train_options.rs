@@ -1,0 +1,516 @@
+//! `CREATE MODEL … OPTIONS (…)`: the training options, mirroring `aeflow train`'s flags.
+//!
+//! Each option is the CLI flag without `--` and with `_` for `-` (`--learning-rate 0.01` is
+//! `learning_rate = 0.01`); `hidden_units` (alias `hidden`) takes a list, `[64, 8, 64]`, or the
+//! CLI's string form, `'64,8,64'`. Options not given keep [`TrainConfig::default`]'s values.
+//! `threshold` replaces the anomaly threshold calibrated from `contamination` (as `aeflow score
+//! --threshold` does at scoring time).
+
+use crate::arrow::FeatureSelection;
+use crate::error::{Error, Result};
+use crate::model::{
+    ActivationKind, Kind, LossKind, MissingPolicy, OptimizerKind, ScalerKind, TrainConfig,
+};
+use crate::sql::statement::OptionValue;
+
+/// Every option `CREATE MODEL` accepts, as listed in errors.
+pub const VALID_OPTIONS: [&str; 29] = [
+    "kind",
+    "hidden_units",
+    "hidden",
+    "latent",
+    "activation",
+    "output_activation",
+    "loss",
+    "optimizer",
+    "learning_rate",
+    "weight_decay",
+    "dropout",
+    "batch_size",
+    "epochs",
+    "validation_split",
+    "early_stop",
+    "patience",
+    "min_rel_delta",
+    "scaler",
+    "missing",
+    "contamination",
+    "threshold",
+    "seed",
+    "noise_std",
+    "mask_ratio",
+    "l1_activity",
+    "sparsity_target",
+    "sparsity_weight",
+    "columns",
+    "exclude",
+];
+
+/// Default noise std for `kind = 'denoising'` when neither `noise_std` nor `mask_ratio` is given
+/// (scaled units, the same default as `aeflow train --kind denoising`).
+const DEFAULT_NOISE_STD: f32 = 0.1;
+/// Default L1 activity weight for `kind = 'sparse'` when no sparsity option is given.
+const DEFAULT_L1_ACTIVITY: f32 = 1e-3;
+/// Default KL sparsity weight when only `sparsity_target` is given.
+const DEFAULT_SPARSITY_WEIGHT: f32 = 1.0;
+
+/// What `CREATE MODEL` trains with.
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    /// The training configuration.
+    pub config: TrainConfig,
+    /// Which columns of the query's result are features.
+    pub selection: FeatureSelection,
+    /// An anomaly threshold that replaces the one calibrated from `contamination`.
+    pub threshold: Option<f64>,
+}
+
+impl TrainOptions {
+    /// Read `options` over the defaults. An unknown option, a repeated option or a bad value is
+    /// an error naming it and what was expected.
+    pub fn from_options(options: &[(String, OptionValue)]) -> Result<Self> {
+        let mut config = TrainConfig::default();
+        let mut selection = FeatureSelection::All;
+        let mut threshold = None;
+        let mut kind: Option<String> = None;
+        let mut noise_std = None;
+        let mut mask_ratio = None;
+        let mut l1_activity = None;
+        let mut sparsity_target = None;
+        let mut sparsity_weight = None;
+        let mut seen: Vec<&str> = Vec::new();
+
+        for (key, value) in options {
+            if seen.contains(&key.as_str()) {
+                return Err(Error::config(key, "given twice"));
+            }
+            seen.push(key);
+            let v = Value { key, value };
+            match key.as_str() {
+                "kind" => kind = Some(v.word(&["vanilla", "denoising", "sparse"])?),
+                "hidden_units" | "hidden" => config.hidden = Some(v.sizes()?),
+                "latent" => config.latent = Some(v.positive()?),
+                "activation" => config.activation = v.parse_enum::<ActivationKind>(ACTIVATIONS)?,
+                "output_activation" => {
+                    config.output_activation = v.parse_enum::<ActivationKind>(ACTIVATIONS)?
+                }
+                "loss" => config.loss = v.parse_enum::<LossKind>(&["mse", "bce"])?,
+                "optimizer" => {
+                    config.optimizer =
+                        v.parse_enum::<OptimizerKind>(&["adam", "sgd", "rmsprop", "adagrad"])?
+                }
+                "learning_rate" => config.learning_rate = Some(v.positive_f32()?),
+                "weight_decay" => config.weight_decay = v.fraction_f32(false)?,
+                "dropout" => config.dropout = v.fraction_f32(false)?,
+                "batch_size" => config.batch_size = v.positive()?,
+                "epochs" => config.epochs = v.positive()?,
+                "validation_split" => config.validation_split = v.fraction_f32(false)?,
+                "early_stop" => config.early_stopping = v.boolean()?,
+                "patience" => config.patience = v.positive()?,
+                "min_rel_delta" => config.min_rel_delta = v.fraction_f32(true)?,
+                "scaler" => {
+                    config.scaler = v.parse_enum::<ScalerKind>(&["standard", "min_max", "none"])?
+                }
+                "missing" => {
+                    config.missing = v.parse_enum::<MissingPolicy>(&["reject", "impute_mean"])?
+                }
+                "contamination" => config.contamination = v.fraction(false)?,
+                "threshold" => threshold = Some(v.non_negative()?),
+                "seed" => config.seed = v.integer::<u64>("a non-negative integer")?,
+                "noise_std" => noise_std = Some(v.non_negative_f32()?),
+                "mask_ratio" => mask_ratio = Some(v.fraction_f32(false)?),
+                "l1_activity" => l1_activity = Some(v.non_negative_f32()?),
+                "sparsity_target" => sparsity_target = Some(v.fraction_f32(false)?),
+                "sparsity_weight" => sparsity_weight = Some(v.non_negative_f32()?),
+                "columns" => selection = FeatureSelection::Columns(v.names()?),
+                "exclude" => selection = FeatureSelection::Exclude(v.names()?),
+                other => {
+                    return Err(Error::config(
+                        other,
+                        format!(
+                            "unknown CREATE MODEL option; valid options: {}",
+                            VALID_OPTIONS.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        if seen.contains(&"columns") && seen.contains(&"exclude") {
+            return Err(Error::config(
+                "columns",
+                "give columns or exclude, not both",
+            ));
+        }
+
+        let denoising = noise_std.is_some() || mask_ratio.is_some();
+        let sparse =
+            l1_activity.is_some() || sparsity_target.is_some() || sparsity_weight.is_some();
+        let kind_name = kind.as_deref().unwrap_or(match (denoising, sparse) {
+            (true, false) => "denoising",
+            (false, true) => "sparse",
+            _ => "vanilla",
+        });
+        config.kind = match kind_name {
+            "denoising" => {
+                if sparse {
+                    return Err(Error::config(
+                        "kind",
+                        "sparsity options (l1_activity, sparsity_target, sparsity_weight) need kind = 'sparse'",
+                    ));
+                }
+                Kind::Denoising {
+                    noise_std: noise_std.unwrap_or(if mask_ratio.is_some() {
+                        0.0
+                    } else {
+                        DEFAULT_NOISE_STD
+                    }),
+                    mask_ratio: mask_ratio.unwrap_or(0.0),
+                }
+            }
+            "sparse" => {
+                if denoising {
+                    return Err(Error::config(
+                        "kind",
+                        "noise_std and mask_ratio need kind = 'denoising'",
+                    ));
+                }
+                let any = l1_activity.is_some() || sparsity_target.is_some();
+                Kind::Sparse {
+                    l1_activity: l1_activity.unwrap_or(if any { 0.0 } else { DEFAULT_L1_ACTIVITY }),
+                    sparsity_target,
+                    sparsity_weight: sparsity_weight.unwrap_or(if sparsity_target.is_some() {
+                        DEFAULT_SPARSITY_WEIGHT
+                    } else {
+                        0.0
+                    }),
+                }
+            }
+            _ => {
+                if denoising || sparse {
+                    return Err(Error::config(
+                        "kind",
+                        "noise_std / mask_ratio need kind = 'denoising', sparsity options need kind = 'sparse'",
+                    ));
+                }
+                Kind::Vanilla
+            }
+        };
+        Ok(Self {
+            config,
+            selection,
+            threshold,
+        })
+    }
+}
+
+const ACTIVATIONS: &[&str] = &[
+    "relu",
+    "leaky_relu",
+    "elu",
+    "selu",
+    "tanh",
+    "sigmoid",
+    "linear",
+];
+
+/// One option's value, with its name for errors.
+struct Value<'a> {
+    key: &'a str,
+    value: &'a OptionValue,
+}
+
+impl Value<'_> {
+    fn err(&self, expected: &str) -> Error {
+        Error::config(self.key, format!("expected {expected}, got {}", self.value))
+    }
+
+    /// A string or bare word, one of `allowed` (case-insensitive, `-` read as `_`).
+    fn word(&self, allowed: &[&str]) -> Result<String> {
+        let expected = format!("one of {}", allowed.join(", "));
+        match self.value {
+            OptionValue::String(s) | OptionValue::Word(s) => {
+                let s = s.to_ascii_lowercase().replace('-', "_");
+                if allowed.contains(&s.as_str()) {
+                    Ok(s)
+                } else {
+                    Err(self.err(&expected))
+                }
+            }
+            _ => Err(self.err(&expected)),
+        }
+    }
+
+    /// A unit enum from its snake_case serde name (`minmax` is accepted for `min_max`).
+    fn parse_enum<T: serde::de::DeserializeOwned>(&self, allowed: &[&str]) -> Result<T> {
+        let mut accepted: Vec<&str> = allowed.to_vec();
+        if allowed.contains(&"min_max") {
+            accepted.push("minmax");
+        }
+        let word = self.word(&accepted)?;
+        let word = if word == "minmax" {
+            "min_max".to_string()
+        } else {
+            word
+        };
+        serde_json::from_value(serde_json::Value::String(word))
+            .map_err(|_| self.err(&format!("one of {}", allowed.join(", "))))
+    }
+
+    fn number(&self) -> Option<&str> {
+        match self.value {
+            OptionValue::Number(n) => Some(n),
+            OptionValue::String(s) => Some(s.trim()),
+            _ => None,
+        }
+    }
+
+    fn integer<T: std::str::FromStr>(&self, expected: &str) -> Result<T> {
+        self.number()
+            .and_then(|n| n.parse::<T>().ok())
+            .ok_or_else(|| self.err(expected))
+    }
+
+    fn positive(&self) -> Result<usize> {
+        match self.integer::<usize>("a positive integer")? {
+            0 => Err(self.err("a positive integer")),
+            n => Ok(n),
+        }
+    }
+
+    fn float(&self, expected: &str) -> Result<f64> {
+        self.number()
+            .and_then(|n| n.parse::<f64>().ok())
+            .filter(|f| f.is_finite())
+            .ok_or_else(|| self.err(expected))
+    }
+
+    fn positive_f32(&self) -> Result<f32> {
+        let f = self.float("a positive number")?;
+        if f > 0.0 {
+            Ok(f as f32)
+        } else {
+            Err(self.err("a positive number"))
+        }
+    }
+
+    fn non_negative_f32(&self) -> Result<f32> {
+        self.non_negative().map(|f| f as f32)
+    }
+
+    fn non_negative(&self) -> Result<f64> {
+        let f = self.float("a number >= 0")?;
+        if f >= 0.0 {
+            Ok(f)
+        } else {
+            Err(self.err("a number >= 0"))
+        }
+    }
+
+    fn fraction_f32(&self, closed: bool) -> Result<f32> {
+        self.fraction(closed).map(|f| f as f32)
+    }
+
+    /// A number in `[0, 1)`, or `[0, 1]` with `closed`.
+    fn fraction(&self, closed: bool) -> Result<f64> {
+        let expected = if closed {
+            "a number in [0, 1]"
+        } else {
+            "a number in [0, 1)"
+        };
+        let f = self.float(expected)?;
+        if f >= 0.0 && (f < 1.0 || (closed && f == 1.0)) {
+            Ok(f)
+        } else {
+            Err(self.err(expected))
+        }
+    }
+
+    fn boolean(&self) -> Result<bool> {
+        match self.value {
+            OptionValue::Bool(b) => Ok(*b),
+            OptionValue::String(s) | OptionValue::Word(s) => {
+                match s.to_ascii_lowercase().as_str() {
+                    "true" | "yes" | "on" => Ok(true),
+                    "false" | "no" | "off" => Ok(false),
+                    _ => Err(self.err("true or false")),
+                }
+            }
+            _ => Err(self.err("true or false")),
+        }
+    }
+
+    /// `[64, 8, 64]` or `'64,8,64'`: layer widths, each positive.
+    fn sizes(&self) -> Result<Vec<usize>> {
+        let expected = "a list of positive integers, e.g. [64, 8, 64]";
+        let items: Vec<String> = match self.value {
+            OptionValue::List(items) => items.iter().map(ToString::to_string).collect(),
+            OptionValue::String(s) => s.split(',').map(|p| p.trim().to_string()).collect(),
+            OptionValue::Number(n) => vec![n.clone()],
+            _ => return Err(self.err(expected)),
+        };
+        let sizes = items
+            .iter()
+            .map(|i| i.parse::<usize>().ok().filter(|&n| n > 0))
+            .collect::<Option<Vec<usize>>>()
+            .ok_or_else(|| self.err(expected))?;
+        if sizes.is_empty() {
+            return Err(self.err(expected));
+        }
+        Ok(sizes)
+    }
+
+    /// `['a', 'b']`, `[a, b]` or `'a,b'`: column names.
+    fn names(&self) -> Result<Vec<String>> {
+        let expected = "a list of column names, e.g. ['a', 'b']";
+        let names: Vec<String> = match self.value {
+            OptionValue::List(items) => items
+                .iter()
+                .map(|i| match i {
+                    OptionValue::String(s) | OptionValue::Word(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| self.err(expected))?,
+            OptionValue::String(s) => s.split(',').map(|p| p.trim().to_string()).collect(),
+            OptionValue::Word(w) => vec![w.clone()],
+            _ => return Err(self.err(expected)),
+        };
+        if names.is_empty() || names.iter().any(String::is_empty) {
+            return Err(self.err(expected));
+        }
+        Ok(names)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(list: &[(&str, OptionValue)]) -> Vec<(String, OptionValue)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    }
+
+    fn num(n: &str) -> OptionValue {
+        OptionValue::Number(n.into())
+    }
+
+    #[test]
+    fn options_set_the_config() {
+        let o = TrainOptions::from_options(&opts(&[
+            ("kind", OptionValue::String("denoising".into())),
+            (
+                "hidden_units",
+                OptionValue::List(vec![num("64"), num("8"), num("64")]),
+            ),
+            ("epochs", num("20")),
+            ("contamination", num("0.01")),
+            ("activation", OptionValue::Word("tanh".into())),
+            ("scaler", OptionValue::String("minmax".into())),
+            ("early_stop", OptionValue::Bool(false)),
+            ("seed", num("7")),
+            (
+                "exclude",
+                OptionValue::List(vec![OptionValue::String("id".into())]),
+            ),
+        ]))
+        .expect("valid options");
+        let c = &o.config;
+        assert_eq!(c.hidden, Some(vec![64, 8, 64]));
+        assert_eq!(c.epochs, 20);
+        assert!((c.contamination - 0.01).abs() < 1e-9);
+        assert_eq!(c.activation, ActivationKind::Tanh);
+        assert_eq!(c.scaler, ScalerKind::MinMax);
+        assert!(!c.early_stopping);
+        assert_eq!(c.seed, 7);
+        assert_eq!(
+            c.kind,
+            Kind::Denoising {
+                noise_std: DEFAULT_NOISE_STD,
+                mask_ratio: 0.0
+            }
+        );
+        assert!(matches!(&o.selection, FeatureSelection::Exclude(v) if v == &["id"]));
+    }
+
+    #[test]
+    fn kind_follows_its_parameters() {
+        let o = TrainOptions::from_options(&opts(&[("mask_ratio", num("0.2"))])).expect("valid");
+        assert_eq!(
+            o.config.kind,
+            Kind::Denoising {
+                noise_std: 0.0,
+                mask_ratio: 0.2
+            }
+        );
+        let o =
+            TrainOptions::from_options(&opts(&[("sparsity_target", num("0.05"))])).expect("valid");
+        assert_eq!(
+            o.config.kind,
+            Kind::Sparse {
+                l1_activity: 0.0,
+                sparsity_target: Some(0.05),
+                sparsity_weight: DEFAULT_SPARSITY_WEIGHT
+            }
+        );
+    }
+
+    #[test]
+    fn bad_options_name_the_option_and_what_was_expected() {
+        let cases: Vec<(Vec<(String, OptionValue)>, &str)> = vec![
+            (
+                opts(&[("epoch", num("3"))]),
+                "unknown CREATE MODEL option; valid options: kind, hidden_units",
+            ),
+            (
+                opts(&[("epochs", num("0"))]),
+                "epochs: expected a positive integer, got 0",
+            ),
+            (
+                opts(&[("epochs", num("2.5"))]),
+                "expected a positive integer",
+            ),
+            (
+                opts(&[("contamination", num("1.5"))]),
+                "contamination: expected a number in [0, 1)",
+            ),
+            (
+                opts(&[("kind", OptionValue::Word("variational".into()))]),
+                "one of vanilla, denoising, sparse",
+            ),
+            (
+                opts(&[("activation", OptionValue::Word("gelu".into()))]),
+                "one of relu, leaky_relu",
+            ),
+            (
+                opts(&[("hidden_units", OptionValue::String("64,x".into()))]),
+                "list of positive integers",
+            ),
+            (
+                opts(&[
+                    ("kind", OptionValue::Word("vanilla".into())),
+                    ("noise_std", num("0.1")),
+                ]),
+                "need kind = 'denoising'",
+            ),
+            (
+                opts(&[("seed", num("1")), ("seed", num("2"))]),
+                "seed: given twice",
+            ),
+            (
+                opts(&[
+                    ("columns", OptionValue::Word("a".into())),
+                    ("exclude", OptionValue::Word("b".into())),
+                ]),
+                "not both",
+            ),
+        ];
+        for (options, expected) in cases {
+            let err = TrainOptions::from_options(&options)
+                .expect_err(expected)
+                .to_string();
+            assert!(err.contains(expected), "{err} does not contain {expected}");
+        }
+    }
+}
