@@ -1,0 +1,436 @@
+//! The convolutional kind (CAE): encoder and decoder networks for image-like or sequence rows.
+//!
+//! Each row is one sample of shape `input_shape`: `[C, H, W]` (an image, e.g. `[1, 28, 28]`) or
+//! `[C, L]` (a sequence, handled as `[C, 1, L]`), flattened channel-major into the `d = C·H·W`
+//! features (as a vector column `pixels[0..784]` arrives).
+//!
+//! # Encoder
+//! One block per entry of `filters` (`f₁, f₂, …`), each halving the spatial size, then dense
+//! layers to the latent:
+//! - `downsample = stride`: convolution `k×k`, stride 2, padding `⌊k/2⌋`, then the activation;
+//! - `downsample = max_pool`: convolution `k×k`, stride 1, padding `⌊k/2⌋` (same size), the
+//!   activation, then 2×2 max pooling.
+//!
+//! After the last block the `f_L·H_L·W_L` values are flattened (nothing moves: rows already are)
+//! into dense layers: `hidden` widths when given (`[…, k, …]`, as for the dense kinds), else
+//! one dense layer straight to the latent size `k` (`latent`, or the default for `d`).
+//!
+//! # Decoder
+//! Dense layers back to `f_L·H_L·W_L`, then the blocks in reverse, each restoring exactly the
+//! size and channels its encoder block started from (odd sizes included: 28 → 14 → 7 → 14 → 28,
+//! 25 → 13 → 7 → 13 → 25):
+//! - `upsample = transpose`: a transposed convolution, the adjoint of the encoder block's strided
+//!   convolution;
+//! - `upsample = nearest`: nearest-neighbour resizing to that size, then a stride-1 convolution.
+//!
+//! The last block outputs `C` channels with the output activation; all other layers use the
+//! hidden activation. With the defaults (`filters = [16, 32]`, `k = 3`, stride, transpose) and
+//! `[1, 28, 28]`: `784 → 16·14·14 → 32·7·7 → k` and back.
+
+use serde::{Deserialize, Serialize};
+
+use super::architecture::default_latent;
+use super::config::{TrainConfig, fmt_widths};
+use crate::error::{Error, Result};
+use crate::nn::Sequential;
+use crate::nn::{Activation, Conv, ConvGeometry, ConvTranspose, Dense, Layer, MaxPool, Upsample};
+use rand::Rng;
+
+/// Default filters per encoder block.
+pub const DEFAULT_FILTERS: [usize; 2] = [16, 32];
+/// Default kernel size.
+pub const DEFAULT_KERNEL_SIZE: usize = 3;
+
+/// How an encoder block halves the spatial size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Downsample {
+    /// A stride-2 convolution.
+    #[default]
+    Stride,
+    /// A stride-1 convolution, then 2×2 max pooling.
+    MaxPool,
+}
+
+/// How a decoder block restores the spatial size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Upsampling {
+    /// A stride-2 transposed convolution.
+    #[default]
+    Transpose,
+    /// Nearest-neighbour resizing, then a stride-1 convolution.
+    Nearest,
+}
+
+/// Parameters of the convolutional kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConvolutionalConfig {
+    /// Shape of one row: `[C, H, W]` or `[C, L]`; its product is the number of features.
+    pub input_shape: Vec<usize>,
+    /// Filters (output channels) of each encoder block. Default `[16, 32]`.
+    pub filters: Vec<usize>,
+    /// Kernel size (`k×k` in 2-D, `k` in 1-D), odd. Default 3.
+    pub kernel_size: usize,
+    /// Default: strided convolutions.
+    #[serde(default)]
+    pub downsample: Downsample,
+    /// Default: transposed convolutions.
+    #[serde(default)]
+    pub upsample: Upsampling,
+}
+
+impl ConvolutionalConfig {
+    /// The defaults for rows of shape `input_shape`.
+    pub fn new(input_shape: Vec<usize>) -> Self {
+        ConvolutionalConfig {
+            input_shape,
+            filters: DEFAULT_FILTERS.to_vec(),
+            kernel_size: DEFAULT_KERNEL_SIZE,
+            downsample: Downsample::default(),
+            upsample: Upsampling::default(),
+        }
+    }
+
+    /// `[C, H, W]` (a 1-D shape `[C, L]` as `[C, 1, L]`).
+    fn shape3(&self) -> [usize; 3] {
+        match self.input_shape[..] {
+            [c, l] => [c, 1, l],
+            [c, h, w] => [c, h, w],
+            _ => [0, 0, 0],
+        }
+    }
+
+    /// True for `[C, L]` inputs.
+    fn is_1d(&self) -> bool {
+        self.input_shape.len() == 2
+    }
+
+    /// Number of features a row must have, `C·H·W`.
+    pub fn n_features(&self) -> usize {
+        self.input_shape.iter().product()
+    }
+
+    /// Checks the shape, filters and kernel, and that every block leaves a size of at least 1.
+    pub fn validate(&self) -> Result<()> {
+        if !(2..=3).contains(&self.input_shape.len()) || self.input_shape.contains(&0) {
+            return Err(Error::config(
+                "input_shape",
+                format!(
+                    "expected channels,length (e.g. 1,128) or channels,height,width (e.g. 1,28,28), all ≥ 1, got {}",
+                    fmt_widths(&self.input_shape)
+                ),
+            ));
+        }
+        if self.filters.is_empty() || self.filters.contains(&0) {
+            return Err(Error::config(
+                "filters",
+                format!(
+                    "expected one or more positive filter counts (e.g. 16,32), got {}",
+                    fmt_widths(&self.filters)
+                ),
+            ));
+        }
+        if self.kernel_size % 2 == 0 {
+            return Err(Error::config(
+                "kernel_size",
+                format!(
+                    "must be odd (1, 3, 5, …) so that padding ⌊k/2⌋ centres it, got {}",
+                    self.kernel_size
+                ),
+            ));
+        }
+        self.block_sizes().map(|_| ())
+    }
+
+    /// Kernel, stride-2, padding and pooling window per axis, for this dimensionality.
+    fn axes(&self) -> ([usize; 2], [usize; 2], [usize; 2]) {
+        let k = self.kernel_size;
+        if self.is_1d() {
+            ([1, k], [1, 2], [0, k / 2])
+        } else {
+            ([k, k], [2, 2], [k / 2, k / 2])
+        }
+    }
+
+    /// Spatial size at the input of each block, then after the last one (`filters.len() + 1`
+    /// sizes).
+    fn block_sizes(&self) -> Result<Vec<[usize; 2]>> {
+        let [_, h, w] = self.shape3();
+        let (kernel, stride, padding) = self.axes();
+        let mut sizes = vec![[h, w]];
+        for (i, _) in self.filters.iter().enumerate() {
+            let size = sizes[i];
+            let next = match self.downsample {
+                Downsample::Stride => {
+                    let g = ConvGeometry {
+                        channels: 1,
+                        size,
+                        kernel,
+                        stride,
+                        padding,
+                    };
+                    g.validate("convolutional encoder")
+                        .ok()
+                        .map(|_| g.out_size())
+                }
+                // A same-size convolution, then pooling by the stride-2 window.
+                Downsample::MaxPool => {
+                    let ok = (0..2).all(|a| size[a] >= stride[a]);
+                    ok.then(|| [size[0] / stride[0], size[1] / stride[1]])
+                }
+            };
+            match next {
+                Some(n) if n[0] >= 1 && n[1] >= 1 => sizes.push(n),
+                _ => {
+                    return Err(Error::config(
+                        "filters",
+                        format!(
+                            "{} blocks halve an input of {} below one position at block {} (size {:?}); use fewer filters entries or a larger input",
+                            self.filters.len(),
+                            fmt_widths(&self.input_shape),
+                            i + 1,
+                            if self.is_1d() {
+                                vec![size[1]]
+                            } else {
+                                size.to_vec()
+                            }
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(sizes)
+    }
+
+    /// Encoder and decoder networks for `d` features under `config`, initialised from `rng`.
+    pub(crate) fn networks(
+        &self,
+        config: &TrainConfig,
+        d: usize,
+        rng: &mut impl Rng,
+    ) -> Result<(Sequential, Sequential)> {
+        self.validate()?;
+        if d != self.n_features() {
+            return Err(Error::config(
+                "input_shape",
+                format!(
+                    "{} describes {} values per row, but the data has {d} features",
+                    fmt_widths(&self.input_shape),
+                    self.n_features()
+                ),
+            ));
+        }
+        let act = Activation::from(config.activation);
+        let out_act = Activation::from(config.output_activation);
+        let [c0, _, _] = self.shape3();
+        let sizes = self.block_sizes()?;
+        let (kernel, stride, padding) = self.axes();
+        let same = [1, 1];
+        let mut channels = vec![c0];
+        channels.extend(&self.filters);
+
+        let mut encoder: Vec<Layer> = Vec::new();
+        for (i, &f) in self.filters.iter().enumerate() {
+            let g = ConvGeometry {
+                channels: channels[i],
+                size: sizes[i],
+                kernel,
+                stride: if self.downsample == Downsample::Stride {
+                    stride
+                } else {
+                    same
+                },
+                padding,
+            };
+            let conv = Conv::new(g, f, act, rng)?;
+            encoder.push(conv.into());
+            if self.downsample == Downsample::MaxPool {
+                encoder.push(MaxPool::new(f, sizes[i], stride)?.into());
+            }
+        }
+        let last = *sizes.last().expect("sizes has filters.len() + 1 entries");
+        let flat = channels[channels.len() - 1] * last[0] * last[1];
+        let hidden = match &config.hidden {
+            Some(h) => h.clone(),
+            None => vec![config.latent.unwrap_or_else(|| default_latent(d))],
+        };
+        let mid = hidden.len() / 2;
+        let mut width = flat;
+        for &h in &hidden[..=mid] {
+            encoder.push(Dense::new(width, h, act, rng).into());
+            width = h;
+        }
+
+        let mut decoder: Vec<Layer> = Vec::new();
+        for &h in hidden[mid + 1..].iter().chain([&flat]) {
+            decoder.push(Dense::new(width, h, act, rng).into());
+            width = h;
+        }
+        for i in (0..self.filters.len()).rev() {
+            let layer_act = if i == 0 { out_act } else { act };
+            let target = ConvGeometry {
+                channels: channels[i],
+                size: sizes[i],
+                kernel,
+                stride,
+                padding,
+            };
+            match self.upsample {
+                Upsampling::Transpose => {
+                    // The adjoint of a stride-2 convolution from sizes[i] must land on sizes[i+1]
+                    // (it does for the stride encoder; for max pooling ⌊n/2⌋ can differ from
+                    // ⌊(n − 1)/2⌋ + 1, so resize the input first when they disagree).
+                    if target.out_size() != sizes[i + 1] {
+                        decoder.push(
+                            Upsample::new(channels[i + 1], sizes[i + 1], target.out_size())?.into(),
+                        );
+                    }
+                    decoder
+                        .push(ConvTranspose::new(target, channels[i + 1], layer_act, rng)?.into());
+                }
+                Upsampling::Nearest => {
+                    decoder.push(Upsample::new(channels[i + 1], sizes[i + 1], sizes[i])?.into());
+                    let g = ConvGeometry {
+                        channels: channels[i + 1],
+                        size: sizes[i],
+                        kernel,
+                        stride: same,
+                        padding,
+                    };
+                    let conv = Conv::new(g, channels[i], layer_act, rng)?;
+                    decoder.push(conv.into());
+                }
+            }
+        }
+        Ok((
+            Sequential::from_layers(encoder, config.dropout)?,
+            Sequential::from_layers(decoder, config.dropout)?,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    fn widths(s: &Sequential) -> Vec<usize> {
+        let mut w = vec![s.in_features()];
+        w.extend(s.layers().iter().map(Layer::out_features));
+        w
+    }
+
+    fn build(c: &ConvolutionalConfig, config: &TrainConfig) -> (Sequential, Sequential) {
+        c.networks(config, c.n_features(), &mut ChaCha8Rng::seed_from_u64(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn default_image_network_mirrors_the_encoder() {
+        let c = ConvolutionalConfig::new(vec![1, 28, 28]);
+        let (e, d) = build(&c, &TrainConfig::default());
+        assert_eq!(widths(&e), vec![784, 16 * 14 * 14, 32 * 7 * 7, 28]);
+        assert_eq!(widths(&d), vec![28, 32 * 7 * 7, 16 * 14 * 14, 784]);
+        assert!(matches!(d.layers()[2], Layer::ConvTranspose(_)));
+        assert_eq!(d.output_activation(), Activation::Linear);
+    }
+
+    #[test]
+    fn odd_sizes_pooling_nearest_and_1d() {
+        let mut c = ConvolutionalConfig::new(vec![2, 25]);
+        c.filters = vec![4, 8, 8];
+        let cfg = TrainConfig {
+            latent: Some(3),
+            ..Default::default()
+        };
+        let (e, d) = build(&c, &cfg);
+        // 25 → 13 → 7 → 4 positions.
+        assert_eq!(widths(&e), vec![50, 4 * 13, 8 * 7, 8 * 4, 3]);
+        assert_eq!(*widths(&d).last().unwrap(), 50);
+        for (down, up) in [
+            (Downsample::MaxPool, Upsampling::Nearest),
+            (Downsample::MaxPool, Upsampling::Transpose),
+            (Downsample::Stride, Upsampling::Nearest),
+        ] {
+            let c = ConvolutionalConfig {
+                downsample: down,
+                upsample: up,
+                ..ConvolutionalConfig::new(vec![3, 13, 10])
+            };
+            let (e, d) = build(&c, &TrainConfig::default());
+            assert_eq!(e.in_features(), 390);
+            assert_eq!(d.out_features(), 390, "{down:?} {up:?}");
+            assert_eq!(e.out_features(), d.in_features());
+        }
+        let c = ConvolutionalConfig {
+            downsample: Downsample::MaxPool,
+            ..ConvolutionalConfig::new(vec![1, 12, 12])
+        };
+        let (e, _) = build(&c, &TrainConfig::default());
+        // conv (same), pool, conv (same), pool: 12 → 6 → 3.
+        assert_eq!(widths(&e)[1..5], [16 * 144, 16 * 36, 32 * 36, 32 * 9]);
+    }
+
+    #[test]
+    fn hidden_dense_layers_sit_between_the_blocks_and_the_latent() {
+        let c = ConvolutionalConfig::new(vec![1, 8, 8]);
+        let cfg = TrainConfig {
+            hidden: Some(vec![20, 4, 20]),
+            ..Default::default()
+        };
+        let (e, d) = build(&c, &cfg);
+        assert_eq!(widths(&e), vec![64, 16 * 16, 32 * 4, 20, 4]);
+        assert_eq!(widths(&d), vec![4, 20, 32 * 4, 16 * 16, 64]);
+    }
+
+    #[test]
+    fn bad_shapes_are_config_errors() {
+        let cases: Vec<(ConvolutionalConfig, &str)> = vec![
+            (ConvolutionalConfig::new(vec![28]), "input_shape"),
+            (ConvolutionalConfig::new(vec![1, 0, 3]), "input_shape"),
+            (
+                ConvolutionalConfig {
+                    filters: vec![],
+                    ..ConvolutionalConfig::new(vec![1, 8])
+                },
+                "filters",
+            ),
+            (
+                ConvolutionalConfig {
+                    kernel_size: 4,
+                    ..ConvolutionalConfig::new(vec![1, 8])
+                },
+                "kernel_size",
+            ),
+            (
+                ConvolutionalConfig {
+                    filters: vec![4; 6],
+                    downsample: Downsample::MaxPool,
+                    ..ConvolutionalConfig::new(vec![1, 8, 8])
+                },
+                "filters",
+            ),
+        ];
+        for (c, option) in cases {
+            match c.validate() {
+                Err(Error::Config { option: o, .. }) => assert_eq!(o, option, "{c:?}"),
+                other => panic!("{c:?}: expected a config error, got {other:?}"),
+            }
+        }
+        let c = ConvolutionalConfig::new(vec![1, 28, 28]);
+        let e = c
+            .networks(
+                &TrainConfig::default(),
+                700,
+                &mut ChaCha8Rng::seed_from_u64(0),
+            )
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("784 values per row, but the data has 700"),
+            "{e}"
+        );
+    }
+}
