@@ -434,3 +434,175 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod training_tests {
+    use super::*;
+    use crate::model::testdata::names;
+    use crate::model::{Autoencoder, Kind, ScalerKind, ScoreOptions, Silent};
+    use ndarray::Array2;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    /// `rows` samples of `[1, h, w]` (h = 1 for sequences), each a gaussian bump of random
+    /// centre, width and height on a faint background: three latent factors.
+    fn bumps(rows: usize, h: usize, w: usize, seed: u64) -> Array2<f32> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut x = Array2::zeros((rows, h * w));
+        for mut row in x.rows_mut() {
+            let cy = rng.random_range(0.0..h as f32);
+            let cx = rng.random_range(0.0..w as f32);
+            let width: f32 = rng.random_range(1.0..2.5);
+            let height: f32 = rng.random_range(0.5..1.0);
+            for (i, v) in row.iter_mut().enumerate() {
+                let (y, xx) = ((i / w) as f32, (i % w) as f32);
+                let r2 = (y - cy).powi(2) + (xx - cx).powi(2);
+                *v = height * (-r2 / (2.0 * width * width)).exp() + 0.02;
+            }
+        }
+        x
+    }
+
+    /// Mean squared error of predicting every feature's mean: the mean feature variance.
+    fn mean_baseline(x: &Array2<f32>) -> f64 {
+        let d = x.ncols();
+        (0..d)
+            .map(|j| {
+                let c = x.column(j);
+                let m = c.mean().unwrap() as f64;
+                c.iter().map(|&v| (v as f64 - m).powi(2)).sum::<f64>() / c.len() as f64
+            })
+            .sum::<f64>()
+            / d as f64
+    }
+
+    fn config(shape: Vec<usize>, filters: Vec<usize>) -> TrainConfig {
+        TrainConfig {
+            kind: Kind::Convolutional(ConvolutionalConfig {
+                filters,
+                ..ConvolutionalConfig::new(shape)
+            }),
+            latent: Some(4),
+            scaler: ScalerKind::None,
+            epochs: 40,
+            batch_size: 32,
+            learning_rate: Some(3e-3),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn learns_bumps_in_sequences_and_images() {
+        for (h, w, shape, filters) in [
+            (1, 32, vec![1, 32], vec![8, 16]),
+            (12, 12, vec![1, 12, 12], vec![8, 16]),
+        ] {
+            let x = bumps(1200, h, w, 1);
+            let cfg = config(shape.clone(), filters);
+            let m = Autoencoder::fit(x.view(), &names(h * w), &cfg, &mut Silent).unwrap();
+            let err = m.reconstruction_error(x.view()).unwrap().mean().unwrap();
+            let baseline = mean_baseline(&x);
+            assert!(
+                err < 0.2 * baseline,
+                "{shape:?}: error {err}, predicting the mean {baseline}"
+            );
+            let h = m.history();
+            assert!(
+                h.last().unwrap().train_loss < h[0].train_loss / 3.0,
+                "{h:?}"
+            );
+            // The surfaces' calls work on the convolutional model.
+            assert_eq!(m.encode(x.view()).unwrap().dim(), (1200, 4));
+            let s = m
+                .score(
+                    x.view(),
+                    &ScoreOptions {
+                        per_feature: true,
+                        threshold: None,
+                    },
+                )
+                .unwrap();
+            assert_eq!(s.feature_errors.unwrap().dim(), x.dim());
+            assert!(m.sample(3, 0).is_err(), "only variational models sample");
+        }
+    }
+
+    #[test]
+    fn pooling_and_nearest_upsampling_learn_too() {
+        let x = bumps(800, 1, 24, 2);
+        let mut cfg = config(vec![1, 24], vec![8, 8]);
+        if let Kind::Convolutional(c) = &mut cfg.kind {
+            c.downsample = Downsample::MaxPool;
+            c.upsample = Upsampling::Nearest;
+        }
+        let m = Autoencoder::fit(x.view(), &names(24), &cfg, &mut Silent).unwrap();
+        let err = m.reconstruction_error(x.view()).unwrap().mean().unwrap();
+        let baseline = mean_baseline(&x);
+        assert!(
+            err < 0.3 * baseline,
+            "error {err}, predicting the mean {baseline}"
+        );
+    }
+
+    #[test]
+    fn same_seed_same_model_and_the_file_round_trips() {
+        let x = bumps(300, 6, 6, 3);
+        let mut cfg = config(vec![1, 6, 6], vec![4, 4]);
+        cfg.epochs = 3;
+        cfg.dropout = 0.1;
+        let a = Autoencoder::fit(x.view(), &names(36), &cfg, &mut Silent).unwrap();
+        let b = Autoencoder::fit(x.view(), &names(36), &cfg, &mut Silent).unwrap();
+        assert_eq!(a.encoder, b.encoder);
+        assert_eq!(a.decoder, b.decoder);
+        let bytes = a.to_bytes().unwrap();
+        let back = Autoencoder::from_bytes(&bytes, "cae.aeflow").unwrap();
+        // (Dropout is a training setting: the loaded networks have none, the layers are equal.)
+        assert_eq!(back.encoder.layers(), a.encoder.layers());
+        assert_eq!(back.decoder.layers(), a.decoder.layers());
+        assert_eq!(back.kind(), a.kind());
+        assert_eq!(back.version(), a.version());
+        assert_eq!(
+            back.reconstruction_error(x.view()).unwrap(),
+            a.reconstruction_error(x.view()).unwrap()
+        );
+        // Every layer type survives the trip.
+        let mut cfg = config(vec![2, 9], vec![3]);
+        cfg.epochs = 1;
+        if let Kind::Convolutional(c) = &mut cfg.kind {
+            c.downsample = Downsample::MaxPool;
+        }
+        let x2 = Array2::from_shape_fn((40, 18), |(i, j)| ((i * 18 + j) as f32 * 0.1).sin());
+        let m = Autoencoder::fit(x2.view(), &names(18), &cfg, &mut Silent).unwrap();
+        let kinds: Vec<&str> = m
+            .decoder
+            .layers()
+            .iter()
+            .chain(m.encoder.layers())
+            .map(|l| match l {
+                Layer::Dense(_) => "dense",
+                Layer::Conv(_) => "conv",
+                Layer::ConvTranspose(_) => "conv_transpose",
+                Layer::MaxPool(_) => "max_pool",
+                Layer::Upsample(_) => "upsample",
+            })
+            .collect();
+        for k in ["dense", "conv", "conv_transpose", "max_pool", "upsample"] {
+            assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
+        }
+        let back = Autoencoder::from_bytes(&m.to_bytes().unwrap(), "m").unwrap();
+        assert_eq!(back.encoder, m.encoder);
+        assert_eq!(back.decoder, m.decoder);
+    }
+
+    #[test]
+    fn a_shape_that_does_not_match_the_features_is_an_error() {
+        let x = bumps(50, 1, 10, 4);
+        let cfg = config(vec![1, 12], vec![4]);
+        let e = Autoencoder::fit(x.view(), &names(10), &cfg, &mut Silent).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("12 values per row, but the data has 10"),
+            "{e}"
+        );
+    }
+}

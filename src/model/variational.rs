@@ -361,3 +361,183 @@ mod tests {
         assert!(mean.abs() < 0.05 && (var - 1.0).abs() < 0.1, "{mean} {var}");
     }
 }
+
+#[cfg(test)]
+mod training_tests {
+    use super::*;
+    use crate::model::testdata::{manifold, names};
+    use crate::model::{Autoencoder, Kind, ScoreOptions, Silent, TrainConfig};
+
+    fn config(v: VariationalConfig) -> TrainConfig {
+        TrainConfig {
+            kind: Kind::Variational(v),
+            epochs: 60,
+            batch_size: 32,
+            ..Default::default()
+        }
+    }
+
+    /// Per-feature mean and std of `x`.
+    fn moments(x: &Array2<f32>) -> Vec<(f64, f64)> {
+        x.columns()
+            .into_iter()
+            .map(|c| {
+                let m = c.iter().map(|&v| v as f64).sum::<f64>() / c.len() as f64;
+                let v = c.iter().map(|&v| (v as f64 - m).powi(2)).sum::<f64>() / c.len() as f64;
+                (m, v.sqrt())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn learns_the_manifold_and_samples_look_like_the_data() {
+        let x = manifold(1500, 1);
+        let m = Autoencoder::fit(
+            x.view(),
+            &names(8),
+            &config(Default::default()),
+            &mut Silent,
+        )
+        .unwrap();
+        let err = m.reconstruction_error(x.view()).unwrap().mean().unwrap();
+        // Predicting the mean gives 1.0 under standard scaling.
+        assert!(err < 0.2, "mean reconstruction error {err}");
+        assert_eq!(m.latent_dim(), 3);
+        assert_eq!(m.dims(), vec![8, 6, 3, 6, 8]);
+        assert_eq!(m.encode(x.view()).unwrap().dim(), (1500, 3));
+
+        let samples = m.sample(4000, 11).unwrap();
+        assert_eq!(samples.dim(), (4000, 8));
+        for (j, ((dm, ds), (sm, ss))) in moments(&x).into_iter().zip(moments(&samples)).enumerate()
+        {
+            assert!(
+                (sm - dm).abs() < 0.3 * ds && ss > 0.5 * ds && ss < 1.5 * ds,
+                "feature {j}: data mean {dm} std {ds}, samples mean {sm} std {ss}"
+            );
+        }
+        assert_eq!(m.sample(5, 11).unwrap(), samples.slice(s![..5, ..]));
+        assert_ne!(m.sample(5, 12).unwrap(), samples.slice(s![..5, ..]));
+    }
+
+    #[test]
+    fn elbo_score_adds_the_kl_term_and_its_threshold_flags_outliers() {
+        let mut x = manifold(1000, 4);
+        for i in 0..10 {
+            x[[i, i % 8]] += 25.0 * (1.0 + (i % 8) as f32);
+        }
+        let v = VariationalConfig {
+            score: VariationalScore::Elbo,
+            beta: 0.5,
+            ..Default::default()
+        };
+        let m = Autoencoder::fit(x.view(), &names(8), &config(v), &mut Silent).unwrap();
+        let s = m.score(x.view(), &ScoreOptions::default()).unwrap();
+        let mut recon = m.clone();
+        recon.kind = Kind::Variational(VariationalConfig {
+            score: VariationalScore::Reconstruction,
+            ..v
+        });
+        let r = recon.score(x.view(), &ScoreOptions::default()).unwrap();
+        assert!(
+            s.reconstruction_error
+                .iter()
+                .zip(&r.reconstruction_error)
+                .all(|(e, r)| e > r),
+            "the ELBO adds a positive KL term to every row"
+        );
+        let flags = s.is_anomaly.unwrap();
+        let flagged: Vec<usize> = (0..1000).filter(|&i| flags[i]).collect();
+        assert!((0..10).all(|i| flags[i]), "flagged {flagged:?}");
+        assert!(flagged.len() <= 13, "too many flagged: {flagged:?}");
+    }
+
+    #[test]
+    fn early_stopping_waits_for_the_end_of_the_warm_up() {
+        let x = manifold(400, 5);
+        let v = VariationalConfig {
+            kl_warmup: 8,
+            ..Default::default()
+        };
+        let c = TrainConfig {
+            patience: 2,
+            min_rel_delta: 0.9,
+            ..config(v)
+        };
+        let m = Autoencoder::fit(x.view(), &names(8), &c, &mut Silent).unwrap();
+        // No epoch improves by 90 %, so it stops `patience` epochs after the first counted one.
+        assert_eq!(m.history().len(), 8 + 1 + 2);
+    }
+
+    #[test]
+    fn same_seed_same_model_and_the_file_round_trips() {
+        let x = manifold(400, 6);
+        let c = TrainConfig {
+            epochs: 4,
+            ..config(VariationalConfig {
+                kl_warmup: 2,
+                score: VariationalScore::Elbo,
+                ..Default::default()
+            })
+        };
+        let a = Autoencoder::fit(x.view(), &names(8), &c, &mut Silent).unwrap();
+        let b = Autoencoder::fit(x.view(), &names(8), &c, &mut Silent).unwrap();
+        assert_eq!(a.encoder, b.encoder);
+        assert_eq!(a.decoder, b.decoder);
+        assert_eq!(a.sample(10, 1).unwrap(), b.sample(10, 1).unwrap());
+        let other = Autoencoder::fit(
+            x.view(),
+            &names(8),
+            &TrainConfig {
+                seed: 9,
+                ..c.clone()
+            },
+            &mut Silent,
+        )
+        .unwrap();
+        assert_ne!(a.encoder, other.encoder);
+
+        let bytes = a.to_bytes().unwrap();
+        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+        assert_eq!(meta.metadata().as_ref().unwrap()["format_version"], "2");
+        let back = Autoencoder::from_bytes(&bytes, "vae.aeflow").unwrap();
+        assert_eq!(back.kind(), a.kind());
+        assert_eq!(back.encoder, a.encoder);
+        assert_eq!(back.decoder, a.decoder);
+        assert_eq!(back.threshold(), a.threshold());
+        let opts = ScoreOptions::default();
+        assert_eq!(
+            back.score(x.view(), &opts).unwrap().reconstruction_error,
+            a.score(x.view(), &opts).unwrap().reconstruction_error
+        );
+        assert_eq!(back.sample(7, 3).unwrap(), a.sample(7, 3).unwrap());
+
+        // Models of the older kinds are still written as version 1.
+        let vanilla = Autoencoder::fit(
+            x.view(),
+            &names(8),
+            &TrainConfig {
+                epochs: 1,
+                ..Default::default()
+            },
+            &mut Silent,
+        )
+        .unwrap();
+        let bytes = vanilla.to_bytes().unwrap();
+        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+        assert_eq!(meta.metadata().as_ref().unwrap()["format_version"], "1");
+    }
+
+    #[test]
+    fn bad_beta_is_a_config_error() {
+        let x = manifold(50, 7);
+        let c = config(VariationalConfig {
+            beta: -1.0,
+            ..Default::default()
+        });
+        let e = Autoencoder::fit(x.view(), &names(8), &c, &mut Silent).unwrap_err();
+        assert!(
+            matches!(e, Error::Config { ref option, .. } if option == "beta"),
+            "{e}"
+        );
+    }
+}
