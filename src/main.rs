@@ -21,9 +21,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
         Err(e) => {
+            // clap's first paragraph, on one line (it may list missing options below it).
             let text = e.to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
+            let first: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            let first = first.join(" ");
+            let first = first.strip_prefix("error: ").unwrap_or(&first);
             eprintln!("error: {first} (see --help)");
             return ExitCode::FAILURE;
         }

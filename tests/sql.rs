@@ -475,3 +475,39 @@ fn aeflow_sql_runs_scripts_in_order_and_reports_errors_in_one_line() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/no/such/file.parquet"));
 }
+
+/// `aeflow demo` ends with a SQL step: it prints the query of the top anomalies and its result,
+/// and saves the query so that `aeflow sql -f` gives the same rows again.
+#[test]
+fn demo_finds_the_top_anomalies_in_sql() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = ok(&["demo", "--out-dir", path_str(dir.path())]);
+    let step = out
+        .split("find the top anomalies in SQL")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no SQL step in the demo output:\n{out}"));
+    assert!(step.contains("WHERE ae_is_anomaly('sensors', "), "{step}");
+    let script = dir.path().join("top_anomalies.sql");
+    assert!(script.is_file());
+
+    // The printed result table is what `aeflow sql -f` prints for the saved query.
+    let table_start = step.find("+-").expect("a result table");
+    let printed: Vec<&str> = step[table_start..]
+        .lines()
+        .take_while(|l| l.starts_with('+') || l.starts_with('|'))
+        .collect();
+    assert!(printed.len() > 4, "{step}");
+    let model_arg = format!("sensors={}", path_str(&dir.path().join("sensors.aefm")));
+    let table_arg = format!("readings={}", path_str(&dir.path().join("sensors.parquet")));
+    let again = ok(&[
+        "sql",
+        "--model",
+        &model_arg,
+        "--table",
+        &table_arg,
+        "-f",
+        path_str(&script),
+    ]);
+    let rerun: Vec<&str> = again.lines().take(printed.len()).collect();
+    assert_eq!(printed, rerun);
+}

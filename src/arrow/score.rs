@@ -51,7 +51,7 @@ pub fn encode_fields(model: &Autoencoder) -> Vec<FieldRef> {
 }
 
 /// The input batch plus `reconstruction_error` (Float64), `is_anomaly` (Boolean) and, with
-/// `options.per_feature`, `feature_errors` (FixedSizeList<Float32>). Rows with NULL features under
+/// `options.per_feature`, `feature_errors` (`FixedSizeList<Float32>`). Rows with NULL features under
 /// the reject policy get NULL outputs.
 ///
 /// `is_anomaly` is NULL throughout when the model has no threshold and `options` gives none.
@@ -106,7 +106,7 @@ pub fn score_batch(
     append(batch, fields, columns)
 }
 
-/// The input batch plus `latent` (FixedSizeList<Float32>[latent]).
+/// The input batch plus `latent` (`FixedSizeList<Float32>[latent]`).
 pub fn encode_batch(
     model: &Autoencoder,
     batch: &RecordBatch,
@@ -215,4 +215,168 @@ fn append(
         schema.metadata().clone(),
     ));
     Ok(RecordBatch::try_new(schema, all_columns)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use ::arrow::array::{Array, AsArray, Float32Array, Int32Array, StringArray};
+    use ::arrow::datatypes::Float64Type;
+
+    use super::*;
+    use crate::arrow::fit_batches;
+    use crate::arrow::select::FeatureSelection;
+    use crate::model::{Silent, TrainConfig};
+
+    /// Three correlated features `a`, `b`, `c` (Int32, Float32, Float64) plus a text column.
+    fn batch(rows: usize, null_at: Option<usize>) -> RecordBatch {
+        let t: Vec<f64> = (0..rows).map(|i| (i as f64 * 0.1).sin()).collect();
+        RecordBatch::try_from_iter([
+            (
+                "name",
+                Arc::new(StringArray::from_iter_values(
+                    (0..rows).map(|i| format!("r{i}")),
+                )) as ArrayRef,
+            ),
+            (
+                "a",
+                Arc::new(Int32Array::from_iter_values(
+                    t.iter().map(|v| (v * 100.0) as i32),
+                )) as _,
+            ),
+            (
+                "b",
+                Arc::new(Float32Array::from_iter(
+                    (0..rows).map(|i| (Some(i) != null_at).then_some(t[i] as f32 * 2.0)),
+                )) as _,
+            ),
+            (
+                "c",
+                Arc::new(Float64Array::from_iter_values(t.iter().map(|v| 1.0 - v))),
+            ),
+        ])
+        .unwrap()
+    }
+
+    fn model(missing: MissingPolicy) -> Autoencoder {
+        let config = TrainConfig {
+            epochs: 5,
+            missing,
+            ..TrainConfig::default()
+        };
+        let train = if missing == MissingPolicy::ImputeMean {
+            batch(300, Some(10))
+        } else {
+            batch(300, None)
+        };
+        fit_batches(
+            &[train.slice(0, 100), train.slice(100, 200)],
+            &FeatureSelection::All,
+            &config,
+            &mut Silent,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn outputs_have_the_documented_types_and_carry_the_input() {
+        let m = model(MissingPolicy::Reject);
+        assert_eq!(m.feature_names(), ["a", "b", "c"]);
+        let input = batch(50, None);
+        let layout = FeatureLayout::for_model(&input.schema(), &m).unwrap();
+        let options = ScoreOptions {
+            per_feature: true,
+            threshold: None,
+        };
+        let out = score_batch(&m, &input, &layout, &options).unwrap();
+        assert_eq!(out.num_columns(), 4 + 3);
+        for i in 0..4 {
+            assert_eq!(out.column(i).as_ref(), input.column(i).as_ref());
+        }
+        let appended: Vec<FieldRef> = out.schema().fields()[4..].to_vec();
+        assert_eq!(appended, score_fields(&m, &options));
+        // The batch path gives exactly what the model gives on the matrix.
+        let x = batch_to_matrix(&input, &layout).unwrap();
+        let direct = m.score(x.view(), &options).unwrap();
+        let e = out.column(4).as_primitive::<Float64Type>();
+        for i in 0..50 {
+            assert_eq!(e.value(i), direct.reconstruction_error[i]);
+        }
+        let enc = encode_batch(&m, &input, &layout).unwrap();
+        assert_eq!(enc.schema().fields()[4..].to_vec(), encode_fields(&m));
+        let z = m.encode(x.view()).unwrap();
+        let got = crate::arrow::vector_to_matrix(enc.column(4).as_ref(), m.latent_dim(), "latent")
+            .unwrap();
+        assert_eq!(got, z);
+    }
+
+    #[test]
+    fn rows_with_null_features_get_null_outputs_under_reject() {
+        let m = model(MissingPolicy::Reject);
+        let input = batch(20, Some(7));
+        let layout = FeatureLayout::for_model(&input.schema(), &m).unwrap();
+        let opts = ScoreOptions {
+            per_feature: true,
+            threshold: Some(0.0),
+        };
+        let out = score_batch(&m, &input, &layout, &opts).unwrap();
+        for name in [RECONSTRUCTION_ERROR, IS_ANOMALY, FEATURE_ERRORS] {
+            let c = out.column_by_name(name).unwrap();
+            assert_eq!(c.null_count(), 1, "{name}");
+            assert!(c.is_null(7), "{name}");
+        }
+        // The other rows score as they do without the NULL row.
+        let clean = batch(20, None);
+        let reference = score_batch(&m, &clean, &layout, &opts).unwrap();
+        let (a, b) = (
+            out.column(4).as_primitive::<Float64Type>(),
+            reference.column(4).as_primitive::<Float64Type>(),
+        );
+        for i in (0..20).filter(|&i| i != 7) {
+            assert_eq!(a.value(i), b.value(i));
+        }
+        let enc = encode_batch(&m, &input, &layout).unwrap();
+        assert!(enc.column(4).is_null(7));
+        assert_eq!(enc.column(4).null_count(), 1);
+
+        // Every row NULL, and no rows at all.
+        let all_null = batch(1, Some(0));
+        let out = score_batch(&m, &all_null, &layout, &opts).unwrap();
+        assert!(out.column(4).is_null(0));
+        let empty = batch(0, None);
+        assert_eq!(
+            score_batch(&m, &empty, &layout, &opts).unwrap().num_rows(),
+            0
+        );
+        assert_eq!(encode_batch(&m, &empty, &layout).unwrap().num_rows(), 0);
+    }
+
+    #[test]
+    fn an_imputing_model_scores_rows_with_nulls() {
+        let m = model(MissingPolicy::ImputeMean);
+        let input = batch(20, Some(7));
+        let layout = FeatureLayout::for_model(&input.schema(), &m).unwrap();
+        let out = score_batch(&m, &input, &layout, &ScoreOptions::default()).unwrap();
+        assert_eq!(out.column(4).null_count(), 0);
+        // is_anomaly follows the calibrated threshold.
+        assert!(m.threshold().is_some());
+        assert_eq!(out.column(5).null_count(), 0);
+    }
+
+    #[test]
+    fn existing_output_columns_are_not_overwritten() {
+        let m = model(MissingPolicy::Reject);
+        let input = batch(5, None);
+        let layout = FeatureLayout::for_model(&input.schema(), &m).unwrap();
+        let once = score_batch(&m, &input, &layout, &ScoreOptions::default()).unwrap();
+        let e = score_batch(&m, &once, &layout, &ScoreOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("'reconstruction_error'") && e.contains("already exists"),
+            "{e}"
+        );
+        // A layout of the wrong width is a wiring error, not a panic.
+        let narrow = FeatureLayout::Scalars(vec![1, 2]);
+        assert!(encode_batch(&m, &input, &narrow).is_err());
+    }
 }

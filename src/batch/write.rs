@@ -21,7 +21,7 @@ use super::format::FileFormat;
 use crate::error::{Error, Result};
 
 /// Rows per Parquet row group written (bounded so writer memory does not grow with the file).
-const ROW_GROUP_ROWS: usize = 128 * 1024;
+const ROW_GROUP_ROWS: usize = 64 * 1024;
 /// A row group is also closed once its buffered data passes this many bytes (wide rows).
 const ROW_GROUP_BYTES: usize = 64 * 1024 * 1024;
 

@@ -83,7 +83,7 @@ pub struct TrainProgress {
     bar: Option<ProgressBar>,
     epochs: usize,
     samples_per_second: f64,
-    last_loss: f64,
+    last_val_loss: Option<f64>,
 }
 
 impl TrainProgress {
@@ -94,7 +94,7 @@ impl TrainProgress {
             bar: None,
             epochs: 0,
             samples_per_second: 0.0,
-            last_loss: f64::NAN,
+            last_val_loss: None,
         }
     }
 
@@ -117,7 +117,7 @@ impl TrainObserver for TrainProgress {
             ProgressDrawTarget::stderr_with_hz(10),
         );
         let style = ProgressStyle::with_template(
-            "{prefix:>13} [{bar:28.cyan/blue}] {pos:>5}/{len:5} batches  {msg}",
+            "{prefix} [{bar:16.cyan/blue}] {pos}/{len} batches  {wide_msg}",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
@@ -128,19 +128,24 @@ impl TrainObserver for TrainProgress {
         }
     }
 
-    fn on_batch(&mut self, _batch: usize, loss: f64, samples_per_second: f64) {
+    fn on_batch(&mut self, batch: usize, loss: f64, samples_per_second: f64) {
         self.samples_per_second = samples_per_second;
-        self.last_loss = loss;
         if let Some(bar) = &self.bar {
-            bar.inc(1);
+            bar.set_position(batch as u64);
+            // The validation loss is known per epoch: the last one is shown while training.
+            let val = self
+                .last_val_loss
+                .map(|v| format!(" (val {v:.4})"))
+                .unwrap_or_default();
             bar.set_message(format!(
-                "loss {loss:.5}  {}",
+                "loss {loss:.4}{val}  {}",
                 rate(samples_per_second, "samples")
             ));
         }
     }
 
     fn on_epoch_end(&mut self, record: &EpochRecord) {
+        self.last_val_loss = record.val_loss;
         let val = match record.val_loss {
             Some(v) => format!("  val_loss {v:.5}"),
             None => String::new(),
@@ -155,8 +160,14 @@ impl TrainObserver for TrainProgress {
         );
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
+            self.line(&text);
+            return;
         }
-        self.line(&text);
+        // As log lines: the first epoch, about ten more, and the last.
+        let every = (self.epochs / 10).max(1);
+        if record.epoch == 1 || record.epoch.is_multiple_of(every) || record.epoch == self.epochs {
+            self.line(&text);
+        }
     }
 
     fn on_message(&mut self, message: &str) {

@@ -87,6 +87,8 @@ pub fn steps() -> Vec<Step> {
         ("generate sensor data", data_step),
         ("train an autoencoder", train_step),
         ("score every reading", score_step),
+        ("find the top anomalies in SQL", super::sql::demo_step),
+        ("write an HTML report", super::report::demo_step),
         // Surfaces append their steps here, e.g. ("SQL", super::sql::demo_step).
     ]
 }

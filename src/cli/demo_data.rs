@@ -35,7 +35,7 @@ pub const FEATURES: [&str; 8] = [
 pub const FAULTS: [&str; 4] = [
     "cavitation",      // flow and pressure drop while speed and power stay
     "bearing wear",    // vibration and bearing temperature up at normal load
-    "pressure sensor", // the pressure reading is stuck low
+    "pressure sensor", // the pressure reading is far too low
     "power surge",     // power up without more flow or speed
 ];
 
@@ -57,7 +57,7 @@ pub fn generate(rows: usize, faults: usize, seed: u64) -> Result<DemoData> {
     let start_ms: i64 = 1_767_225_600_000; // 2026-01-01 00:00 UTC
     let mut ts = Vec::with_capacity(rows);
     let mut machine = Vec::with_capacity(rows);
-    let mut cols: Vec<Vec<f64>> = vec![Vec::with_capacity(rows); FEATURES.len()];
+    let mut cols: Vec<Vec<f64>> = FEATURES.iter().map(|_| Vec::with_capacity(rows)).collect();
     let mut walk = 0.0f64;
     for i in 0..rows {
         let minutes = i as f64;
@@ -90,17 +90,17 @@ pub fn generate(rows: usize, faults: usize, seed: u64) -> Result<DemoData> {
         let span = rows / faults.max(1);
         let i = (k * span + span / 4 + rng.random_range(0..span / 2 + 1)).min(rows - 1);
         let kind = k % FAULTS.len();
-        let load = (cols[1][i] - 4.0) / 42.0;
+        // Each fault moves one or two sensors by one to two of their usual spreads.
         match kind {
             0 => {
-                cols[1][i] *= 0.55;
-                cols[2][i] *= 0.7;
+                cols[1][i] -= 14.0;
+                cols[2][i] -= 1.0;
             }
             1 => {
                 cols[4][i] += 1.6;
                 cols[5][i] += 9.0;
             }
-            2 => cols[2][i] = 1.2 + 0.2 * load,
+            2 => cols[2][i] = (cols[2][i] - 1.6).max(0.6),
             _ => cols[3][i] += 6.0,
         }
         kind_of[i] = Some(FAULTS[kind]);

@@ -287,33 +287,55 @@ fn count_rows(batches: &[RecordBatch]) -> u64 {
         .sum()
 }
 
-// Called by `aeflow demo` (src/cli/demo.rs) once its steps are wired.
-#[allow(dead_code)]
-/// The SQL step of `aeflow demo`: register `table` (a data file) as `demo` and `model` as
-/// `demo`, print the query that finds the top `top` anomalies, run it and print its result.
-pub fn demo_step(table: &Path, model: &Path, top: usize) -> Result<()> {
+/// The SQL step of `aeflow demo`: the top anomalies of the demo table, found by a SQL query that
+/// is printed, run, and saved next to the demo's other files so it can be run again with
+/// `aeflow sql -f`.
+pub(crate) fn demo_step(ctx: &mut super::demo::DemoContext) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(async {
+    let (query, table) = runtime.block_on(async {
         let registry = ModelRegistry::new();
-        registry.register_file("demo", model)?;
-        let features = registry.get("demo")?.feature_names().to_vec();
-        let ctx = SessionContext::new();
-        register(&ctx, registry);
-        register_table(&ctx, "demo", table).await?;
-        let schema = ctx.table("demo").await?.schema().as_arrow().clone();
+        registry.register_file("sensors", &ctx.model)?;
+        let features = registry.get("sensors")?.feature_names().to_vec();
+        let session = SessionContext::new();
+        register(&session, registry);
+        register_table(&session, "readings", &ctx.data).await?;
+        let schema = session.table("readings").await?.schema().as_arrow().clone();
         let args = feature_arguments(&schema, &features);
+        let extra = ["timestamp", "machine", "injected_fault"]
+            .iter()
+            .filter(|c| schema.field_with_name(c).is_ok())
+            .map(|c| format!("{c}, "))
+            .collect::<String>()
+            .trim_end()
+            .to_string();
         let query = format!(
-            "SELECT *,\n       ae_reconstruction_error('demo', {args}) AS reconstruction_error\n\
-             FROM demo\nWHERE ae_is_anomaly('demo', {args})\nORDER BY reconstruction_error DESC\nLIMIT {top}"
+            "SELECT {extra}\n       round(ae_reconstruction_error('sensors', {args}), 4) AS error\n\
+             FROM readings\n\
+             WHERE ae_is_anomaly('sensors', {args})\n\
+             ORDER BY error DESC\n\
+             LIMIT 10"
         );
-        println!("SQL: the top {top} anomalies of the demo table:\n\n{query};\n");
-        let batches = execute(&ctx, &query).await?.collect().await?;
-        print(&mut std::io::stdout().lock(), &batches)?;
-        Ok(())
-    })
+        let batches = execute(&session, &query).await?.collect().await?;
+        let table = pretty_format_batches(&batches)?.to_string();
+        Ok::<_, Error>((query, table))
+    })?;
+    let script = ctx.path("top_anomalies.sql");
+    std::fs::write(&script, format!("{query};\n")).map_err(|e| Error::io(&script, e))?;
+    ctx.say(&format!(
+        "the same model in SQL: the top anomalies of the table, by this query\n\n{query};\n\n{table}\n\n\
+         run it again with:\n  aeflow sql --model sensors={} --table readings={} -f {}",
+        ctx.model.display(),
+        ctx.data.display(),
+        script.display()
+    ))?;
+    ctx.wrote(
+        &script,
+        "the SQL query of the top anomalies (aeflow sql -f)",
+    );
+    Ok(())
 }
 
 /// The SQL arguments that pass a model's features: the columns named like the features, or the
@@ -335,7 +357,22 @@ fn feature_arguments(schema: &datafusion::arrow::datatypes::Schema, features: &[
     }
 }
 
-/// `name` as a SQL identifier (double quotes, doubled inside).
+/// `name` as a SQL identifier: as is when it is a plain lower-case identifier and no keyword,
+/// else in double quotes (doubled inside), since SQL folds unquoted names to lower case.
 fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
+    let upper = name.to_ascii_uppercase();
+    let keyword = datafusion::sql::sqlparser::keywords::ALL_KEYWORDS.contains(&upper.as_str());
+    let plain = !keyword
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
 }

@@ -12,10 +12,11 @@ pub struct InputFindings {
     pub source: String,
     /// Rows read.
     pub rows_seen: u64,
-    /// Rows skipped because a feature was NULL/NaN and the model rejects missing values.
+    /// Rows skipped because a feature was NULL, NaN or infinite and the model rejects missing
+    /// values.
     pub rows_skipped_missing: u64,
-    /// Rows whose reconstruction error was NaN or infinite (e.g. infinite inputs); they are
-    /// counted but left out of every chart.
+    /// Rows whose reconstruction error was NaN or infinite (e.g. values so large that their
+    /// squared error overflows); they are counted but left out of every chart.
     pub rows_non_finite: u64,
     /// Rows with a finite error above the model's threshold; `None` when the model has none.
     pub rows_above_threshold: Option<u64>,

@@ -212,14 +212,14 @@ fn input_counts(i: &InputFindings, threshold: Option<f64>) -> String {
     if i.rows_skipped_missing > 0 {
         let _ = write!(
             text,
-            " {} skipped: a feature was missing and the model rejects missing values.",
+            " {} skipped: a feature was missing or infinite and the model rejects missing values.",
             format::rows(i.rows_skipped_missing)
         );
     }
     if i.rows_non_finite > 0 {
         let _ = write!(
             text,
-            " {} had a non-finite error (infinite inputs?) and are left out.",
+            " {} had a non-finite error (values too large to square) and are left out.",
             format::rows(i.rows_non_finite)
         );
     }

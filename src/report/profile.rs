@@ -50,7 +50,8 @@ impl<'m> InputProfiler<'m> {
     }
 
     /// Score the next rows, `[rows, features]` in the model's feature order, original units,
-    /// NaN = missing. Under the reject policy rows with a missing value are skipped and counted.
+    /// NaN = missing. Under the reject policy rows with a missing or infinite value (which the
+    /// model would refuse) are skipped and counted; under impute-mean the model fills them in.
     pub fn add(&mut self, x: ArrayView2<f32>) -> Result<()> {
         let expected = self.model.n_features();
         if x.ncols() != expected {
@@ -71,7 +72,7 @@ impl<'m> InputProfiler<'m> {
             MissingPolicy::Reject => x
                 .outer_iter()
                 .enumerate()
-                .filter(|(_, row)| !row.iter().any(|v| v.is_nan()))
+                .filter(|(_, row)| row.iter().all(|v| v.is_finite()))
                 .map(|(i, _)| i)
                 .collect(),
             MissingPolicy::ImputeMean => (0..x.nrows()).collect(),

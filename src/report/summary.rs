@@ -38,7 +38,7 @@ pub fn cards(s: &ModelSummary) -> Vec<Card> {
             s.threshold.map_or("none".into(), format::number),
         ),
         Card {
-            label: "dead latent units",
+            label: "dead units",
             value: format!("{} of {}", s.dead_latent_units.len(), s.latent_dim),
             warn: !s.dead_latent_units.is_empty(),
         },
@@ -261,10 +261,6 @@ pub(crate) mod tests {
         );
         assert_eq!(get("created"), "2024-03-01 14:05 UTC");
         let cards = cards(&s);
-        assert!(
-            cards
-                .iter()
-                .any(|c| c.label == "dead latent units" && c.warn)
-        );
+        assert!(cards.iter().any(|c| c.label == "dead units" && c.warn));
     }
 }

@@ -17,9 +17,10 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use crate::error::{Error, Result};
 use crate::model::Autoencoder;
 
-/// File extensions recognised as model files when a directory is scanned. The first one is used
-/// when `CREATE MODEL` saves into the model directory.
-pub const MODEL_EXTENSIONS: [&str; 2] = ["aemodel", "safetensors"];
+/// File extensions recognised as model files when a directory is scanned (a model file is a
+/// safetensors file; `aefm` is what `aeflow demo` writes). The first one is used when
+/// `CREATE MODEL` saves into the model directory.
+pub const MODEL_EXTENSIONS: [&str; 3] = ["aemodel", "aefm", "safetensors"];
 
 /// Where a registered model came from (shown by `SHOW MODELS`).
 #[derive(Debug, Clone, PartialEq, Eq)]

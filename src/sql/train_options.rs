@@ -49,10 +49,11 @@ pub const VALID_OPTIONS: [&str; 29] = [
 /// Default noise std for `kind = 'denoising'` when neither `noise_std` nor `mask_ratio` is given
 /// (scaled units, the same default as `aeflow train --kind denoising`).
 const DEFAULT_NOISE_STD: f32 = 0.1;
-/// Default L1 activity weight for `kind = 'sparse'` when no sparsity option is given.
+/// Default L1 activity weight of `kind = 'sparse'` when no sparsity option is given (as
+/// `aeflow train`).
 const DEFAULT_L1_ACTIVITY: f32 = 1e-3;
-/// Default KL sparsity weight when only `sparsity_target` is given.
-const DEFAULT_SPARSITY_WEIGHT: f32 = 1.0;
+/// Default weight of the KL sparsity penalty when `sparsity_target` is given alone.
+const DEFAULT_SPARSITY_WEIGHT: f32 = 0.1;
 
 /// What `CREATE MODEL` trains with.
 #[derive(Debug, Clone)]
@@ -142,65 +143,80 @@ impl TrainOptions {
             ));
         }
 
-        let denoising = noise_std.is_some() || mask_ratio.is_some();
-        let sparse =
-            l1_activity.is_some() || sparsity_target.is_some() || sparsity_weight.is_some();
-        let kind_name = kind.as_deref().unwrap_or(match (denoising, sparse) {
-            (true, false) => "denoising",
-            (false, true) => "sparse",
-            _ => "vanilla",
-        });
-        config.kind = match kind_name {
-            "denoising" => {
-                if sparse {
-                    return Err(Error::config(
-                        "kind",
-                        "sparsity options (l1_activity, sparsity_target, sparsity_weight) need kind = 'sparse'",
-                    ));
-                }
-                Kind::Denoising {
-                    noise_std: noise_std.unwrap_or(if mask_ratio.is_some() {
-                        0.0
-                    } else {
-                        DEFAULT_NOISE_STD
-                    }),
-                    mask_ratio: mask_ratio.unwrap_or(0.0),
-                }
-            }
-            "sparse" => {
-                if denoising {
-                    return Err(Error::config(
-                        "kind",
-                        "noise_std and mask_ratio need kind = 'denoising'",
-                    ));
-                }
-                let any = l1_activity.is_some() || sparsity_target.is_some();
-                Kind::Sparse {
-                    l1_activity: l1_activity.unwrap_or(if any { 0.0 } else { DEFAULT_L1_ACTIVITY }),
-                    sparsity_target,
-                    sparsity_weight: sparsity_weight.unwrap_or(if sparsity_target.is_some() {
-                        DEFAULT_SPARSITY_WEIGHT
-                    } else {
-                        0.0
-                    }),
-                }
-            }
-            _ => {
-                if denoising || sparse {
-                    return Err(Error::config(
-                        "kind",
-                        "noise_std / mask_ratio need kind = 'denoising', sparsity options need kind = 'sparse'",
-                    ));
-                }
-                Kind::Vanilla
-            }
-        };
+        config.kind = kind_from_options(
+            kind.as_deref().unwrap_or("vanilla"),
+            noise_std,
+            mask_ratio,
+            l1_activity,
+            sparsity_target,
+            sparsity_weight,
+        )?;
         Ok(Self {
             config,
             selection,
             threshold,
         })
     }
+}
+
+/// The kind and its parameters, with `aeflow train`'s rules: parameters of another kind are
+/// an error, and the defaults are the CLI's.
+fn kind_from_options(
+    kind: &str,
+    noise_std: Option<f32>,
+    mask_ratio: Option<f32>,
+    l1_activity: Option<f32>,
+    sparsity_target: Option<f32>,
+    sparsity_weight: Option<f32>,
+) -> Result<Kind> {
+    let denoising = noise_std.is_some() || mask_ratio.is_some();
+    let sparse = l1_activity.is_some() || sparsity_target.is_some() || sparsity_weight.is_some();
+    if denoising && kind != "denoising" {
+        return Err(Error::config(
+            "noise_std/mask_ratio",
+            "apply to kind = 'denoising' only",
+        ));
+    }
+    if sparse && kind != "sparse" {
+        return Err(Error::config(
+            "l1_activity/sparsity_target/sparsity_weight",
+            "apply to kind = 'sparse' only",
+        ));
+    }
+    Ok(match kind {
+        "denoising" => Kind::Denoising {
+            noise_std: noise_std.unwrap_or(if mask_ratio.is_some() {
+                0.0
+            } else {
+                DEFAULT_NOISE_STD
+            }),
+            mask_ratio: mask_ratio.unwrap_or(0.0),
+        },
+        "sparse" => {
+            if sparsity_target == Some(0.0) {
+                return Err(Error::config(
+                    "sparsity_target",
+                    "expected a value in (0, 1)",
+                ));
+            }
+            if sparsity_weight.is_some() && sparsity_target.is_none() {
+                return Err(Error::config(
+                    "sparsity_weight",
+                    "needs sparsity_target (the mean activation to pull toward)",
+                ));
+            }
+            Kind::Sparse {
+                l1_activity: l1_activity.unwrap_or(if sparsity_target.is_some() {
+                    0.0
+                } else {
+                    DEFAULT_L1_ACTIVITY
+                }),
+                sparsity_target,
+                sparsity_weight: sparsity_weight.unwrap_or(DEFAULT_SPARSITY_WEIGHT),
+            }
+        }
+        _ => Kind::Vanilla,
+    })
 }
 
 const ACTIVATIONS: &[&str] = &[
@@ -435,8 +451,12 @@ mod tests {
     }
 
     #[test]
-    fn kind_follows_its_parameters() {
-        let o = TrainOptions::from_options(&opts(&[("mask_ratio", num("0.2"))])).expect("valid");
+    fn kind_parameters_have_the_cli_defaults() {
+        let o = TrainOptions::from_options(&opts(&[
+            ("kind", OptionValue::Word("denoising".into())),
+            ("mask_ratio", num("0.2")),
+        ]))
+        .expect("valid");
         assert_eq!(
             o.config.kind,
             Kind::Denoising {
@@ -444,8 +464,11 @@ mod tests {
                 mask_ratio: 0.2
             }
         );
-        let o =
-            TrainOptions::from_options(&opts(&[("sparsity_target", num("0.05"))])).expect("valid");
+        let o = TrainOptions::from_options(&opts(&[
+            ("kind", OptionValue::Word("sparse".into())),
+            ("sparsity_target", num("0.05")),
+        ]))
+        .expect("valid");
         assert_eq!(
             o.config.kind,
             Kind::Sparse {
@@ -492,7 +515,7 @@ mod tests {
                     ("kind", OptionValue::Word("vanilla".into())),
                     ("noise_std", num("0.1")),
                 ]),
-                "need kind = 'denoising'",
+                "apply to kind = 'denoising' only",
             ),
             (
                 opts(&[("seed", num("1")), ("seed", num("2"))]),

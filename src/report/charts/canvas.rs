@@ -12,9 +12,9 @@ pub type DrawError = DrawingAreaErrorKind<std::io::Error>;
 pub const FONT: &str = "sans-serif";
 
 /// Text sizes in plotters units (the SVG backend writes `size / 1.24` px).
-pub const LABEL_SIZE: f64 = 15.0;
+pub const LABEL_SIZE: f64 = 16.0;
 /// Axis titles.
-pub const TITLE_SIZE: f64 = 16.5;
+pub const TITLE_SIZE: f64 = 17.0;
 
 /// Draw a `width`×`height` chart with `draw` and return its `<svg>` element, ready to inline
 /// in HTML. `name` names the chart in errors and in the SVG's accessible label.

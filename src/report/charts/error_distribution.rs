@@ -24,7 +24,7 @@ const BINS: usize = 48;
 const ROBUST_LOW: f64 = 0.01;
 /// Smallest drawn height of a non-empty input bin, as a share of the y axis, so that the few
 /// rows in the tail (the anomalies) stay visible next to a bulk of 80 % in one bin.
-const MIN_VISIBLE: f64 = 0.008;
+const MIN_VISIBLE: f64 = 0.015;
 
 /// The error distribution chart; `None` when there is nothing to draw (no quantiles, no input
 /// errors).
