@@ -131,7 +131,7 @@ impl ConvolutionalConfig {
                 ),
             ));
         }
-        if self.kernel_size % 2 == 0 {
+        if self.kernel_size.is_multiple_of(2) {
             return Err(Error::config(
                 "kernel_size",
                 format!(
