@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use aeflow::arrow::{FeatureLayout, score_batch};
-use aeflow::batch::{BatchWriter, FileFormat, JobOptions, encode_file, score_file};
+use aeflow::batch::{BatchWriter, FileFormat, FileSource, JobOptions, encode_file, score_file};
 use aeflow::model::{ScoreOptions, Silent, TrainConfig};
 use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
@@ -131,6 +131,15 @@ fn main() {
         write(&input, &batches);
         let out = dir.path().join(format!("out.{ext}"));
         let job = JobOptions::default();
+        let read = measure(rows, runs, || {
+            let source = FileSource::open(&input, None).unwrap();
+            for b in source.batches(None, BATCH_ROWS).unwrap() {
+                std::hint::black_box(b.unwrap());
+            }
+        });
+        let written = measure(rows, runs, || write(&out, &batches));
+        println!("  {:<44} {:>12.0} rows/s", format!("read {ext} (open + every batch)"), read);
+        println!("  {:<44} {:>12.0} rows/s", format!("write {ext}"), written);
         let score = measure(rows, runs, || {
             score_file(&model, &input, &out, &job, &mut |_| {}).unwrap();
         });
