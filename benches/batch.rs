@@ -138,7 +138,11 @@ fn main() {
             }
         });
         let written = measure(rows, runs, || write(&out, &batches));
-        println!("  {:<44} {:>12.0} rows/s", format!("read {ext} (open + every batch)"), read);
+        println!(
+            "  {:<44} {:>12.0} rows/s",
+            format!("read {ext} (open + every batch)"),
+            read
+        );
         println!("  {:<44} {:>12.0} rows/s", format!("write {ext}"), written);
         let score = measure(rows, runs, || {
             score_file(&model, &input, &out, &job, &mut |_| {}).unwrap();

@@ -22,6 +22,16 @@ if ! "$venv/bin/python" -c 'import numpy, safetensors' 2>/dev/null; then
 fi
 export AEFLOW_PYTHON="$venv/bin/python"
 
+step "headless Chromium for the report rendering test"
+if ! command -v "${AEFLOW_CHROMIUM:-chromium}" >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
+  else
+    sudo sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium' >/dev/null
+  fi
+fi
+export AEFLOW_CHROMIUM="${AEFLOW_CHROMIUM:-chromium}"
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -45,3 +55,6 @@ fi
 
 step "cargo test"
 cargo test
+
+step "cargo test --features ballista --test ballista (scheduler + two executors on loopback)"
+cargo test --features ballista --test ballista

@@ -94,6 +94,11 @@ pub enum Error {
     #[error("kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
 
+    /// Error from Apache Ballista (scheduler, executor, cluster client).
+    #[cfg(feature = "ballista")]
+    #[error("ballista: {0}")]
+    Ballista(#[from] ballista_core::error::BallistaError),
+
     /// A bug in aeflow: an invariant did not hold. Please report it.
     #[error("internal error (a bug in aeflow): {0}")]
     Internal(String),

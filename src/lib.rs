@@ -58,6 +58,7 @@
 //! - `cli`: the `aeflow` binary.
 //!
 //! All are on by default; without them the crate is the network and the model alone.
+//! Off by default: `ballista` (aeflow's SQL on a Ballista cluster: `distributed`, `aeflow cluster`).
 
 pub mod error;
 pub mod model;
@@ -69,6 +70,8 @@ pub mod arrow;
 pub mod batch;
 #[cfg(feature = "cli")]
 pub mod cli;
+#[cfg(feature = "ballista")]
+pub mod distributed;
 #[cfg(feature = "report")]
 pub mod report;
 #[cfg(feature = "sql")]

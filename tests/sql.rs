@@ -511,3 +511,39 @@ fn demo_finds_the_top_anomalies_in_sql() {
     let rerun: Vec<&str> = again.lines().take(printed.len()).collect();
     assert_eq!(printed, rerun);
 }
+
+/// Every example script in `sql/` runs as it is, statement after statement, in one session.
+#[test]
+fn example_scripts_run_as_they_are() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("sql");
+    let mut scripts: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("sql/ directory")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        .collect();
+    scripts.sort();
+    assert!(scripts.len() >= 3, "{scripts:?}");
+    rt().block_on(async {
+        for script in &scripts {
+            let text = std::fs::read_to_string(script).expect("read script");
+            let ctx = SessionContext::new();
+            register(&ctx, ModelRegistry::new());
+            let statements = aeflow::sql::split_statements(&text).expect("split");
+            assert!(statements.len() >= 3, "{}", script.display());
+            for statement in statements {
+                let result = async {
+                    execute(&ctx, &statement)
+                        .await?
+                        .collect()
+                        .await
+                        .map_err(aeflow::Error::from)
+                };
+                let batches = tokio::time::timeout(Duration::from_secs(120), result)
+                    .await
+                    .unwrap_or_else(|_| panic!("{}: timed out on {statement}", script.display()))
+                    .unwrap_or_else(|e| panic!("{}: {statement}\n{e}", script.display()));
+                drop(batches);
+            }
+        }
+    });
+}

@@ -6,6 +6,8 @@ use clap::{Parser, Subcommand};
 
 use crate::error::Result;
 
+#[cfg(feature = "ballista")]
+mod cluster;
 pub mod console;
 mod demo;
 mod demo_data;
@@ -44,6 +46,9 @@ enum Command {
     Report(report::Args),
     /// The main job on embedded defaults: train, score, SQL, stream, report.
     Demo(demo::Args),
+    /// Run a Ballista scheduler or executor that knows aeflow's functions.
+    #[cfg(feature = "ballista")]
+    Cluster(cluster::Args),
 }
 
 /// Parse the command line and run it.
@@ -57,5 +62,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Stream(a) => stream::run(a),
         Command::Report(a) => report::run(a),
         Command::Demo(a) => demo::run(a),
+        #[cfg(feature = "ballista")]
+        Command::Cluster(a) => cluster::run(a),
     }
 }

@@ -9,12 +9,15 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::util::pretty::pretty_format_batches;
-use datafusion::dataframe::{DataFrame, DataFrameWriteOptions};
+use datafusion::dataframe::DataFrame;
 use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionContext};
+use futures::StreamExt;
 
+use crate::batch::{BatchWriter, FileFormat};
 use crate::error::{Error, Result};
 use crate::sql::{ModelRegistry, execute, register, split_statements};
 
@@ -45,31 +48,8 @@ pub struct Args {
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
     /// Format of --output when its extension does not say.
-    #[arg(long, value_name = "FORMAT", requires = "output")]
+    #[arg(long, value_name = "parquet|csv|ndjson", requires = "output")]
     output_format: Option<FileFormat>,
-}
-
-/// The file formats `aeflow sql` reads and writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum FileFormat {
-    /// Apache Parquet.
-    Parquet,
-    /// Comma-separated values with a header line.
-    Csv,
-    /// One JSON object per line.
-    Ndjson,
-}
-
-impl FileFormat {
-    /// The format a file extension stands for.
-    fn from_extension(ext: &str) -> Option<Self> {
-        match ext.to_ascii_lowercase().as_str() {
-            "parquet" | "pq" => Some(Self::Parquet),
-            "csv" => Some(Self::Csv),
-            "ndjson" | "jsonl" | "json" => Some(Self::Ndjson),
-            _ => None,
-        }
-    }
 }
 
 /// Run `aeflow sql`.
@@ -102,7 +82,8 @@ async fn run_async(args: Args) -> Result<()> {
             && let Some(path) = &args.output
         {
             let rows = write_output(df, path, args.output_format).await?;
-            eprintln!("wrote {rows} rows to {}", path.display());
+            let s = if rows == 1 { "" } else { "s" };
+            eprintln!("wrote {rows} row{s} to {}", path.display());
             continue;
         }
         let batches = df
@@ -163,18 +144,17 @@ pub async fn register_table(ctx: &SessionContext, name: &str, path: &Path) -> Re
 fn table_format(path: &Path) -> Result<(FileFormat, String)> {
     let input = path.display().to_string();
     let ext_of = |p: &Path| {
-        p.extension()
-            .and_then(|e| e.to_str())
-            .and_then(|e| FileFormat::from_extension(e).map(|f| (f, e.to_string())))
+        let ext = p.extension()?.to_str()?.to_string();
+        FileFormat::from_path(p).ok().map(|f| (f, ext))
     };
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if !meta.is_dir() {
-        return ext_of(path).ok_or_else(|| {
-            Error::data(
-                input,
-                "unknown table format; expected a .parquet, .csv, .ndjson, .jsonl or .json file",
-            )
-        });
+        let format = FileFormat::from_path(path)?;
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or_default();
+        return Ok((format, ext.to_string()));
     }
     let mut found: Option<(FileFormat, String)> = None;
     for entry in std::fs::read_dir(path).map_err(|e| Error::io(path, e))? {
@@ -244,47 +224,26 @@ fn print(out: &mut impl Write, batches: &[RecordBatch]) -> Result<bool> {
     }
 }
 
-/// Write a result to one file; returns the number of rows.
+/// Write a result to one file, batch by batch and atomically (see [`BatchWriter`]); returns the
+/// number of rows.
 async fn write_output(df: DataFrame, path: &Path, format: Option<FileFormat>) -> Result<u64> {
-    let format = match format {
-        Some(f) => f,
-        None => path
-            .extension()
-            .and_then(|e| e.to_str())
-            .and_then(FileFormat::from_extension)
-            .ok_or_else(|| {
-                Error::config(
-                    "--output",
-                    format!(
-                        "cannot tell the format of {} from its extension; use .parquet, .csv or .ndjson, or --output-format",
-                        path.display()
-                    ),
-                )
-            })?,
-    };
-    let location = path
-        .to_str()
-        .ok_or_else(|| Error::config("--output", "the path is not valid UTF-8"))?;
-    let options = DataFrameWriteOptions::new().with_single_file_output(true);
-    let counts = match format {
-        FileFormat::Parquet => df.write_parquet(location, options, None).await?,
-        FileFormat::Csv => df.write_csv(location, options, None).await?,
-        FileFormat::Ndjson => df.write_json(location, options, None).await?,
-    };
-    Ok(count_rows(&counts))
-}
-
-/// DataFusion's writers return one `count` column (UInt64) with the rows written.
-fn count_rows(batches: &[RecordBatch]) -> u64 {
-    batches
-        .iter()
-        .filter_map(|b| {
-            b.column(0)
-                .as_any()
-                .downcast_ref::<datafusion::arrow::array::UInt64Array>()
-                .map(|a| a.iter().flatten().sum::<u64>())
-        })
-        .sum()
+    let format = FileFormat::resolve(format, path).map_err(|_| {
+        Error::config(
+            "--output",
+            format!(
+                "cannot tell the format of {} from its extension (.parquet, .csv, .ndjson, .jsonl \
+                 or .json); name it with --output-format parquet|csv|ndjson",
+                path.display()
+            ),
+        )
+    })?;
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    let mut stream = df.execute_stream().await?;
+    let mut writer = BatchWriter::create(path, format, schema)?;
+    while let Some(batch) = stream.next().await {
+        writer.write(&batch?)?;
+    }
+    writer.finish()
 }
 
 /// The SQL step of `aeflow demo`: the top anomalies of the demo table, found by a SQL query that

@@ -159,7 +159,10 @@ fn errors_section(
     if let Some(i) = input {
         paragraph(page, &input_counts(i, s.threshold));
     }
-    let input_errors = input.map(|i| i.errors.as_slice());
+    let input_errors = input.map(|i| charts::InputErrors {
+        errors: &i.errors,
+        rows: i.rows_scored(),
+    });
     match charts::error_distribution(&s.error_quantiles, input_errors, s.threshold)? {
         Some(svg) => figure(page, &svg),
         None => note(

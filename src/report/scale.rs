@@ -68,6 +68,16 @@ impl Scale {
         }
     }
 
+    /// Tick label at position `p` on an axis spanning `range`: [`Self::label`], with the
+    /// floating-point dust around 0 that tick arithmetic leaves (`-2.8e-17` on a ±0.2 axis)
+    /// shown as `0`.
+    pub fn tick(self, p: f64, range: (f64, f64)) -> String {
+        if self == Scale::Linear && p.abs() <= (range.1 - range.0).abs() * 1e-9 {
+            return "0".into();
+        }
+        self.label(p)
+    }
+
     /// Words for an axis title: `""` or `" (log scale)"`.
     pub fn suffix(self) -> &'static str {
         match self {
@@ -119,6 +129,9 @@ mod tests {
         assert_eq!(s.label(-2.0), "0.01");
         assert_eq!(s.label(-2.5), "0.0032");
         assert_eq!(s.label(0.5), "3.2");
+        assert_eq!(Scale::Linear.tick(-2.78e-17, (-0.3, 0.3)), "0");
+        assert_eq!(Scale::Linear.tick(1e-12, (0.0, 1e-11)), "1e-12");
+        assert_eq!(s.tick(0.0, (-1.0, 1.0)), "1");
     }
 
     #[test]

@@ -71,12 +71,9 @@ fn kind_value(s: &ModelSummary) -> serde_json::Value {
     serde_json::to_value(&s.kind).unwrap_or(serde_json::Value::Null)
 }
 
-/// `denoising`, from the kind's serde tag.
+/// `denoising`.
 fn kind_name(s: &ModelSummary) -> String {
-    match kind_value(s).get("kind") {
-        Some(serde_json::Value::String(k)) => k.replace('_', " "),
-        _ => "unknown".into(),
-    }
+    s.kind.name().replace('_', " ")
 }
 
 /// `denoising (noise std 0.1, mask ratio 0)`.

@@ -495,3 +495,94 @@ fn registered(registry: &ModelRegistry) -> String {
         names.join(", ")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::Float32Type;
+    use ndarray::array;
+
+    use super::*;
+
+    #[test]
+    fn complete_rows_leave_out_nan_and_inf_and_scatter_back_as_null() {
+        let x = array![
+            [1.0f32, 2.0],
+            [f32::NAN, 0.0],
+            [3.0, 4.0],
+            [f32::INFINITY, 1.0]
+        ];
+        let (kept, rows) = CompleteRows::split(x.clone(), false);
+        assert_eq!(kept, array![[1.0f32, 2.0], [3.0, 4.0]]);
+        assert_eq!(rows.complete(), 2);
+
+        // The model's output for the kept rows comes back at their places; the others are NULL.
+        let out = array![[10.0f32], [30.0]];
+        let v = rows.vectors(out.view(), 1).expect("vectors");
+        let v = v.as_fixed_size_list();
+        assert_eq!(v.len(), 4);
+        assert_eq!(
+            (0..4).map(|i| v.is_valid(i)).collect::<Vec<_>>(),
+            vec![true, false, true, false]
+        );
+        assert_eq!(v.value(2).as_primitive::<Float32Type>().value(0), 30.0);
+        assert_eq!(v.data_type(), &vector_type(1));
+
+        let f = rows.floats(array![0.5, 1.5].view()).expect("floats");
+        let f = f.as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+        assert_eq!(
+            f.iter().collect::<Vec<_>>(),
+            vec![Some(0.5), None, Some(1.5), None]
+        );
+
+        // Wrong output shapes are bugs, not user errors.
+        let err = rows.vectors(array![[1.0f32]].view(), 1).expect_err("shape");
+        assert!(matches!(err, DataFusionError::Internal(_)), "{err}");
+
+        // Imputing models see NaN rows (they fill them in), never ±inf rows.
+        let (kept, rows) = CompleteRows::split(x, true);
+        assert_eq!(kept.nrows(), 3);
+        assert_eq!(rows.complete(), 3);
+    }
+
+    #[test]
+    fn complete_batches_pass_through_without_copies_or_masks() {
+        let x = array![[1.0f32, 2.0], [3.0, 4.0]];
+        let (kept, rows) = CompleteRows::split(x.clone(), false);
+        assert_eq!(kept, x);
+        assert!(rows.valid.is_none());
+        let f = rows.floats(array![1.0, 2.0].view()).expect("floats");
+        assert_eq!(f.null_count(), 0);
+    }
+
+    #[test]
+    fn coercion_keeps_the_model_literal_and_types_null_values() {
+        let t = coerce(
+            "f",
+            &[
+                DataType::Utf8,
+                DataType::Null,
+                DataType::Int8,
+                DataType::Null,
+            ],
+        )
+        .expect("coerce");
+        assert_eq!(
+            t,
+            vec![
+                DataType::Utf8,
+                DataType::Float32,
+                DataType::Int8,
+                DataType::Float32
+            ]
+        );
+        assert_eq!(
+            coerce("f", &[DataType::Null]).expect("coerce"),
+            vec![DataType::Null]
+        );
+        let err = coerce("ae_encode", &[])
+            .expect_err("no arguments")
+            .to_string();
+        assert!(err.contains("ae_encode: expected a model name"), "{err}");
+    }
+}

@@ -18,17 +18,24 @@
 //! are `n` numeric columns or one vector column; NULL features give NULL. [`execute`] also runs
 //! `CREATE [OR REPLACE] MODEL … OPTIONS (…) AS SELECT …`, `DROP MODEL` and `SHOW MODELS`.
 //!
-//! ```no_run
-//! # async fn demo() -> aeflow::Result<()> {
+//! ```
 //! use datafusion::prelude::SessionContext;
 //! use aeflow::sql::{ModelRegistry, execute, register};
 //!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> aeflow::Result<()> {
 //! let ctx = SessionContext::new();
 //! register(&ctx, ModelRegistry::new());
-//! execute(&ctx, "CREATE TABLE t (a DOUBLE, b DOUBLE, c DOUBLE) AS VALUES (1, 2, 3), (2, 4, 6.5), (3, 6, 9)").await?;
-//! execute(&ctx, "CREATE MODEL m OPTIONS (hidden_units = [4, 2, 4], epochs = 50, seed = 7) AS SELECT a, b, c FROM t").await?;
-//! execute(&ctx, "SELECT a, ae_reconstruction_error('m', a, b, c) AS err FROM t ORDER BY err DESC").await?.show().await?;
-//! # Ok(()) }
+//! execute(&ctx, "CREATE TABLE t AS SELECT value AS id, sin(value / 10.0) AS a, \
+//!                cos(value / 10.0) AS b, sin(value / 5.0) AS c FROM generate_series(1, 200)").await?;
+//! execute(&ctx, "CREATE MODEL m OPTIONS (hidden_units = [6, 2, 6], epochs = 5, seed = 7) \
+//!                AS SELECT a, b, c FROM t").await?;
+//! let top = execute(&ctx, "SELECT id, ae_reconstruction_error('m', a, b, c) AS err \
+//!                          FROM t ORDER BY err DESC LIMIT 3").await?;
+//! let batches = top.collect().await?;
+//! assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 3);
+//! # Ok(())
+//! # }
 //! ```
 
 mod args;

@@ -76,15 +76,13 @@ impl TableFunctionImpl for AeModelInfo {
     }
 }
 
-/// `(kind name, JSON of the kind's parameters)` from the model file's tagged representation.
+/// `(kind name, JSON of the kind's parameters)`, the parameters as the model file stores them.
 pub(crate) fn kind_parts(kind: &crate::model::Kind) -> (String, String) {
     let mut value = serde_json::to_value(kind).unwrap_or(serde_json::Value::Null);
-    let name = value
-        .as_object_mut()
-        .and_then(|o| o.remove("kind"))
-        .and_then(|k| k.as_str().map(str::to_string))
-        .unwrap_or_else(|| format!("{kind:?}"));
-    (name, value.to_string())
+    if let Some(fields) = value.as_object_mut() {
+        fields.remove("kind");
+    }
+    (kind.name().to_string(), value.to_string())
 }
 
 /// The snake_case name serde gives a unit enum variant (`standard`, `impute_mean`).

@@ -26,13 +26,24 @@ const ROBUST_LOW: f64 = 0.01;
 /// rows in the tail (the anomalies) stay visible next to a bulk of 80 % in one bin.
 const MIN_VISIBLE: f64 = 0.015;
 
+/// The input's errors: all of them, or a uniform sample of the `rows` scored.
+#[derive(Debug, Clone, Copy)]
+pub struct InputErrors<'a> {
+    /// Finite reconstruction errors.
+    pub errors: &'a [f64],
+    /// Rows scored; more than `errors.len()` when `errors` is a sample.
+    pub rows: u64,
+}
+
 /// The error distribution chart; `None` when there is nothing to draw (no quantiles, no input
 /// errors).
 pub fn error_distribution(
     training_quantiles: &[(f64, f64)],
-    input_errors: Option<&[f64]>,
+    input: Option<InputErrors>,
     threshold: Option<f64>,
 ) -> Result<Option<String>> {
+    let input_rows = input.map_or(0, |i| i.rows);
+    let input_errors = input.map(|i| i.errors);
     let cdf = TrainingCdf::new(training_quantiles);
     let input: Vec<f64> = input_errors
         .unwrap_or_default()
@@ -119,8 +130,8 @@ pub fn error_distribution(
             .x_label_area_size(48)
             .y_label_area_size(70)
             .build_cartesian_2d(lo..hi, 0.0..y_max)?;
-        let x_fmt = |x: &f64| scale.label(*x);
-        let y_fmt = |y: &f64| format::number(*y);
+        let x_fmt = |x: &f64| scale.tick(*x, (lo, hi));
+        let y_fmt = |y: &f64| Scale::Linear.tick(*y, (0.0, y_max));
         chart
             .configure_mesh()
             .x_desc(format!(
@@ -183,7 +194,7 @@ pub fn error_distribution(
                         .enumerate()
                         .map(|(i, &s)| Rectangle::new(bar(i, visible(s)), fill)),
                 )?
-                .label(format!("input ({})", format::rows(input.len() as u64)))
+                .label(input_label(input.len() as u64, input_rows))
                 .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 22, y + 6)], fill));
             if !training_shares.is_empty() {
                 // Redraw the training outline on top of the bars.
@@ -204,9 +215,14 @@ pub fn error_distribution(
                 ))
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 22, y)], line));
         }
+        let shares = if input_shares.is_empty() {
+            &training_shares
+        } else {
+            &input_shares
+        };
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
+            .position(legend_position(shares))
             .label_font(canvas::label_style())
             .background_style(WHITE.mix(0.9))
             .border_style(colors::MUTED.mix(0.4))
@@ -214,6 +230,35 @@ pub fn error_distribution(
         Ok(())
     })?;
     Ok(Some(svg))
+}
+
+/// `input (6,000 rows)`, or `input (600,000 rows, 200,000 sampled)`.
+fn input_label(drawn: u64, rows: u64) -> String {
+    if rows > drawn {
+        format!(
+            "input ({}, {} sampled)",
+            format::rows(rows),
+            format::integer(drawn)
+        )
+    } else {
+        format!("input ({})", format::rows(drawn))
+    }
+}
+
+/// The legend goes where the bars are not: upper left when most rows sit on the right half.
+fn legend_position(shares: &[f64]) -> SeriesLabelPosition {
+    let total: f64 = shares.iter().sum();
+    let centre: f64 = shares
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (i as f64 + 0.5) * s)
+        .sum::<f64>()
+        / total.max(f64::MIN_POSITIVE);
+    if total > 0.0 && centre > shares.len() as f64 / 2.0 {
+        SeriesLabelPosition::UpperLeft
+    } else {
+        SeriesLabelPosition::UpperRight
+    }
 }
 
 /// The training CDF from stored `(q, error)` pairs.
@@ -285,6 +330,14 @@ mod tests {
         assert!(TrainingCdf::new(&[(f64::NAN, 1.0), (2.0, 1.0)]).is_none());
     }
 
+    /// All of `errors`, as when no sampling happened.
+    fn all(errors: &[f64]) -> Option<InputErrors<'_>> {
+        Some(InputErrors {
+            errors,
+            rows: errors.len() as u64,
+        })
+    }
+
     #[test]
     fn draws_training_input_and_threshold() {
         let quantiles: Vec<(f64, f64)> = (0..=100)
@@ -293,7 +346,7 @@ mod tests {
         let input: Vec<f64> = (0..500)
             .map(|i| 0.01 + (i as f64 / 500.0).powi(3) * 3.0)
             .collect();
-        let svg = error_distribution(&quantiles, Some(&input), Some(0.7))
+        let svg = error_distribution(&quantiles, all(&input), Some(0.7))
             .unwrap()
             .unwrap();
         assert!(svg.contains("threshold = 0.7"));
@@ -303,38 +356,54 @@ mod tests {
             svg.contains("log scale"),
             "errors spanning 300x use a log axis"
         );
+        let sampled = Some(InputErrors {
+            errors: &input,
+            rows: 60_000,
+        });
+        let svg = error_distribution(&quantiles, sampled, None)
+            .unwrap()
+            .unwrap();
+        assert!(svg.contains("input (60,000 rows, 500 sampled)"));
+    }
+
+    #[test]
+    fn legend_avoids_the_bars() {
+        let left = [0.5, 0.3, 0.1, 0.1, 0.0, 0.0];
+        let right = [0.0, 0.0, 0.1, 0.1, 0.3, 0.5];
+        assert_eq!(legend_position(&left), SeriesLabelPosition::UpperRight);
+        assert_eq!(legend_position(&right), SeriesLabelPosition::UpperLeft);
+        assert_eq!(legend_position(&[0.0; 4]), SeriesLabelPosition::UpperRight);
     }
 
     #[test]
     fn odd_distributions_do_not_panic() {
         assert!(error_distribution(&[], None, None).unwrap().is_none());
         assert!(
-            error_distribution(&[], Some(&[]), Some(1.0))
+            error_distribution(&[], all(&[]), Some(1.0))
                 .unwrap()
                 .is_none()
         );
         // Constant errors, zero errors, a lone input row, NaN and infinite values.
         let constant = [(0.0, 0.25), (0.5, 0.25), (1.0, 0.25)];
-        assert!(
-            error_distribution(&constant, Some(&[0.25; 10]), Some(0.25))
-                .unwrap()
-                .is_some()
-        );
+        let svg = error_distribution(&constant, all(&[0.25; 10]), Some(0.25)).unwrap();
+        assert!(svg.is_some());
         let zeros = [(0.0, 0.0), (1.0, 0.0)];
         assert!(
-            error_distribution(&zeros, Some(&[0.0]), None)
+            error_distribution(&zeros, all(&[0.0]), None)
                 .unwrap()
                 .is_some()
         );
+        // Non-finite errors are not drawn (the profiler counts them apart from the scored rows).
         let odd = [f64::NAN, f64::INFINITY, 1.0];
-        let svg = error_distribution(&[], Some(&odd), Some(f64::NAN))
+        let one_scored = Some(InputErrors {
+            errors: &odd,
+            rows: 1,
+        });
+        let svg = error_distribution(&[], one_scored, Some(f64::NAN))
             .unwrap()
             .unwrap();
         assert!(svg.contains("input (1 row)"));
-        assert!(
-            error_distribution(&[(0.99, 5.0)], None, Some(1e-9))
-                .unwrap()
-                .is_some()
-        );
+        let svg = error_distribution(&[(0.99, 5.0)], None, Some(1e-9)).unwrap();
+        assert!(svg.is_some());
     }
 }

@@ -12,6 +12,7 @@ use crate::error::Result;
 use crate::report::colors;
 use crate::report::findings::Anomaly;
 use crate::report::format;
+use crate::report::scale::Scale;
 
 /// Width of one anomaly chart in px (two fit side by side on the page).
 const WIDTH: u32 = 520;
@@ -94,7 +95,7 @@ pub fn anomaly_features(
                 SegmentValue::CenterOf(j) if *j < k => labels[k - 1 - j].clone(),
                 _ => String::new(),
             };
-            let x_fmt = |x: &f64| format::number(*x);
+            let x_fmt = |x: &f64| Scale::Linear.tick(*x, (0.0, x_max));
             chart
                 .configure_mesh()
                 .disable_y_mesh()

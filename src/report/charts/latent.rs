@@ -2,7 +2,8 @@
 //!
 //! The view is the latent itself when it is 2-D, the top two principal axes when it is wider,
 //! and latent value against reconstruction error when it is 1-D. Points are drawn from low to
-//! high error so the worst rows stay on top; rows above the threshold get a red ring.
+//! high error so the worst rows stay on top; rows above the threshold get a red ring (when they
+//! are few) and the threshold is marked on the colour bar.
 
 use plotters::prelude::*;
 
@@ -17,6 +18,8 @@ use crate::report::scale::{Scale, padded_range};
 
 /// Size of the whole chart (scatter + colour bar) in px.
 const SIZE: (u32, u32) = (1040, 580);
+/// Rows above the threshold get rings only when they are at most 1 in this many.
+const RING_AT_MOST: usize = 10;
 /// Width of the colour bar area on the right.
 const BAR_AREA: u32 = 120;
 
@@ -134,6 +137,9 @@ pub fn latent_space(sample: &LatentSample, threshold: Option<f64>) -> Result<Opt
         .and_then(|t| error_scale.position(t))
         .filter(|p| (bar_range.0..=bar_range.1).contains(p));
     let flagged = points.iter().filter(|p| p.3).count();
+    // Rings single out the few rows above the threshold; when many are, they would bury the
+    // picture, and the colour bar's threshold mark tells the story instead.
+    let ring_flagged = flagged > 0 && flagged * RING_AT_MOST <= points.len();
 
     let svg =
         canvas::svg(
@@ -148,12 +154,12 @@ pub fn latent_space(sample: &LatentSample, threshold: Option<f64>) -> Result<Opt
                     .build_cartesian_2d(x_range.0..x_range.1, y_range.0..y_range.1)?;
                 let y_fmt = |y: &f64| {
                     if d == 1 {
-                        error_scale.label(*y)
+                        error_scale.tick(*y, y_range)
                     } else {
-                        format::number(*y)
+                        Scale::Linear.tick(*y, y_range)
                     }
                 };
-                let x_fmt = |x: &f64| format::number(*x);
+                let x_fmt = |x: &f64| Scale::Linear.tick(*x, x_range);
                 chart
                     .configure_mesh()
                     .x_desc(x_desc.as_str())
@@ -171,7 +177,7 @@ pub fn latent_space(sample: &LatentSample, threshold: Option<f64>) -> Result<Opt
                 chart.draw_series(points.iter().map(|&(x, y, p, _)| {
                     Circle::new((x, y), 3, colour_at(p).mix(0.85).filled())
                 }))?;
-                if flagged > 0 {
+                if ring_flagged {
                     let ring = colors::THRESHOLD.stroke_width(2);
                     chart
                         .draw_series(
@@ -201,7 +207,7 @@ pub fn latent_space(sample: &LatentSample, threshold: Option<f64>) -> Result<Opt
                     .margin_right(8)
                     .y_label_area_size(64)
                     .build_cartesian_2d(0.0..1.0, bar_range.0..bar_range.1)?;
-                let bar_fmt = |y: &f64| error_scale.label(*y);
+                let bar_fmt = |y: &f64| error_scale.tick(*y, bar_range);
                 bar.configure_mesh()
                     .disable_x_mesh()
                     .disable_y_mesh()
@@ -252,9 +258,13 @@ mod tests {
 
     #[test]
     fn chooses_the_view_by_latent_width() {
-        let one = latent_space(&sample(1, 50), Some(0.5)).unwrap().unwrap();
+        // 3 of 50 rows above 0.8: ringed.
+        let one = latent_space(&sample(1, 50), Some(0.8)).unwrap().unwrap();
         assert!(one.method.contains("1-D"));
-        assert!(one.svg.contains("above threshold"));
+        assert!(one.svg.contains("above threshold (3 of 50 shown)"));
+        // All of them: no rings.
+        let all = latent_space(&sample(1, 50), Some(0.0)).unwrap().unwrap();
+        assert!(!all.svg.contains("above threshold"));
         let two = latent_space(&sample(2, 50), None).unwrap().unwrap();
         assert!(two.method.contains("2-D latent itself"));
         assert!(!two.svg.contains("above threshold"));

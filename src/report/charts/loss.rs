@@ -62,7 +62,7 @@ pub fn loss_curves(history: &[EpochRecord]) -> Result<Option<String>> {
                     String::new()
                 }
             };
-            let y_fmt = |y: &f64| scale.label(*y);
+            let y_fmt = |y: &f64| scale.tick(*y, y_range);
             chart
                 .configure_mesh()
                 .x_desc("epoch")

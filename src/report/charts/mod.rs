@@ -6,7 +6,7 @@ mod feature_errors;
 mod latent;
 mod loss;
 
-pub use error_distribution::error_distribution;
+pub use error_distribution::{InputErrors, error_distribution};
 pub use feature_errors::anomaly_features;
 pub use latent::latent_space;
 pub use loss::loss_curves;
