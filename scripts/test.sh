@@ -55,3 +55,6 @@ fi
 
 step "cargo test"
 cargo test
+
+step "cargo test --features ballista --test ballista (scheduler + two executors on loopback)"
+cargo test --features ballista --test ballista

@@ -13,6 +13,7 @@
 //! ```
 
 use std::path::Path;
+use std::sync::Mutex;
 
 use ndarray::{Array1, Array2, ArrayView2, s};
 
@@ -25,7 +26,7 @@ use super::score::{ScoreOptions, Scores};
 use super::summary::{Diagnostics, ModelSummary};
 use super::train;
 use crate::error::{Error, Result};
-use crate::nn::{Buffers, Sequential};
+use crate::nn::{Buffers, Sequential, sum_squared_diff};
 
 /// Rows per inference chunk.
 pub const INFERENCE_CHUNK: usize = 4096;
@@ -48,13 +49,57 @@ pub struct Autoencoder {
     pub(crate) training_seconds: f64,
     /// Short hex id derived from the weights' checksum.
     pub(crate) version: String,
+    /// Inference buffers kept between calls.
+    pub(crate) passes: PassPool,
 }
 
 /// Reusable buffers of one inference pass.
-struct Pass {
+#[derive(Default)]
+pub(crate) struct Pass {
     scaled: Array2<f32>,
     encoder: Buffers,
     decoder: Buffers,
+}
+
+/// At most this many sets of inference buffers are kept per model (one per concurrent caller).
+const POOLED_PASSES: usize = 2;
+
+/// Inference buffers reused across calls, so that scoring a stream of batches does not allocate
+/// (and page-fault) tens of megabytes per batch for wide models. Each call takes a set (or makes
+/// one) and gives it back; at most [`POOLED_PASSES`] are kept, each about
+/// `INFERENCE_CHUNK · (d + Σ widths) · 4` bytes.
+#[derive(Default)]
+pub(crate) struct PassPool(Mutex<Vec<Pass>>);
+
+impl PassPool {
+    fn take(&self) -> Pass {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|mut v| v.pop())
+            .unwrap_or_default()
+    }
+
+    fn put(&self, pass: Pass) {
+        if let Ok(mut v) = self.0.lock()
+            && v.len() < POOLED_PASSES
+        {
+            v.push(pass);
+        }
+    }
+}
+
+impl Clone for PassPool {
+    /// A clone starts with no buffers of its own.
+    fn clone(&self) -> Self {
+        PassPool::default()
+    }
+}
+
+impl std::fmt::Debug for PassPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PassPool")
+    }
 }
 
 impl Autoencoder {
@@ -180,12 +225,13 @@ impl Autoencoder {
     pub fn encode(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
         self.check_width(x, "encode")?;
         let mut z = Array2::zeros((x.nrows(), self.latent_dim()));
-        let mut pass = self.pass();
+        let mut pass = self.passes.take();
         for start in (0..x.nrows()).step_by(INFERENCE_CHUNK) {
             let end = (start + INFERENCE_CHUNK).min(x.nrows());
             let zc = pass.encode(self, x.slice(s![start..end, ..]), start)?;
             z.slice_mut(s![start..end, ..]).assign(&zc);
         }
+        self.passes.put(pass);
         Ok(z)
     }
 
@@ -241,29 +287,34 @@ impl Autoencoder {
         let (rows, d) = x.dim();
         let mut errors = Array1::zeros(rows);
         let mut feature_errors = options.per_feature.then(|| Array2::zeros((rows, d)));
-        let mut pass = self.pass();
+        let mut pass = self.passes.take();
         for start in (0..rows).step_by(INFERENCE_CHUNK) {
             let end = (start + INFERENCE_CHUNK).min(rows);
             let (xs, xs_hat) = pass.reconstruct(self, x.slice(s![start..end, ..]), start)?;
             for (i, (a, b)) in xs.rows().into_iter().zip(xs_hat.rows()).enumerate() {
-                let mut sum = 0.0f64;
-                match feature_errors.as_mut() {
+                let sum = match feature_errors.as_mut() {
                     Some(fe) => {
+                        let mut sum = 0.0f64;
                         for ((fe, &a), &b) in fe.row_mut(start + i).iter_mut().zip(a).zip(b) {
                             let e = (a - b) * (a - b);
                             *fe = e;
                             sum += e as f64;
                         }
+                        sum
                     }
-                    None => {
-                        for (&a, &b) in a.iter().zip(b) {
-                            sum += ((a - b) * (a - b)) as f64;
-                        }
-                    }
-                }
+                    None => match (a.as_slice(), b.as_slice()) {
+                        (Some(a), Some(b)) => sum_squared_diff(a, b),
+                        _ => a
+                            .iter()
+                            .zip(b)
+                            .map(|(&a, &b)| ((a - b) * (a - b)) as f64)
+                            .sum(),
+                    },
+                };
                 errors[start + i] = sum / d as f64;
             }
         }
+        self.passes.put(pass);
         let threshold = options.threshold.or(self.threshold);
         let is_anomaly = threshold.map(|t| errors.iter().map(|&e| e > t).collect());
         Ok(Scores {

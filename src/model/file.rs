@@ -426,6 +426,7 @@ fn build(
         created_unix: h.created_unix,
         training_seconds: h.training_seconds,
         version,
+        passes: Default::default(),
     })
 }
 

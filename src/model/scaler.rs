@@ -69,13 +69,13 @@ impl Preprocessing {
         missing: MissingPolicy,
     ) -> Result<Self> {
         let d = x.ncols();
-        let mut offset = vec![0.0f32; d];
-        let mut scale = vec![1.0f32; d];
-        let mut fill = vec![0.0f32; d];
-        for (j, col) in x.columns().into_iter().enumerate() {
-            let (mut n, mut sum, mut min, mut max) =
-                (0usize, 0.0f64, f64::INFINITY, f64::NEG_INFINITY);
-            for (i, &v) in col.iter().enumerate() {
+        // Row by row (the matrix is row-major), accumulating per feature in f64.
+        let mut count = vec![0usize; d];
+        let mut sum = vec![0.0f64; d];
+        let mut min = vec![f64::INFINITY; d];
+        let mut max = vec![f64::NEG_INFINITY; d];
+        for (i, row) in x.rows().into_iter().enumerate() {
+            for (j, &v) in row.iter().enumerate() {
                 if !v.is_finite() {
                     if missing == MissingPolicy::Reject {
                         return Err(missing_error(i, &features[j], v));
@@ -83,47 +83,61 @@ impl Preprocessing {
                     continue;
                 }
                 let v = v as f64;
-                n += 1;
-                sum += v;
-                min = min.min(v);
-                max = max.max(v);
-            }
-            if n == 0 {
-                return Err(Error::data(
-                    format!("feature '{}'", features[j]),
-                    "has no values in the training data (every row is NULL/NaN); cannot learn its statistics",
-                ));
-            }
-            let mean = sum / n as f64;
-            fill[j] = mean as f32;
-            match scaler {
-                ScalerKind::Standard => {
-                    let var = col
-                        .iter()
-                        .filter(|v| v.is_finite())
-                        .map(|&v| (v as f64 - mean).powi(2))
-                        .sum::<f64>()
-                        / n as f64;
-                    let std = var.sqrt() as f32;
-                    offset[j] = mean as f32;
-                    scale[j] = if std > 0.0 && std.is_finite() {
-                        std
-                    } else {
-                        1.0
-                    };
-                }
-                ScalerKind::MinMax => {
-                    let range = (max - min) as f32;
-                    offset[j] = min as f32;
-                    scale[j] = if range > 0.0 && range.is_finite() {
-                        range
-                    } else {
-                        1.0
-                    };
-                }
-                ScalerKind::None => {}
+                count[j] += 1;
+                sum[j] += v;
+                min[j] = min[j].min(v);
+                max[j] = max[j].max(v);
             }
         }
+        if let Some(j) = count.iter().position(|&n| n == 0) {
+            return Err(Error::data(
+                format!("feature '{}'", features[j]),
+                "has no values in the training data (every row is NULL/NaN); cannot learn its statistics",
+            ));
+        }
+        let mean: Vec<f64> = sum.iter().zip(&count).map(|(s, &n)| s / n as f64).collect();
+        let fill: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
+        let (offset, scale) = match scaler {
+            ScalerKind::Standard => {
+                let mut sq = vec![0.0f64; d];
+                for row in x.rows() {
+                    for ((s, &v), &m) in sq.iter_mut().zip(row.iter()).zip(&mean) {
+                        if v.is_finite() {
+                            *s += (v as f64 - m).powi(2);
+                        }
+                    }
+                }
+                let scale = sq
+                    .iter()
+                    .zip(&count)
+                    .map(|(s, &n)| {
+                        let std = (s / n as f64).sqrt() as f32;
+                        if std > 0.0 && std.is_finite() {
+                            std
+                        } else {
+                            1.0
+                        }
+                    })
+                    .collect();
+                (fill.clone(), scale)
+            }
+            ScalerKind::MinMax => {
+                let scale = min
+                    .iter()
+                    .zip(&max)
+                    .map(|(lo, hi)| {
+                        let range = (hi - lo) as f32;
+                        if range > 0.0 && range.is_finite() {
+                            range
+                        } else {
+                            1.0
+                        }
+                    })
+                    .collect();
+                (min.iter().map(|&v| v as f32).collect(), scale)
+            }
+            ScalerKind::None => (vec![0.0; d], vec![1.0; d]),
+        };
         Ok(Preprocessing {
             scaler,
             missing,
@@ -150,21 +164,33 @@ impl Preprocessing {
         features: &[String],
         first_row: usize,
     ) -> Result<()> {
+        let identity =
+            self.offset.iter().all(|&o| o == 0.0) && self.scale.iter().all(|&s| s == 1.0);
         for (i, (xr, mut or)) in x.rows().into_iter().zip(out.rows_mut()).enumerate() {
-            for (j, ((o, &v), ((&off, &sc), &fill))) in or
-                .iter_mut()
-                .zip(xr.iter())
-                .zip(self.offset.iter().zip(&self.scale).zip(&self.fill))
-                .enumerate()
+            // Fast path: a contiguous row without missing values, one straight (vectorisable) loop.
+            if let (Some(xs), Some(os)) = (xr.as_slice(), or.as_slice_mut())
+                && xs.iter().fold(true, |ok, v| ok & v.is_finite())
             {
+                if identity {
+                    os.copy_from_slice(xs);
+                } else {
+                    for (((o, &v), &off), &sc) in
+                        os.iter_mut().zip(xs).zip(&self.offset).zip(&self.scale)
+                    {
+                        *o = (v - off) / sc;
+                    }
+                }
+                continue;
+            }
+            for (j, (o, &v)) in or.iter_mut().zip(xr.iter()).enumerate() {
                 let v = if v.is_finite() {
                     v
                 } else if self.missing == MissingPolicy::ImputeMean {
-                    fill
+                    self.fill[j]
                 } else {
                     return Err(missing_error(first_row + i, &features[j], v));
                 };
-                *o = (v - off) / sc;
+                *o = (v - self.offset[j]) / self.scale[j];
             }
         }
         Ok(())

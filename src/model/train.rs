@@ -400,6 +400,7 @@ pub(crate) fn fit(
             .unwrap_or(0),
         training_seconds: started.elapsed().as_secs_f64(),
         version,
+        passes: Default::default(),
     })
 }
 

@@ -16,6 +16,7 @@ use ndarray::{ArrayView2, ArrayViewMut2, Zip};
 
 use super::activation::Activation;
 use super::dense::GradAt;
+use super::reduce::sum_squared_diff;
 
 /// Clamp applied to predictions inside the logarithms of binary cross-entropy.
 pub const BCE_EPSILON: f32 = 1e-7;
@@ -38,10 +39,7 @@ impl Loss {
         }
         let mut sum = 0.0f64;
         match self {
-            Loss::Mse => Zip::from(y).and(t).for_each(|&y, &t| {
-                let d = (y - t) as f64;
-                sum += d * d;
-            }),
+            Loss::Mse => sum = squared_error_sum(y, t),
             Loss::Bce => Zip::from(y).and(t).for_each(|&y, &t| sum += bce_term(y, t)),
         }
         sum / n as f64
@@ -69,11 +67,8 @@ impl Loss {
         let zip = Zip::from(grad).and(y).and(t);
         let at = match (self, output) {
             (Loss::Mse, _) => {
-                zip.for_each(|g, &y, &t| {
-                    let d = y - t;
-                    sum += (d * d) as f64;
-                    *g = 2.0 * d * inv_n;
-                });
+                zip.for_each(|g, &y, &t| *g = 2.0 * (y - t) * inv_n);
+                sum = squared_error_sum(y, t);
                 GradAt::Output
             }
             (Loss::Bce, Activation::Sigmoid) => {
@@ -94,6 +89,22 @@ impl Loss {
         };
         (sum / n as f64, at)
     }
+}
+
+/// `Σ (y − t)²` over all elements, row by row.
+fn squared_error_sum(y: ArrayView2<'_, f32>, t: ArrayView2<'_, f32>) -> f64 {
+    y.rows()
+        .into_iter()
+        .zip(t.rows())
+        .map(|(y, t)| match (y.as_slice(), t.as_slice()) {
+            (Some(y), Some(t)) => sum_squared_diff(y, t),
+            _ => y
+                .iter()
+                .zip(t)
+                .map(|(&a, &b)| ((a - b) * (a - b)) as f64)
+                .sum(),
+        })
+        .sum()
 }
 
 #[inline]

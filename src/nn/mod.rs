@@ -21,6 +21,7 @@ mod gemm;
 mod init;
 mod loss;
 pub mod optim;
+mod reduce;
 mod sequential;
 
 #[cfg(test)]
@@ -35,4 +36,5 @@ pub use gemm::gemm;
 pub use init::Init;
 pub use loss::{BCE_EPSILON, Loss};
 pub use optim::{Optimizer, OptimizerConfig};
+pub use reduce::sum_squared_diff;
 pub use sequential::{Buffers, Grads, Sequential, Tape};
