@@ -21,8 +21,10 @@ mod gemm;
 mod init;
 mod loss;
 pub mod optim;
+mod parallel;
 mod reduce;
 mod sequential;
+mod simd;
 
 #[cfg(test)]
 mod gradcheck;
