@@ -8,7 +8,7 @@
 //! ```
 //! Defaults from the paper: lr = 1e-3, β₁ = 0.9, β₂ = 0.999, ε = 1e-8.
 
-use super::{Optimizer, SlotState, decayed};
+use super::{Optimizer, SlotState, decayed, flush};
 
 /// Adam hyper-parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -84,8 +84,8 @@ impl Optimizer for Adam {
             .zip(v.iter_mut())
         {
             let g = decayed(g, *p, lambda);
-            *m = b1 * *m + (1.0 - b1) * g;
-            *v = b2 * *v + (1.0 - b2) * g * g;
+            *m = flush(b1 * *m + (1.0 - b1) * g);
+            *v = flush(b2 * *v + (1.0 - b2) * g * g);
             *p -= lr * (*m / bc1) / ((*v / bc2).sqrt() + eps);
         }
     }
@@ -123,6 +123,23 @@ mod tests {
     /// gradient's size, so decay shows in the second step: g₂ = −0.25 + 0.5·0.9 = 0.2,
     /// m = 0.09 + 0.02 = 0.11, v = 0.000999 + 0.00004 = 0.001039, m̂ = 0.578947, v̂ = 0.519760,
     /// √v̂ = 0.720944 → θ = 0.9 − 0.1·0.578947/0.720944 = 0.819696.
+    /// Moments of a parameter whose gradient stops decay to exactly 0, never through the slow
+    /// subnormal range.
+    #[test]
+    fn vanishing_moments_are_flushed_not_subnormal() {
+        let mut opt = Adam::new(AdamConfig::default());
+        let mut p = [1.0f32];
+        opt.begin_step();
+        opt.update(0, &mut p, &[1e-3], true);
+        for _ in 0..2000 {
+            opt.begin_step();
+            opt.update(0, &mut p, &[0.0], true);
+            let m = opt.m.get(0, 1)[0];
+            assert!(m == 0.0 || m.is_normal(), "m = {m:e}");
+        }
+        assert_eq!(opt.m.get(0, 1)[0], 0.0);
+    }
+
     #[test]
     fn weight_decay_is_coupled_l2() {
         let mut opt = Adam::new(AdamConfig {

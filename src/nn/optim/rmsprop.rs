@@ -6,7 +6,7 @@
 //! ```
 //! Defaults: lr = 1e-3, ρ = 0.9, ε = 1e-8.
 
-use super::{Optimizer, SlotState, decayed};
+use super::{Optimizer, SlotState, decayed, flush};
 
 /// RMSprop hyper-parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -63,7 +63,7 @@ impl Optimizer for Rmsprop {
         let s = self.mean_square.get(slot, param.len());
         for ((p, &g), s) in param.iter_mut().zip(grad).zip(s.iter_mut()) {
             let g = decayed(g, *p, lambda);
-            *s = rho * *s + (1.0 - rho) * g * g;
+            *s = flush(rho * *s + (1.0 - rho) * g * g);
             *p -= lr * g / (s.sqrt() + eps);
         }
     }

@@ -6,7 +6,7 @@
 //! ```
 //! Defaults: lr = 0.01, μ = 0.9. With μ = 0 this is plain SGD.
 
-use super::{Optimizer, SlotState, decayed};
+use super::{Optimizer, SlotState, decayed, flush};
 
 /// SGD hyper-parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -58,7 +58,7 @@ impl Optimizer for Sgd {
         let lambda = if decay { weight_decay } else { 0.0 };
         let u = self.velocity.get(slot, param.len());
         for ((p, &g), u) in param.iter_mut().zip(grad).zip(u.iter_mut()) {
-            *u = mu * *u + decayed(g, *p, lambda);
+            *u = flush(mu * *u + decayed(g, *p, lambda));
             *p -= lr * *u;
         }
     }
