@@ -37,4 +37,4 @@ pub use summary::{DEAD_UNIT_STD, Diagnostics, LatentActivity, ModelSummary};
 pub use threshold::{
     DIAGNOSTIC_QUANTILES, calibrate, error_quantiles, quantile_sorted, sorted_errors,
 };
-pub use variational::{DEFAULT_BETA, VariationalConfig, VariationalScore};
+pub use variational::{DEFAULT_BETA, Sampler, VariationalConfig, VariationalScore};

@@ -43,6 +43,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
+use super::autoencoder::Autoencoder;
 use crate::error::{Error, Result};
 
 /// Default weight of the KL term.
@@ -140,9 +141,39 @@ pub(crate) fn add_kl(stats: ArrayView2<f32>, weight: f64, scores: &mut [f64]) {
 }
 
 /// `n` draws from the prior `N(0, I_k)`, seeded.
+#[cfg(test)]
 pub(crate) fn prior_sample(n: usize, k: usize, seed: u64) -> Array2<f32> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    prior_draws(&mut rng, n, k)
+}
+
+/// The next `n` draws of `rng` from `N(0, I_k)`, row by row: drawing `a` then `b` rows gives the
+/// same numbers as drawing `a + b` at once.
+fn prior_draws(rng: &mut ChaCha8Rng, n: usize, k: usize) -> Array2<f32> {
     Array2::from_shape_simple_fn((n, k), || rng.sample(StandardNormal))
+}
+
+/// Generates rows from a variational model in as many calls as wanted, from one seeded stream:
+/// the rows are the same whether they are asked for at once or in chunks.
+pub struct Sampler<'m> {
+    model: &'m Autoencoder,
+    rng: ChaCha8Rng,
+}
+
+impl<'m> Sampler<'m> {
+    /// A sampler for `model` (which must be variational; [`Autoencoder::sampler`] checks).
+    pub(crate) fn new(model: &'m Autoencoder, seed: u64) -> Self {
+        Sampler {
+            model,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+        }
+    }
+
+    /// The next `n` rows, `[n, features]` in original units.
+    pub fn next_rows(&mut self, n: usize) -> Result<Array2<f32>> {
+        let z = prior_draws(&mut self.rng, n, self.model.latent_dim());
+        self.model.decode(z.view())
+    }
 }
 
 /// The training-time latent stage: buffers for `ε`, `z` and `∂L/∂z`, reused across batches.
@@ -416,6 +447,12 @@ mod training_tests {
             );
         }
         assert_eq!(m.sample(5, 11).unwrap(), samples.slice(s![..5, ..]));
+        // In chunks from one sampler: the same rows.
+        let mut sampler = m.sampler(11).unwrap();
+        let first = sampler.next_rows(1500).unwrap();
+        let rest = sampler.next_rows(2500).unwrap();
+        assert_eq!(first, samples.slice(s![..1500, ..]));
+        assert_eq!(rest, samples.slice(s![1500.., ..]));
         assert_ne!(m.sample(5, 12).unwrap(), samples.slice(s![..5, ..]));
     }
 
