@@ -612,3 +612,60 @@ fn cli_trains_scores_inspects_and_samples_the_new_kinds() {
         &["--beta"],
     );
 }
+
+#[test]
+fn create_model_trains_both_kinds_from_sql() {
+    let (x, s) = (tabular(300, 11), sequences(300, 12));
+    rt().block_on(async {
+        let ctx = SessionContext::new();
+        register(&ctx, ModelRegistry::new());
+        ctx.register_batch("t", tabular_batch(&x)).expect("table");
+        ctx.register_batch("s", vector_batch(&s)).expect("table");
+        query(
+            &ctx,
+            "CREATE MODEL v OPTIONS (kind = 'variational', beta = 0.5, kl_warmup = 2, \
+             anomaly_score = 'elbo', epochs = 8, seed = 3) AS SELECT a, b, c, d FROM t",
+        )
+        .await;
+        query(
+            &ctx,
+            "CREATE MODEL c OPTIONS (kind = 'convolutional', input_shape = [1, 16], \
+             filters = [4, 8], kernel_size = 3, downsample = 'max_pool', latent = 3, \
+             scaler = 'none', epochs = 5) AS SELECT px FROM s",
+        )
+        .await;
+        let info = query(
+            &ctx,
+            "SELECT name, kind, kind_options FROM ae_model_info('v') \
+             UNION ALL SELECT name, kind, kind_options FROM ae_model_info('c') ORDER BY name",
+        )
+        .await;
+        let kinds = info.column(1).as_string::<i32>();
+        let options = info.column(2).as_string::<i32>();
+        assert_eq!(kinds.value(0), "convolutional");
+        assert!(options.value(0).contains("\"input_shape\":[1,16]"), "{}", options.value(0));
+        assert_eq!(kinds.value(1), "variational");
+        assert!(options.value(1).contains("\"score\":\"elbo\""), "{}", options.value(1));
+
+        let out = query(&ctx, "SELECT count(*) FROM ae_sample('v', 7, 1)").await;
+        assert_eq!(
+            out.column(0)
+                .as_primitive::<arrow::datatypes::Int64Type>()
+                .value(0),
+            7
+        );
+        let out = query(
+            &ctx,
+            "SELECT ae_reconstruction_error('c', px) AS e FROM s WHERE id < 5",
+        )
+        .await;
+        let e = out.column(0).as_primitive::<Float64Type>();
+        assert!(e.iter().all(|v| v.is_some_and(f64::is_finite)));
+        let err = query_error(
+            &ctx,
+            "CREATE MODEL bad OPTIONS (kind = 'convolutional', input_shape = [1, 15]) AS SELECT px FROM s",
+        )
+        .await;
+        assert!(err.contains("15 values per row, but the data has 16"), "{err}");
+    });
+}
