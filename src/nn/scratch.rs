@@ -9,7 +9,7 @@ use std::cell::RefCell;
 
 /// Floats of patch matrix one block may use (8 MiB): samples are processed in blocks so that
 /// inference over thousands of rows does not build one enormous matrix.
-pub(crate) const BLOCK_BUDGET: usize = 1 << 21;
+pub(crate) const BLOCK_BUDGET: usize = 1 << 18;
 
 /// Three reusable buffers; their contents on entry are unspecified.
 #[derive(Default)]
