@@ -56,5 +56,6 @@ fi
 step "cargo test"
 cargo test
 
-step "cargo test --features ballista --test ballista (scheduler + two executors on loopback)"
-cargo test --features ballista --test ballista
+step "optional features: Ballista (scheduler + two executors on loopback) and Polars"
+cargo test --features ballista,polars --test ballista --test polars --example polars
+cargo test --features ballista,polars --doc polars

@@ -94,6 +94,11 @@ pub enum Error {
     #[error("kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
 
+    /// Error from Polars (selecting columns, building frames, running a LazyFrame).
+    #[cfg(feature = "polars")]
+    #[error("polars: {0}")]
+    Polars(#[from] polars::error::PolarsError),
+
     /// Error from Apache Ballista (scheduler, executor, cluster client).
     #[cfg(feature = "ballista")]
     #[error("ballista: {0}")]

@@ -58,7 +58,8 @@
 //! - `cli`: the `aeflow` binary.
 //!
 //! All are on by default; without them the crate is the network and the model alone.
-//! Off by default: `ballista` (aeflow's SQL on a Ballista cluster: `distributed`, `aeflow cluster`).
+//! Off by default: `ballista` (aeflow's SQL on a Ballista cluster: `distributed`, `aeflow cluster`)
+//! and `polars` (encode, score and train on Polars frames: `polars`).
 
 pub mod error;
 pub mod model;
@@ -72,6 +73,8 @@ pub mod batch;
 pub mod cli;
 #[cfg(feature = "ballista")]
 pub mod distributed;
+#[cfg(feature = "polars")]
+pub mod polars;
 #[cfg(feature = "report")]
 pub mod report;
 #[cfg(feature = "sql")]

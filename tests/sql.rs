@@ -293,8 +293,27 @@ fn registry_loads_files_directories_and_keeps_its_model_directory() {
         assert_eq!(PathBuf::from(&saved_to), models.join("saved.aemodel"));
         assert!(models.join("saved.aemodel").is_file());
     });
+    // A model of the directory saved under another extension is replaced by one file, not two.
+    trained(1, 6).save(&models.join("old.aefm")).expect("save");
+    rt().block_on(async {
+        let registry = ModelRegistry::with_model_dir(&models).expect("model dir");
+        assert_eq!(registry.names(), vec!["old", "saved"]);
+        let ctx = SessionContext::new();
+        register(&ctx, registry);
+        ctx.register_batch("t", batch(100, None)).expect("table");
+        execute(
+            &ctx,
+            "CREATE OR REPLACE MODEL old OPTIONS (latent = 2, epochs = 2) AS SELECT a, b, c FROM t",
+        )
+        .await
+        .expect("replace");
+    });
+    assert!(models.join("old.aemodel").is_file());
+    assert!(!models.join("old.aefm").exists());
     let again = ModelRegistry::with_model_dir(&models).expect("reopen");
-    assert_eq!(again.names(), vec!["saved"]);
+    assert_eq!(again.names(), vec!["old", "saved"]);
+    assert_eq!(again.get("old").expect("old").latent_dim(), 2);
+    again.deregister("old").expect("drop old");
     assert_eq!(again.get("saved").expect("saved").n_features(), 3);
     rt().block_on(async {
         let ctx = SessionContext::new();

@@ -1,9 +1,11 @@
 //! `score` and `encode` over a whole file, one batch at a time: read → model → write.
 //!
-//! Memory: one input batch, its output batch and the writer's open row group, whatever the
-//! file size. The output appears only when complete (see [`BatchWriter`]).
+//! Reading, the model and writing run on three threads joined by bounded queues, so decoding,
+//! scoring and encoding overlap. Memory: a few batches in flight plus the writer's open row
+//! group, whatever the file size. The output appears only when complete (see [`BatchWriter`]).
 
 use std::path::Path;
+use std::sync::mpsc::sync_channel;
 use std::time::Instant;
 
 use ::arrow::array::{Array, AsArray, RecordBatch};
@@ -15,6 +17,9 @@ use super::write::BatchWriter;
 use crate::arrow::{FeatureLayout, IS_ANOMALY, RECONSTRUCTION_ERROR, encode_batch, score_batch};
 use crate::error::{Error, Result};
 use crate::model::{Autoencoder, ScoreOptions};
+
+/// Batches waiting between two stages of a job (reader → model → writer).
+const QUEUE: usize = 2;
 
 /// How to run a batch job.
 #[derive(Debug, Clone)]
@@ -97,29 +102,78 @@ fn run(
     let source = FileSource::open(input, options.input_format)?;
     let layout =
         FeatureLayout::for_model(&source.schema(), model).map_err(|e| in_file(e, input))?;
-    let mut writer: Option<BatchWriter> = None;
-    let mut report = JobReport::default();
-    for batch in source.batches(None, options.batch_size)? {
-        let batch = batch?;
-        if batch.num_rows() == 0 {
-            continue;
+    let batches = source.batches(None, options.batch_size)?;
+    let name = input.display().to_string();
+    std::thread::scope(|scope| {
+        // Reader → (this thread: the model) → writer, each stage on its own thread with at most
+        // QUEUE batches waiting between stages, so memory stays a handful of batches.
+        let (in_tx, in_rx) = sync_channel::<Result<RecordBatch>>(QUEUE);
+        let reader = scope.spawn(move || {
+            for batch in batches {
+                let failed = batch.is_err();
+                if in_tx.send(batch).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        let (out_tx, out_rx) = sync_channel::<RecordBatch>(QUEUE);
+        let writer = scope.spawn(move || -> Result<Option<BatchWriter>> {
+            let mut writer: Option<BatchWriter> = None;
+            for out in out_rx {
+                let w = match writer.as_mut() {
+                    Some(w) => w,
+                    None => {
+                        writer.insert(BatchWriter::create(output, output_format, out.schema())?)
+                    }
+                };
+                w.write(&out)?;
+            }
+            Ok(writer)
+        });
+
+        let mut report = JobReport::default();
+        let mut failure = None;
+        for batch in in_rx {
+            let out = batch.and_then(|b| {
+                if b.num_rows() == 0 {
+                    return Ok(None);
+                }
+                apply(&b, &layout).map(Some).map_err(|e| in_file(e, input))
+            });
+            match out {
+                Ok(None) => {}
+                Ok(Some(out)) => {
+                    count(&out, &mut report);
+                    if out_tx.send(out).is_err() {
+                        break; // the writer failed; its error is collected below
+                    }
+                    report.seconds = start.elapsed().as_secs_f64();
+                    progress(&report);
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
         }
-        let out = apply(&batch, &layout).map_err(|e| in_file(e, input))?;
-        let w = match writer.as_mut() {
-            Some(w) => w,
-            None => writer.insert(BatchWriter::create(output, output_format, out.schema())?),
+        drop(out_tx);
+        let written = writer
+            .join()
+            .map_err(|_| Error::Internal("the output writer panicked".into()))?;
+        reader
+            .join()
+            .map_err(|_| Error::data(&name, "the reader failed on this file (corrupt data?)"))?;
+        // On any failure the unfinished writer is dropped here, which removes its temporary file.
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        let Some(writer) = written? else {
+            return Err(Error::data(&name, "has no rows"));
         };
-        w.write(&out)?;
-        count(&out, &mut report);
+        writer.finish()?;
         report.seconds = start.elapsed().as_secs_f64();
-        progress(&report);
-    }
-    let Some(writer) = writer else {
-        return Err(Error::data(input.display().to_string(), "has no rows"));
-    };
-    writer.finish()?;
-    report.seconds = start.elapsed().as_secs_f64();
-    Ok(report)
+        Ok(report)
+    })
 }
 
 fn count(out: &RecordBatch, report: &mut JobReport) {

@@ -97,11 +97,23 @@ pub(crate) async fn create_model(
     };
 
     let batch = summary(&name, &model, rows, saved.as_deref())?;
-    let source = match saved {
-        Some(path) => ModelSource::ModelDir(path),
+    let source = match &saved {
+        Some(path) => ModelSource::ModelDir(path.clone()),
         None => ModelSource::Trained,
     };
+    let replaced = registry.get_entry(&name).ok();
     registry.insert(name, Arc::new(model), source);
+    // The replaced model's file in the model directory under another extension (`m.aefm`
+    // replaced by `m.aemodel`) would shadow the new one in the next session: remove it.
+    if let (Some(new), Some(ModelSource::ModelDir(old))) = (&saved, replaced.map(|e| e.source))
+        && &old != new
+    {
+        match std::fs::remove_file(&old) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&old, e)),
+        }
+    }
     Ok(Some(batch))
 }
 

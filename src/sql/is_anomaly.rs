@@ -6,13 +6,13 @@
 
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::arrow::array::{AsArray, BooleanArray};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type};
 use datafusion::common::{Result as DFResult, ScalarValue, internal_err, plan_err};
 use datafusion::logical_expr::{
-    ColumnarValue, Documentation, Operator, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl,
-    Signature, Volatility,
+    ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature,
+    Volatility,
 };
-use datafusion::physical_expr_common::datum::apply_cmp;
 use ndarray::Array1;
 
 use crate::sql::args::{self, Batch, DOC_SECTION, Values};
@@ -171,8 +171,37 @@ impl ScalarUDFImpl for AeIsAnomaly {
             || Array1::zeros(0),
             |model, x| model.reconstruction_error(x),
         )?;
-        let errors = args::finish(batch.rows.floats(errors.view())?, batch.scalar)?;
-        apply_cmp(Operator::Gt, &errors, &threshold)
+        let errors = batch.rows.floats(errors.view())?;
+        let errors = errors.as_primitive::<Float64Type>();
+        // `e > t` as the model's scores define it (a NaN error is above no threshold), NULL
+        // where the error or the threshold is NULL.
+        match threshold {
+            ColumnarValue::Scalar(t) => {
+                let flags = match t {
+                    ScalarValue::Float64(Some(t)) => BooleanArray::from_unary(errors, |e| e > t),
+                    ScalarValue::Float64(None) => BooleanArray::new_null(errors.len()),
+                    other => {
+                        return internal_err!("{NAME}: threshold cast to Float64 gave {other:?}");
+                    }
+                };
+                args::finish(Arc::new(flags), batch.scalar)
+            }
+            ColumnarValue::Array(t) => {
+                let t = t.as_primitive::<Float64Type>();
+                let errors = if batch.scalar {
+                    // One error for every row of the threshold column.
+                    let e = ScalarValue::try_from_array(errors, 0)?;
+                    e.to_array_of_size(t.len())?
+                } else {
+                    Arc::new(errors.clone())
+                };
+                let flags =
+                    BooleanArray::from_binary(errors.as_primitive::<Float64Type>(), t, |e, t| {
+                        e > t
+                    });
+                Ok(ColumnarValue::Array(Arc::new(flags)))
+            }
+        }
     }
 
     fn documentation(&self) -> Option<&Documentation> {
