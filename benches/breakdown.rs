@@ -79,26 +79,32 @@ fn products(dims: &[usize], batch: usize, rng: &mut ChaCha8Rng) {
         let mut dx = Array2::zeros((batch, i));
         let f = 2.0 * (batch * i * o) as f64;
         let reps = (2e10 / f).clamp(20.0, 2000.0) as usize;
-        let t = [
-            time(reps, || {
-                gemm(1.0, black_box(x.view()), wt.t(), 0.0, y.view_mut())
-            }),
-            time(reps, || {
-                gemm(1.0, dz.t(), black_box(x.view()), 0.0, dw.view_mut())
-            }),
-            time(reps, || {
-                gemm(1.0, black_box(dz.view()), wt.view(), 0.0, dx.view_mut())
-            }),
-        ];
+        let mut cpu = [0.0; 3];
+        let mut t = [0.0; 3];
+        t[0] = time(reps, || {
+            gemm(1.0, black_box(x.view()), wt.t(), 0.0, y.view_mut())
+        });
+        cpu[0] = last_cpu();
+        t[1] = time(reps, || {
+            gemm(1.0, dz.t(), black_box(x.view()), 0.0, dw.view_mut())
+        });
+        cpu[1] = last_cpu();
+        t[2] = time(reps, || {
+            gemm(1.0, black_box(dz.view()), wt.view(), 0.0, dx.view_mut())
+        });
+        cpu[2] = last_cpu();
         for k in 0..3 {
             total[k] += t[k];
         }
         flops += f;
         println!(
-            "  {i:>4}→{o:<4} {:>7.1} | {:>7.1} | {:>7.1}",
+            "  {i:>4}→{o:<4} {:>7.1} | {:>7.1} | {:>7.1}    per CPU-second {:>7.1} | {:>7.1} | {:>7.1}",
             f / t[0] / 1e9,
             f / t[1] / 1e9,
-            f / t[2] / 1e9
+            f / t[2] / 1e9,
+            f / cpu[0] / 1e9,
+            f / cpu[1] / 1e9,
+            f / cpu[2] / 1e9
         );
     }
     println!(

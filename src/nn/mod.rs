@@ -29,7 +29,7 @@ mod init;
 mod layer;
 mod loss;
 pub mod optim;
-mod parallel;
+pub(crate) mod parallel;
 mod pool;
 mod reduce;
 mod scratch;
