@@ -9,7 +9,9 @@
 //!
 //! `cargo bench --bench breakdown` (set `MATMUL_NUM_THREADS=1` for the single-core cost).
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use aeflow::nn::optim::{Adam, AdamConfig};
@@ -17,6 +19,27 @@ use aeflow::nn::{Activation, Buffers, Loss, Optimizer, Sequential, Tape, gemm};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+
+/// The system allocator, counting allocations (to report allocations per training step).
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards every call to the system allocator unchanged.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -133,7 +156,11 @@ fn phases(dims: &[usize], batch: usize, rng: &mut ChaCha8Rng) {
     let gemm_flops = 2.0 * batch as f64 * (3 * params - dims[0] * dims[1]) as f64;
     let steps = (4e10 / gemm_flops).clamp(30.0, 3000.0) as usize;
     let mut t = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
+    let mut allocs = 0;
     for s in 0..steps + 3 {
+        if s == 3 {
+            allocs = ALLOCATIONS.load(Ordering::Relaxed);
+        }
         let t0 = Instant::now();
         net.forward_train(x.view(), &mut tape, &mut noise);
         let t1 = Instant::now();
@@ -152,10 +179,11 @@ fn phases(dims: &[usize], batch: usize, rng: &mut ChaCha8Rng) {
             t[3].push((t4 - t3).as_secs_f64());
         }
     }
+    let allocs = (ALLOCATIONS.load(Ordering::Relaxed) - allocs) as f64 / steps as f64;
     let m: Vec<f64> = t.into_iter().map(median).collect();
     let step: f64 = m.iter().sum();
     println!(
-        "train step {dims:?} batch {batch}: {:.1} µs = forward {:.1} + loss {:.1} + backward {:.1} + adam {:.1}; {:.0} rows/s, {:.1} GFLOP/s",
+        "train step {dims:?} batch {batch}: {:.1} µs = forward {:.1} + loss {:.1} + backward {:.1} + adam {:.1}; {:.0} rows/s, {:.1} GFLOP/s; {allocs:.1} allocations per step",
         step * 1e6,
         m[0] * 1e6,
         m[1] * 1e6,

@@ -114,7 +114,7 @@ fn serve(h: &'static Helper) {
 /// machine busier than its cores the thread being waited for gets to run.
 #[inline]
 fn relax(spins: u32) {
-    if spins % 64 == 0 {
+    if spins.is_multiple_of(64) {
         thread::yield_now();
     } else {
         std::hint::spin_loop();
