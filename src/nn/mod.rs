@@ -24,6 +24,8 @@ mod corruption;
 mod dense;
 mod dropout;
 mod gemm;
+#[cfg(target_arch = "x86_64")]
+mod gemm_avx512;
 mod im2col;
 mod init;
 mod layer;
