@@ -30,7 +30,7 @@ pub(crate) const KC: usize = 256;
 /// Rows of `A` per block: `MC × KC` floats (256 KiB) stay in L2 while the panels sweep them.
 const MC: usize = 256;
 /// Rows of a tile.
-const MR: usize = 8;
+const MR: usize = 12;
 /// `B` is packed even when its rows are contiguous once `A` has more rows than this.
 const PACK_B_ABOVE_ROWS: usize = 4 * MR;
 /// Columns of a tile (two ZMM registers).
@@ -161,6 +161,22 @@ unsafe fn sgemm_with(
                         let c_tile = unsafe { c.offset(i as isize * rsc + (j * NR) as isize) };
                         unsafe {
                             match rows {
+                                12 => tile::<12>(
+                                    kc, alpha, a_tile, rsa, csa, b_panel, ldb, beta_block, c_tile,
+                                    rsc, masks,
+                                ),
+                                11 => tile::<11>(
+                                    kc, alpha, a_tile, rsa, csa, b_panel, ldb, beta_block, c_tile,
+                                    rsc, masks,
+                                ),
+                                10 => tile::<10>(
+                                    kc, alpha, a_tile, rsa, csa, b_panel, ldb, beta_block, c_tile,
+                                    rsc, masks,
+                                ),
+                                9 => tile::<9>(
+                                    kc, alpha, a_tile, rsa, csa, b_panel, ldb, beta_block, c_tile,
+                                    rsc, masks,
+                                ),
                                 8 => tile::<8>(
                                     kc, alpha, a_tile, rsa, csa, b_panel, ldb, beta_block, c_tile,
                                     rsc, masks,
