@@ -111,7 +111,8 @@ impl ConvolutionalConfig {
         self.input_shape.iter().product()
     }
 
-    /// Checks the shape, filters and kernel, and that every block leaves a size of at least 1.
+    /// Checks the shape, filters and kernel (odd, and no wider than the input's longest side),
+    /// and that every block leaves a size of at least 1.
     pub fn validate(&self) -> Result<()> {
         if !(2..=3).contains(&self.input_shape.len()) || self.input_shape.contains(&0) {
             return Err(Error::config(
@@ -137,6 +138,18 @@ impl ConvolutionalConfig {
                 format!(
                     "must be odd (1, 3, 5, …) so that padding ⌊k/2⌋ centres it, got {}",
                     self.kernel_size
+                ),
+            ));
+        }
+        let [_, h, w] = self.shape3();
+        let side = h.max(w);
+        if self.kernel_size > side {
+            return Err(Error::config(
+                "kernel_size",
+                format!(
+                    "{} is wider than the input ({}); use a kernel of at most {side}",
+                    self.kernel_size,
+                    fmt_widths(&self.input_shape)
                 ),
             ));
         }
@@ -401,6 +414,13 @@ mod tests {
                 ConvolutionalConfig {
                     kernel_size: 4,
                     ..ConvolutionalConfig::new(vec![1, 8])
+                },
+                "kernel_size",
+            ),
+            (
+                ConvolutionalConfig {
+                    kernel_size: 61,
+                    ..ConvolutionalConfig::new(vec![1, 28, 28])
                 },
                 "kernel_size",
             ),

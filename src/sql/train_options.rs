@@ -108,7 +108,7 @@ impl TrainOptions {
                         "convolutional",
                     ])?)
                 }
-                "hidden_units" | "hidden" => config.hidden = Some(v.sizes()?),
+                "hidden_units" | "hidden" => config.hidden = Some(v.sizes("[64, 8, 64]")?),
                 "latent" => config.latent = Some(v.positive()?),
                 "activation" => config.activation = v.parse_enum::<ActivationKind>(ACTIVATIONS)?,
                 "output_activation" => {
@@ -150,8 +150,10 @@ impl TrainOptions {
                     variational.score =
                         Some(v.parse_enum::<VariationalScore>(&["reconstruction", "elbo"])?)
                 }
-                "input_shape" => convolutional.input_shape = Some(v.sizes()?),
-                "filters" => convolutional.filters = Some(v.sizes()?),
+                "input_shape" => {
+                    convolutional.input_shape = Some(v.sizes("[1, 28, 28] or [1, 128]")?)
+                }
+                "filters" => convolutional.filters = Some(v.sizes("[16, 32]")?),
                 "kernel_size" => convolutional.kernel_size = Some(v.positive()?),
                 "downsample" => {
                     convolutional.downsample =
@@ -472,9 +474,10 @@ impl Value<'_> {
         }
     }
 
-    /// `[64, 8, 64]` or `'64,8,64'`: layer widths, each positive.
-    fn sizes(&self) -> Result<Vec<usize>> {
-        let expected = "a list of positive integers, e.g. [64, 8, 64]";
+    /// `[64, 8, 64]` or `'64,8,64'`: sizes, each positive; `example` shows one in the error.
+    fn sizes(&self, example: &str) -> Result<Vec<usize>> {
+        let expected = format!("a list of positive integers, e.g. {example}");
+        let expected = expected.as_str();
         let items: Vec<String> = match self.value {
             OptionValue::List(items) => items.iter().map(ToString::to_string).collect(),
             OptionValue::String(s) => s.split(',').map(|p| p.trim().to_string()).collect(),
