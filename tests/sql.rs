@@ -516,7 +516,7 @@ fn demo_finds_the_top_anomalies_in_sql() {
         .take_while(|l| l.starts_with('+') || l.starts_with('|'))
         .collect();
     assert!(printed.len() > 4, "{step}");
-    let model_arg = format!("sensors={}", path_str(&dir.path().join("sensors.aefm")));
+    let model_arg = format!("sensors={}", path_str(&dir.path().join("sensors.aemodel")));
     let table_arg = format!("readings={}", path_str(&dir.path().join("sensors.parquet")));
     let again = ok(&[
         "sql",
