@@ -419,7 +419,7 @@ fn cli_trains_scores_inspects_and_samples_the_new_kinds() {
     write(&seq, &vector_batch(&sequences(400, 4)));
 
     // Variational, with every variational option.
-    let vae = dir.path().join("vae.aeflow");
+    let vae = dir.path().join("vae.aemodel");
     let out = ok(&[
         "train",
         "--input",
@@ -490,7 +490,7 @@ fn cli_trains_scores_inspects_and_samples_the_new_kinds() {
     }
 
     // Convolutional on the vector column, with every convolutional option.
-    let cae = dir.path().join("cae.aeflow");
+    let cae = dir.path().join("cae.aemodel");
     let out = ok(&[
         "train",
         "--input",
@@ -544,7 +544,7 @@ fn cli_trains_scores_inspects_and_samples_the_new_kinds() {
     // User errors: one line, exit code 1.
     fails(
         &["sample", "-m", p(&cae), "-n", "3"],
-        &["cae.aeflow", "convolutional", "needs a variational one"],
+        &["cae.aemodel", "convolutional", "needs a variational one"],
     );
     fails(
         &["train", "--input", p(&tab), "--out", p(&vae), "--beta", "2"],
@@ -634,7 +634,7 @@ fn cli_images_sample_streams_and_wrong_inputs_are_one_line_errors() {
     write(&img, &vector_batch(&images(300, 1)));
 
     // A 2-D convolutional model on the vector column: --input-shape 1,8,8.
-    let cae = dir.path().join("cae.aeflow");
+    let cae = dir.path().join("cae.aemodel");
     let out = ok(&[
         "train",
         "--input",
@@ -760,7 +760,7 @@ fn cli_images_sample_streams_and_wrong_inputs_are_one_line_errors() {
     // closed pipe instead of producing 10¹² rows first (it would not finish otherwise).
     let tab = dir.path().join("tab.parquet");
     write(&tab, &tabular_batch(&tabular(300, 3)));
-    let vae = dir.path().join("vae.aeflow");
+    let vae = dir.path().join("vae.aemodel");
     ok(&[
         "train",
         "--input",

@@ -575,7 +575,7 @@ mod training_tests {
         assert_eq!(a.encoder, b.encoder);
         assert_eq!(a.decoder, b.decoder);
         let bytes = a.to_bytes().unwrap();
-        let back = Autoencoder::from_bytes(&bytes, "cae.aeflow").unwrap();
+        let back = Autoencoder::from_bytes(&bytes, "cae.aemodel").unwrap();
         // (Dropout is a training setting: the loaded networks have none, the layers are equal.)
         assert_eq!(back.encoder.layers(), a.encoder.layers());
         assert_eq!(back.decoder.layers(), a.decoder.layers());

@@ -557,7 +557,7 @@ mod training_tests {
         let bytes = a.to_bytes().unwrap();
         let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
         assert_eq!(meta.metadata().as_ref().unwrap()["format_version"], "2");
-        let back = Autoencoder::from_bytes(&bytes, "vae.aeflow").unwrap();
+        let back = Autoencoder::from_bytes(&bytes, "vae.aemodel").unwrap();
         assert_eq!(back.kind(), a.kind());
         assert_eq!(back.encoder, a.encoder);
         assert_eq!(back.decoder, a.decoder);
