@@ -29,10 +29,12 @@ mod init;
 mod layer;
 mod loss;
 pub mod optim;
+pub(crate) mod parallel;
 mod pool;
 mod reduce;
 mod scratch;
 mod sequential;
+mod simd;
 mod upsample;
 
 #[cfg(test)]
