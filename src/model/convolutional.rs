@@ -398,6 +398,105 @@ mod tests {
         assert_eq!(widths(&d), vec![4, 20, 32 * 4, 16 * 16, 64]);
     }
 
+    /// Encoder + decoder of every downsample / upsample pairing, in 1-D and 2-D, end to end
+    /// against finite differences of the mean squared error: the input gradient (through every
+    /// layer) and the weight gradient of every layer that has weights.
+    #[test]
+    fn whole_networks_match_finite_differences() {
+        use crate::model::ActivationKind;
+        use crate::nn::gradcheck::{assert_close, numeric_grad};
+        use crate::nn::{GradAt, Loss, Tape};
+        use ndarray::Array2;
+
+        let loss_of = |enc: &Sequential, dec: &Sequential, x: &Array2<f32>, t: &Array2<f32>| {
+            let (mut et, mut dt) = (Tape::new(), Tape::new());
+            let mut rng = ChaCha8Rng::seed_from_u64(0);
+            enc.forward_train(x.view(), &mut et, &mut rng);
+            dec.forward_train(et.output(), &mut dt, &mut rng);
+            Loss::Mse.value(dt.output(), t.view())
+        };
+        // `s` with the weights of layer `i` replaced by `w`.
+        let with_weight = |s: &Sequential, i: usize, w: &Array2<f32>| {
+            let mut layers = s.layers().to_vec();
+            let (dst, _) = layers[i].params_mut().expect("a layer with weights");
+            dst.copy_from_slice(w.as_slice().expect("contiguous"));
+            Sequential::from_layers(layers, 0.0).expect("same shapes")
+        };
+        let cfg = TrainConfig {
+            activation: ActivationKind::Tanh,
+            output_activation: ActivationKind::Tanh,
+            latent: Some(2),
+            ..Default::default()
+        };
+        for shape in [vec![2, 6, 5], vec![1, 9]] {
+            for (down, up) in [
+                (Downsample::Stride, Upsampling::Transpose),
+                (Downsample::Stride, Upsampling::Nearest),
+                (Downsample::MaxPool, Upsampling::Transpose),
+                (Downsample::MaxPool, Upsampling::Nearest),
+            ] {
+                let c = ConvolutionalConfig {
+                    filters: vec![2, 3],
+                    downsample: down,
+                    upsample: up,
+                    ..ConvolutionalConfig::new(shape.clone())
+                };
+                let what = format!("{shape:?} {down:?} {up:?}");
+                let (enc, dec) = build(&c, &cfg);
+                let d = c.n_features();
+                let x = Array2::from_shape_fn((3, d), |(i, j)| ((i * d + j) as f32 * 0.77).sin());
+                let t = x.mapv(|v| 0.5 * v);
+
+                let (mut et, mut dt) = (Tape::new(), Tape::new());
+                let mut rng = ChaCha8Rng::seed_from_u64(0);
+                enc.forward_train(x.view(), &mut et, &mut rng);
+                dec.forward_train(et.output(), &mut dt, &mut rng);
+                let (y, g) = dt.output_and_grad();
+                let y = y.to_owned();
+                let (_, at) = Loss::Mse.value_and_grad(y.view(), t.view(), Activation::Tanh, g);
+                let (mut eg, mut dg) = (enc.zero_grads(), dec.zero_grads());
+                let mut dx = Array2::zeros(x.raw_dim());
+                {
+                    let (z, dz) = et.output_and_grad();
+                    let z = z.to_owned();
+                    dec.backward(z.view(), &mut dt, at, &mut dg, Some(dz));
+                }
+                enc.backward(
+                    x.view(),
+                    &mut et,
+                    GradAt::Output,
+                    &mut eg,
+                    Some(dx.view_mut()),
+                );
+
+                let num = numeric_grad(&x, |x| loss_of(&enc, &dec, x, &t));
+                assert_close(&dx, &num, &format!("{what}: dx"));
+                for (i, layer) in enc.layers().iter().enumerate() {
+                    if let Some((w, _)) = layer.params() {
+                        let num =
+                            numeric_grad(w, |w| loss_of(&with_weight(&enc, i, w), &dec, &x, &t));
+                        assert_close(
+                            &eg.layers[i].weight,
+                            &num,
+                            &format!("{what}: encoder {i} dW"),
+                        );
+                    }
+                }
+                for (i, layer) in dec.layers().iter().enumerate() {
+                    if let Some((w, _)) = layer.params() {
+                        let num =
+                            numeric_grad(w, |w| loss_of(&enc, &with_weight(&dec, i, w), &x, &t));
+                        assert_close(
+                            &dg.layers[i].weight,
+                            &num,
+                            &format!("{what}: decoder {i} dW"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn bad_shapes_are_config_errors() {
         let cases: Vec<(ConvolutionalConfig, &str)> = vec![
