@@ -448,7 +448,11 @@ fn vector_column_input() {
         "-q",
     ]);
     let i = ok(&["inspect", p(&model)]);
-    assert!(i.stdout.contains("v[0], v[1]"), "{}", i.stdout);
+    assert!(
+        i.stdout.contains("features (6)     v[0..5]"),
+        "{}",
+        i.stdout
+    );
 
     let out = dir.path().join("out.parquet");
     ok(&[

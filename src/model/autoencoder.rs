@@ -279,17 +279,8 @@ impl Autoencoder {
     /// A generator of rows like [`Autoencoder::sample`]'s, for drawing many rows in chunks
     /// (`sampler(s)` asked for `a` then `b` rows gives the rows of `sample(a + b, s)`).
     /// Variational models only.
-    pub fn sampler(&self, seed: u64) -> Result<Sampler<'_>> {
-        if self.kind.variational().is_none() {
-            return Err(Error::config(
-                "model",
-                format!(
-                    "sampling needs a variational autoencoder (trained with kind variational), this one is {}",
-                    self.kind.name()
-                ),
-            ));
-        }
-        Ok(Sampler::new(self, seed))
+    pub fn sampler(&self, seed: u64) -> Result<Sampler<&Autoencoder>> {
+        Sampler::new(self, seed)
     }
 
     /// Reconstruction in original units.
