@@ -5,7 +5,8 @@
 //! convolutional layers keep the same contract). This module knows nothing of Arrow, files or
 //! models; [`crate::model`] builds autoencoders from it.
 //!
-//! - [`gemm`]: `C ← α·A·B + β·C`, the single entry to matrixmultiply.
+//! - [`gemm`]: `C ← α·A·B + β·C`, the single entry to the products (an AVX-512 kernel or
+//!   matrixmultiply), split over two cores when large.
 //! - [`Dense`]: `y = f(x·Wᵀ + b)` with `W` as `[out, in]`; [`Activation`]s fused into the pass.
 //! - [`Conv`] (1-D / 2-D, stride, padding; im2col + sgemm), [`ConvTranspose`], [`MaxPool`],
 //!   [`Upsample`]: the convolutional layers, on rows that are flattened `[C, H, W]` samples
@@ -24,6 +25,8 @@ mod corruption;
 mod dense;
 mod dropout;
 mod gemm;
+#[cfg(target_arch = "x86_64")]
+mod gemm_avx512;
 mod im2col;
 mod init;
 mod layer;
