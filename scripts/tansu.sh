@@ -2,7 +2,8 @@
 # Install, start and stop the Tansu Kafka-compatible broker used by aeflow's end-to-end stream tests
 # (tests/stream_tansu.rs). Everything lives outside the repository, under ${AEFLOW_TOOLS}:
 #   bin/tansu           the broker binary (cargo install tansu 0.6.0 --features dynostore)
-#   target/             cargo's build directory for that install
+#   tansu-target/       cargo's build directory for that install (not target/: scripts/test.sh builds the
+#                       test suite in $AEFLOW_CACHE/target, and the two must not share one)
 #   tansu.pid, tansu.log  the running broker
 #
 # Usage:
@@ -29,7 +30,7 @@ install() {
     fi
     mkdir -p "$TOOLS"
     echo "installing tansu $TANSU_VERSION into $TOOLS/bin (takes several minutes)"
-    CARGO_TARGET_DIR="$TOOLS/target" cargo install tansu --version "$TANSU_VERSION" --locked \
+    CARGO_TARGET_DIR="$TOOLS/tansu-target" cargo install tansu --version "$TANSU_VERSION" --locked \
         --features dynostore --root "$TOOLS"
     [[ -x "$BIN" ]] || die "cargo install finished but $BIN is missing"
     echo "installed $BIN"
