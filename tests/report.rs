@@ -13,7 +13,9 @@ mod well_formed;
 use std::path::Path;
 use std::process::Command;
 
-use aeflow::model::{Autoencoder, Kind, Silent, TrainConfig};
+use aeflow::model::{
+    Autoencoder, ConvolutionalConfig, Kind, Silent, TrainConfig, VariationalConfig,
+};
 use aeflow::report::{InputFindings, InputProfiler, ReportOptions, render, write_html};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
@@ -225,6 +227,22 @@ fn sparse_report() {
     );
 }
 
+#[test]
+fn variational_report() {
+    report_for_kind(
+        Kind::Variational(VariationalConfig::default()),
+        "variational",
+    );
+}
+
+#[test]
+fn convolutional_report() {
+    // The six features read as a one-channel sequence of length 6.
+    let mut c = ConvolutionalConfig::new(vec![1, 6]);
+    c.filters = vec![8];
+    report_for_kind(Kind::Convolutional(c), "convolutional");
+}
+
 /// Every kind has a report test above: a kind added later does not compile here until it
 /// has one (and a case in `report_for_kind` if it needs other data).
 #[allow(dead_code)]
@@ -233,6 +251,8 @@ fn report_test_of(kind: &Kind) -> fn() {
         Kind::Vanilla => vanilla_report,
         Kind::Denoising { .. } => denoising_report,
         Kind::Sparse { .. } => sparse_report,
+        Kind::Variational(_) => variational_report,
+        Kind::Convolutional(_) => convolutional_report,
     }
 }
 

@@ -25,6 +25,7 @@
 //! [`MissingPolicy::Reject`]: crate::model::MissingPolicy::Reject
 //! [`MissingPolicy::ImputeMean`]: crate::model::MissingPolicy::ImputeMean
 
+mod feature_columns;
 mod fit;
 mod from_matrix;
 mod numeric;
@@ -32,6 +33,7 @@ mod score;
 mod select;
 mod to_matrix;
 
+pub use feature_columns::{feature_columns, feature_columns_schema};
 pub use fit::fit_batches;
 pub use from_matrix::{
     fixed_size_list_type, matrix_to_fixed_size_list, matrix_to_fixed_size_list_masked,

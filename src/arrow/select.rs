@@ -275,7 +275,7 @@ fn vector(schema: &Schema, column: usize, width: usize) -> (FeatureLayout, Vec<S
 }
 
 /// `v` when the names are exactly `v[0]`, `v[1]`, …, `v[n-1]`.
-fn vector_base(names: &[String]) -> Option<&str> {
+pub(crate) fn vector_base(names: &[String]) -> Option<&str> {
     let first = names.first()?;
     let base = first.strip_suffix("[0]")?;
     names

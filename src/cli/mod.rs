@@ -14,6 +14,7 @@ mod demo_data;
 mod encode;
 mod inspect;
 mod report;
+mod sample;
 mod score;
 mod sql;
 mod stream;
@@ -42,6 +43,8 @@ enum Command {
     Sql(sql::Args),
     /// Score or encode a Kafka topic into another topic.
     Stream(stream::Args),
+    /// Generate new rows from a variational model.
+    Sample(sample::Args),
     /// Write an HTML report of a model and its anomalies.
     Report(report::Args),
     /// The main job on embedded defaults: train, score, SQL, stream, report.
@@ -61,6 +64,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sql(a) => sql::run(a),
         Command::Stream(a) => stream::run(a),
         Command::Report(a) => report::run(a),
+        Command::Sample(a) => sample::run(a),
         Command::Demo(a) => demo::run(a),
         #[cfg(feature = "ballista")]
         Command::Cluster(a) => cluster::run(a),

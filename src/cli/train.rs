@@ -9,7 +9,10 @@ use super::console::{TrainProgress, Verbosity, duration, note, say};
 use crate::arrow::FeatureSelection;
 use crate::batch::{FileFormat, TrainingData, TrainingOptions, read_training_data};
 use crate::error::{Error, Result};
-use crate::model::{Autoencoder, Kind, MissingPolicy, ModelSummary, TrainConfig};
+use crate::model::{
+    Autoencoder, ConvolutionalConfig, Kind, MissingPolicy, ModelSummary, TrainConfig,
+    VariationalConfig,
+};
 
 const ACTIVATIONS: [&str; 7] = [
     "relu",
@@ -50,7 +53,7 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', value_name = "id,ts")]
     pub exclude: Option<Vec<String>>,
     /// Kind of autoencoder.
-    #[arg(long, value_parser = ["vanilla", "denoising", "sparse"])]
+    #[arg(long, value_parser = ["vanilla", "denoising", "sparse", "variational", "convolutional"])]
     pub kind: Option<String>,
     /// Hidden layer widths, encoder to decoder; the middle one is the latent size.
     #[arg(
@@ -132,6 +135,31 @@ pub struct Args {
     /// Sparse: weight of the KL penalty.
     #[arg(long, value_name = "F")]
     pub sparsity_weight: Option<f32>,
+    /// Variational: weight β of the KL term (default 1).
+    #[arg(long, value_name = "F")]
+    pub beta: Option<f32>,
+    /// Variational: epochs over which β rises linearly from 0 (default 0: no warm-up).
+    #[arg(long, value_name = "N")]
+    pub kl_warmup: Option<usize>,
+    /// Variational: the anomaly score, reconstruction error of the mean (default) or negative ELBO.
+    #[arg(long, value_parser = ["reconstruction", "elbo"])]
+    pub anomaly_score: Option<String>,
+    /// Convolutional: shape of one row, channels,length (e.g. 1,128) or channels,height,width
+    /// (e.g. 1,28,28); needed with --kind convolutional.
+    #[arg(long, value_delimiter = ',', value_name = "1,28,28")]
+    pub input_shape: Option<Vec<usize>>,
+    /// Convolutional: filters of each encoder block (default 16,32).
+    #[arg(long, value_delimiter = ',', value_name = "16,32")]
+    pub filters: Option<Vec<usize>>,
+    /// Convolutional: kernel size, odd (default 3).
+    #[arg(long, value_name = "N")]
+    pub kernel_size: Option<usize>,
+    /// Convolutional: how each encoder block halves the size (default stride).
+    #[arg(long, value_parser = ["stride", "max_pool"])]
+    pub downsample: Option<String>,
+    /// Convolutional: how each decoder block restores it (default transpose).
+    #[arg(long, value_parser = ["transpose", "nearest"])]
+    pub upsample: Option<String>,
     /// Train on a uniform random sample of this many rows when the file has more.
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     pub max_rows: usize,
@@ -311,6 +339,25 @@ fn kind(args: &Args) -> Result<Kind> {
             "apply to --kind sparse only",
         ));
     }
+    let variational =
+        args.beta.is_some() || args.kl_warmup.is_some() || args.anomaly_score.is_some();
+    if variational && kind != "variational" {
+        return Err(Error::config(
+            "--beta/--kl-warmup/--anomaly-score",
+            "apply to --kind variational only",
+        ));
+    }
+    let convolutional = args.input_shape.is_some()
+        || args.filters.is_some()
+        || args.kernel_size.is_some()
+        || args.downsample.is_some()
+        || args.upsample.is_some();
+    if convolutional && kind != "convolutional" {
+        return Err(Error::config(
+            "--input-shape/--filters/--kernel-size/--downsample/--upsample",
+            "apply to --kind convolutional only",
+        ));
+    }
     Ok(match kind {
         "denoising" => {
             let noise_std = args.noise_std.unwrap_or(if args.mask_ratio.is_some() {
@@ -363,6 +410,48 @@ fn kind(args: &Args) -> Result<Kind> {
                 sparsity_target: args.sparsity_target,
                 sparsity_weight,
             }
+        }
+        "variational" => {
+            let mut v = VariationalConfig::default();
+            if let Some(b) = args.beta {
+                in_range("--beta", b as f64, 0.0, f64::MAX, true)?;
+                v.beta = b;
+            }
+            if let Some(w) = args.kl_warmup {
+                v.kl_warmup = w;
+            }
+            if let Some(s) = &args.anomaly_score {
+                v.score = named("--anomaly-score", s)?;
+            }
+            Kind::Variational(v)
+        }
+        "convolutional" => {
+            let Some(shape) = &args.input_shape else {
+                return Err(Error::config(
+                    "--input-shape",
+                    "--kind convolutional needs the shape of one row: channels,length (e.g. 1,128) or channels,height,width (e.g. 1,28,28)",
+                ));
+            };
+            let mut c = ConvolutionalConfig::new(shape.clone());
+            if let Some(f) = &args.filters {
+                c.filters = f.clone();
+            }
+            if let Some(k) = args.kernel_size {
+                c.kernel_size = k;
+            }
+            if let Some(d) = &args.downsample {
+                c.downsample = named("--downsample", d)?;
+            }
+            if let Some(u) = &args.upsample {
+                c.upsample = named("--upsample", u)?;
+            }
+            c.validate().map_err(|e| match e {
+                Error::Config { option, message } => {
+                    Error::config(format!("--{}", option.replace('_', "-")), message)
+                }
+                other => other,
+            })?;
+            Kind::Convolutional(c)
         }
         _ => Kind::Vanilla,
     })
@@ -486,6 +575,36 @@ pub(crate) fn kind_name(kind: &Kind) -> String {
             }
             format!("sparse ({})", parts.join(", "))
         }
+        Kind::Variational(v) => {
+            let mut parts = vec![format!("β {}", v.beta)];
+            if v.kl_warmup > 0 {
+                parts.push(format!("KL warm-up {} epochs", v.kl_warmup));
+            }
+            parts.push(format!("score {}", v.score.name()));
+            format!("variational ({})", parts.join(", "))
+        }
+        Kind::Convolutional(c) => format!(
+            "convolutional (input {}, filters {}, kernel {}, {} / {})",
+            c.input_shape
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join("×"),
+            c.filters
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+            c.kernel_size,
+            match c.downsample {
+                crate::model::Downsample::Stride => "strided",
+                crate::model::Downsample::MaxPool => "max pooling",
+            },
+            match c.upsample {
+                crate::model::Upsampling::Transpose => "transposed",
+                crate::model::Upsampling::Nearest => "nearest",
+            }
+        ),
     }
 }
 

@@ -22,7 +22,11 @@
 //! # Activations
 //! Every encoder layer, the latent one included, and every decoder layer but the last use
 //! `activation`; the decoder's last layer uses `output_activation`. A sparse kind with a KL
-//! target needs latent activations in (0, 1), so its latent layer is sigmoid.
+//! target needs latent activations in (0, 1), so its latent layer is sigmoid. A variational
+//! kind's latent layer is linear and `2k` wide (mean and log-variance).
+//!
+//! The convolutional kind builds its networks itself ([`super::convolutional`]); its dense part
+//! follows the same `hidden` / `latent` options.
 
 use super::config::TrainConfig;
 use crate::error::{Error, Result};
@@ -31,7 +35,7 @@ use crate::nn::Activation;
 /// Widths and activations of both halves.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Architecture {
-    /// Encoder widths, `[d, …, k]`.
+    /// Encoder widths, `[d, …, k]` (`[d, …, 2k]` for a variational kind).
     pub encoder_dims: Vec<usize>,
     /// Activation after each encoder layer (`encoder_dims.len() − 1` of them).
     pub encoder_activations: Vec<Activation>,
@@ -86,6 +90,13 @@ impl Architecture {
                 .last_mut()
                 .expect("the encoder has a layer") = Activation::Sigmoid;
         }
+        if config.kind.variational().is_some() {
+            let k = decoder_dims[0];
+            *encoder_dims.last_mut().expect("the encoder has widths") = 2 * k;
+            *encoder_activations
+                .last_mut()
+                .expect("the encoder has a layer") = Activation::Linear;
+        }
         let mut decoder_activations = vec![act; decoder_dims.len() - 1];
         *decoder_activations
             .last_mut()
@@ -100,13 +111,13 @@ impl Architecture {
 
     /// Latent size.
     pub fn latent_dim(&self) -> usize {
-        *self.encoder_dims.last().expect("the encoder has widths")
+        self.decoder_dims[0]
     }
 
     /// All widths input to output, e.g. `[9, 6, 3, 6, 9]`.
     pub fn dims(&self) -> Vec<usize> {
-        let mut dims = self.encoder_dims.clone();
-        dims.extend_from_slice(&self.decoder_dims[1..]);
+        let mut dims = self.encoder_dims[..self.encoder_dims.len() - 1].to_vec();
+        dims.extend_from_slice(&self.decoder_dims);
         dims
     }
 }
@@ -172,5 +183,21 @@ mod tests {
             a.decoder_activations,
             vec![Activation::Elu, Activation::Linear]
         );
+    }
+
+    #[test]
+    fn variational_latent_layer_is_linear_and_twice_as_wide() {
+        let c = TrainConfig {
+            kind: Kind::Variational(Default::default()),
+            ..Default::default()
+        };
+        let a = Architecture::new(&c, 9).unwrap();
+        assert_eq!(a.encoder_dims, vec![9, 6, 6]);
+        assert_eq!(
+            a.encoder_activations,
+            vec![Activation::Elu, Activation::Linear]
+        );
+        assert_eq!(a.latent_dim(), 3);
+        assert_eq!(a.dims(), vec![9, 6, 3, 6, 9]);
     }
 }

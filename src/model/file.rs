@@ -23,14 +23,28 @@ use super::config::{ActivationKind, LossKind, TrainConfig};
 use super::kind::Kind;
 use super::observer::EpochRecord;
 use super::scaler::Preprocessing;
+use super::spatial_spec::{self, MAX_WIDTH, SpatialSpec};
 use super::summary::Diagnostics;
 use crate::error::{Error, Result};
-use crate::nn::{Dense, Sequential};
+use crate::nn::{Dense, Layer, Sequential};
 
 /// Value of the `format` metadata key.
 pub const FORMAT: &str = "aeflow.autoencoder";
-/// The format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest format version this build writes and reads. Version 2 added the variational and
+/// convolutional kinds (a `2k`-wide variational encoder head, non-dense layers); a model of the
+/// other kinds is still written as version 1, which readers of version 1 understand.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The oldest format version this build reads.
+const OLDEST_VERSION: u32 = 1;
+
+/// The format version a model of `kind` needs.
+fn required_version(kind: &Kind) -> u32 {
+    match kind {
+        Kind::Variational(_) | Kind::Convolutional(_) => 2,
+        _ => 1,
+    }
+}
 
 /// Metadata keys.
 const KEY_FORMAT: &str = "format";
@@ -45,6 +59,9 @@ struct LayerSpec {
     inputs: usize,
     outputs: usize,
     activation: ActivationKind,
+    /// Non-dense layers (format version 2); absent for a dense layer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    spatial: Option<SpatialSpec>,
 }
 
 /// The JSON under the `model` metadata key.
@@ -81,15 +98,20 @@ fn tensors_of(encoder: &Sequential, decoder: &Sequential) -> Vec<OwnedTensor> {
     let mut out = Vec::new();
     for (prefix, net) in [("encoder", encoder), ("decoder", decoder)] {
         for (i, layer) in net.layers().iter().enumerate() {
+            let (Some((weight, bias)), Some(shape)) =
+                (layer.params(), spatial_spec::weight_shape(layer))
+            else {
+                continue;
+            };
             out.push(OwnedTensor {
                 name: format!("{prefix}.{i}.weight"),
-                shape: vec![layer.out_features(), layer.in_features()],
-                bytes: le_bytes(layer.weight().iter()),
+                shape,
+                bytes: le_bytes(weight.iter()),
             });
             out.push(OwnedTensor {
                 name: format!("{prefix}.{i}.bias"),
-                shape: vec![layer.out_features()],
-                bytes: le_bytes(layer.bias().iter()),
+                shape: vec![bias.len()],
+                bytes: le_bytes(bias.iter()),
             });
         }
     }
@@ -145,6 +167,7 @@ fn layer_specs(net: &Sequential) -> Vec<LayerSpec> {
             inputs: l.in_features(),
             outputs: l.out_features(),
             activation: l.activation().into(),
+            spatial: SpatialSpec::of(l),
         })
         .collect()
 }
@@ -171,7 +194,10 @@ pub(crate) fn to_bytes(model: &Autoencoder) -> Result<Vec<u8>> {
     let tensors = tensors_of(&model.encoder, &model.decoder);
     let mut metadata = HashMap::new();
     metadata.insert(KEY_FORMAT.to_string(), FORMAT.to_string());
-    metadata.insert(KEY_VERSION.to_string(), FORMAT_VERSION.to_string());
+    metadata.insert(
+        KEY_VERSION.to_string(),
+        required_version(&model.kind).to_string(),
+    );
     metadata.insert(KEY_MODEL_SHA.to_string(), model_sha256(&json));
     metadata.insert(
         KEY_TENSORS_SHA.to_string(),
@@ -266,14 +292,14 @@ pub(crate) fn from_bytes(bytes: &[u8], source: &str) -> Result<Autoencoder> {
     let version = metadata
         .get(KEY_VERSION)
         .ok_or_else(|| fail(format!("inconsistent: the metadata has no '{KEY_VERSION}'")))?;
-    match version.parse::<u32>() {
-        Ok(FORMAT_VERSION) => {}
+    let version = match version.parse::<u32>() {
+        Ok(v) if (OLDEST_VERSION..=FORMAT_VERSION).contains(&v) => v,
         _ => {
             return Err(fail(format!(
-                "unsupported format version {version:?}: this build of aeflow reads version {FORMAT_VERSION}"
+                "unsupported format version {version:?}: this build of aeflow reads versions {OLDEST_VERSION} to {FORMAT_VERSION}"
             )));
         }
-    }
+    };
     let get = |key: &str| {
         metadata
             .get(key)
@@ -309,9 +335,16 @@ pub(crate) fn from_bytes(bytes: &[u8], source: &str) -> Result<Autoencoder> {
     }
     let header: ModelHeader = serde_json::from_str(json).map_err(|e| {
         fail(format!(
-            "inconsistent: the model metadata does not match format version {FORMAT_VERSION}: {e}"
+            "inconsistent: the model metadata does not match format version {version}: {e}"
         ))
     })?;
+    if required_version(&header.kind) > version {
+        return Err(fail(format!(
+            "inconsistent: a {} model needs format version {}, the file says {version}",
+            header.kind.name(),
+            required_version(&header.kind)
+        )));
+    }
     let by_name: HashMap<&str, &TensorView<'_>> =
         tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
     build(header, &by_name).map_err(|reason| fail(format!("inconsistent: {reason}")))
@@ -364,7 +397,7 @@ fn build(
         if specs.is_empty() {
             return Err(format!("the {prefix} has no layers"));
         }
-        let mut layers = Vec::new();
+        let mut layers: Vec<Layer> = Vec::new();
         let mut width = input;
         for (i, spec) in specs.iter().enumerate() {
             if spec.inputs != width {
@@ -373,20 +406,52 @@ fn build(
                     spec.inputs
                 ));
             }
-            let w = tensor(
-                tensors,
-                &format!("{prefix}.{i}.weight"),
-                &[spec.outputs, spec.inputs],
-            )?;
-            let b = tensor(tensors, &format!("{prefix}.{i}.bias"), &[spec.outputs])?;
-            used.insert(format!("{prefix}.{i}.weight"));
-            used.insert(format!("{prefix}.{i}.bias"));
-            let w = Array2::from_shape_vec((spec.outputs, spec.inputs), w)
-                .map_err(|e| e.to_string())?;
-            layers.push(
-                Dense::from_parts(w, Array1::from(b), spec.activation.into())
-                    .map_err(|e| e.to_string())?,
-            );
+            let weight_name = format!("{prefix}.{i}.weight");
+            let bias_name = format!("{prefix}.{i}.bias");
+            let layer = match &spec.spatial {
+                None => {
+                    let w = tensor(tensors, &weight_name, &[spec.outputs, spec.inputs])?;
+                    let b = tensor(tensors, &bias_name, &[spec.outputs])?;
+                    let w = Array2::from_shape_vec((spec.outputs, spec.inputs), w)
+                        .map_err(|e| e.to_string())?;
+                    Dense::from_parts(w, Array1::from(b), spec.activation.into())
+                        .map_err(|e| e.to_string())?
+                        .into()
+                }
+                Some(spatial) => {
+                    match spatial.widths() {
+                        Some((a, b)) if (a, b) == (spec.inputs, spec.outputs) => {}
+                        Some((a, b)) => {
+                            return Err(format!(
+                                "{prefix}.{i} is described as {a} → {b} wide, but its entry says {} → {}",
+                                spec.inputs, spec.outputs
+                            ));
+                        }
+                        None => return Err(format!("{prefix}.{i} has invalid sizes")),
+                    }
+                    if spec.outputs > MAX_WIDTH {
+                        return Err(format!(
+                            "{prefix}.{i} is {} wide, more than the {MAX_WIDTH} this build accepts",
+                            spec.outputs
+                        ));
+                    }
+                    let params = match spatial.tensor_shapes() {
+                        Some((w_shape, b_shape)) => Some((
+                            tensor(tensors, &weight_name, &w_shape)?,
+                            tensor(tensors, &bias_name, &b_shape)?,
+                        )),
+                        None => None,
+                    };
+                    spatial
+                        .build(spec.activation.into(), params)
+                        .map_err(|e| format!("{prefix}.{i}: {e}"))?
+                }
+            };
+            if layer.params().is_some() {
+                used.insert(weight_name);
+                used.insert(bias_name);
+            }
+            layers.push(layer);
             width = spec.outputs;
         }
         if width != output {
@@ -396,7 +461,12 @@ fn build(
         }
         Sequential::from_layers(layers, 0.0).map_err(|e| e.to_string())
     };
-    let encoder = net("encoder", &h.encoder, d, h.latent_dim)?;
+    let encoder = net(
+        "encoder",
+        &h.encoder,
+        d,
+        h.kind.encoder_outputs(h.latent_dim),
+    )?;
     let decoder = net("decoder", &h.decoder, h.latent_dim, d)?;
     if let Some(extra) = tensors.keys().find(|k| !used.contains(**k)) {
         return Err(format!("unexpected tensor {extra}"));
@@ -619,11 +689,11 @@ mod tests {
     #[test]
     fn wrong_version_and_foreign_files_have_their_own_errors() {
         let bytes = model().to_bytes().unwrap();
-        let v2 = rewrite(&bytes, |md| {
-            md.insert(KEY_VERSION.into(), "2".into());
+        let v3 = rewrite(&bytes, |md| {
+            md.insert(KEY_VERSION.into(), "3".into());
         });
-        let r = reason(Autoencoder::from_bytes(&v2, "test.aeflow"));
-        assert!(r.starts_with("unsupported format version \"2\""), "{r}");
+        let r = reason(Autoencoder::from_bytes(&v3, "test.aeflow"));
+        assert!(r.starts_with("unsupported format version \"3\""), "{r}");
         let foreign = rewrite(&bytes, |md| {
             md.insert(KEY_FORMAT.into(), "pytorch".into());
         });

@@ -1,13 +1,17 @@
-//! The kinds of autoencoder. Each kind changes training only at the input (corruption) or at
-//! the latent layer (penalties, and later a variational sampling step); inference is always
-//! `decoder(encoder(x))`.
+//! The kinds of autoencoder. The dense kinds change training only at the input (corruption) or
+//! at the latent layer (penalties); the variational kind samples its latent during training
+//! (see [`super::variational`]); the convolutional kind builds its networks from convolutions
+//! (see [`super::convolutional`]). Inference is always `decoder(encoder(x))`, the decoder reading
+//! the first `k` encoder outputs (for a variational model, the mean).
 
 use serde::{Deserialize, Serialize};
 
+use super::convolutional::ConvolutionalConfig;
+use super::variational::VariationalConfig;
 use crate::error::{Error, Result};
 use crate::nn::{ActivityPenalty, Corruption};
 
-/// What kind of autoencoder. Variational and convolutional kinds come later and must fit here.
+/// What kind of autoencoder.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Kind {
@@ -29,15 +33,23 @@ pub enum Kind {
         /// Weight of the KL penalty.
         sparsity_weight: f32,
     },
+    /// Variational: a Gaussian latent sampled with the reparameterisation trick, loss
+    /// reconstruction + β·KL.
+    Variational(VariationalConfig),
+    /// Convolutional: 1-D or 2-D convolutions over rows of a given shape.
+    Convolutional(ConvolutionalConfig),
 }
 
 impl Kind {
-    /// Short name as used by the CLI and the model file (`vanilla`, `denoising`, `sparse`).
+    /// Short name as used by the CLI and the model file (`vanilla`, `denoising`, `sparse`,
+    /// `variational`, `convolutional`).
     pub fn name(&self) -> &'static str {
         match self {
             Kind::Vanilla => "vanilla",
             Kind::Denoising { .. } => "denoising",
             Kind::Sparse { .. } => "sparse",
+            Kind::Variational(_) => "variational",
+            Kind::Convolutional(_) => "convolutional",
         }
     }
 
@@ -45,6 +57,8 @@ impl Kind {
     pub fn validate(&self) -> Result<()> {
         match *self {
             Kind::Vanilla => Ok(()),
+            Kind::Variational(ref v) => v.validate(),
+            Kind::Convolutional(ref c) => c.validate(),
             Kind::Denoising {
                 noise_std,
                 mask_ratio,
@@ -142,5 +156,32 @@ impl Kind {
     /// its activation is then sigmoid whatever the configured hidden activation.
     pub fn needs_unit_interval_latent(&self) -> bool {
         self.latent_penalty().kl.is_some()
+    }
+}
+
+impl Kind {
+    /// The variational parameters, for a variational model.
+    pub fn variational(&self) -> Option<&VariationalConfig> {
+        match self {
+            Kind::Variational(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The convolutional parameters, for a convolutional model.
+    pub fn convolutional(&self) -> Option<&ConvolutionalConfig> {
+        match self {
+            Kind::Convolutional(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Width of the encoder's output for a latent size `k`: `2k` (mean and log-variance) for a
+    /// variational model, `k` otherwise.
+    pub fn encoder_outputs(&self, k: usize) -> usize {
+        match self {
+            Kind::Variational(_) => 2 * k,
+            _ => k,
+        }
     }
 }

@@ -7,14 +7,17 @@
 mod architecture;
 mod autoencoder;
 mod config;
+mod convolutional;
 mod file;
 mod kind;
 mod observer;
 mod scaler;
 mod score;
+mod spatial_spec;
 mod summary;
 mod threshold;
 mod train;
+mod variational;
 
 #[cfg(test)]
 mod testdata;
@@ -22,6 +25,9 @@ mod testdata;
 pub use architecture::{Architecture, default_hidden, default_latent};
 pub use autoencoder::{Autoencoder, INFERENCE_CHUNK};
 pub use config::{ActivationKind, LossKind, OptimizerKind, TrainConfig};
+pub use convolutional::{
+    ConvolutionalConfig, DEFAULT_FILTERS, DEFAULT_KERNEL_SIZE, Downsample, Upsampling,
+};
 pub use file::{FORMAT, FORMAT_VERSION};
 pub use kind::Kind;
 pub use observer::{EpochRecord, Silent, TrainObserver};
@@ -31,3 +37,4 @@ pub use summary::{DEAD_UNIT_STD, Diagnostics, LatentActivity, ModelSummary};
 pub use threshold::{
     DIAGNOSTIC_QUANTILES, calibrate, error_quantiles, quantile_sorted, sorted_errors,
 };
+pub use variational::{DEFAULT_BETA, Sampler, VariationalConfig, VariationalScore};

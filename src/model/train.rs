@@ -6,7 +6,8 @@
 //!    `x̃ = corrupt(x)` (denoising only), `z = encoder(x̃)`, `x̂ = decoder(z)`,
 //!    objective `L(x̂, x) + P(z)` (P: latent penalties of the sparse kind), backward through the
 //!    decoder to `∂/∂z`, add `∂P/∂z`, backward through the encoder, one optimizer step.
-//!    The latent stage is where a variational kind will sample `z = μ + σ·ε` and add `β·KL`.
+//!    A variational kind samples `z = μ + σ·ε` at the latent stage and adds `β·KL`
+//!    (see [`super::variational`]); a convolutional kind only differs in its networks.
 //! 4. After each epoch, the validation loss (inference mode); early stopping keeps the best
 //!    weights and stops after `patience` epochs without a relative improvement of
 //!    `min_rel_delta`, then restores them.
@@ -14,7 +15,8 @@
 //!    units.
 //!
 //! Every random draw comes from ChaCha8 streams of the one seed (0: initialisation, 1: split,
-//! 2: shuffling, 3: corruption and dropout), so the same seed and data give bit-identical weights.
+//! 2: shuffling, 3: corruption and dropout, 4: variational sampling), so the same seed and data
+//! give bit-identical weights.
 
 use std::collections::HashSet;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -28,10 +30,12 @@ use super::architecture::Architecture;
 use super::autoencoder::{Autoencoder, INFERENCE_CHUNK};
 use super::config::{LossKind, TrainConfig};
 use super::file;
+use super::kind::Kind;
 use super::observer::{EpochRecord, TrainObserver};
 use super::scaler::{Preprocessing, ScalerKind};
 use super::summary::{DEAD_UNIT_STD, Diagnostics, LatentActivity};
 use super::threshold;
+use super::variational::{self, GaussianHead, VariationalScore};
 use crate::error::{Error, Result};
 use crate::nn::{
     ActivityPenalty, Buffers, Corruption, GradAt, Grads, Loss, Optimizer, Sequential, Tape,
@@ -41,6 +45,7 @@ const STREAM_INIT: u64 = 0;
 const STREAM_SPLIT: u64 = 1;
 const STREAM_SHUFFLE: u64 = 2;
 const STREAM_NOISE: u64 = 3;
+const STREAM_LATENT: u64 = 4;
 
 fn rng(seed: u64, stream: u64) -> ChaCha8Rng {
     let mut r = ChaCha8Rng::seed_from_u64(seed);
@@ -68,6 +73,11 @@ struct Trainer {
     encoder_grads: Grads,
     decoder_grads: Grads,
     noise_rng: ChaCha8Rng,
+    /// Variational kind: the sampling stage, the KL weight β_e of the current epoch, and the
+    /// stream ε is drawn from.
+    head: Option<GaussianHead>,
+    beta_now: f32,
+    latent_rng: ChaCha8Rng,
 }
 
 impl Trainer {
@@ -86,6 +96,9 @@ impl Trainer {
             encoder_grads,
             decoder_grads,
             noise_rng,
+            head,
+            beta_now,
+            latent_rng,
         } = self;
         let clean = batch.slice(s![..rows, ..]);
         let input = if corruption.is_identity() {
@@ -98,7 +111,25 @@ impl Trainer {
         };
 
         nets.encoder.forward_train(input, encoder_tape, noise_rng);
-        // Latent stage (identity for the kinds of this version).
+        if let Some(head) = head {
+            let z = head.sample(encoder_tape.output(), latent_rng);
+            nets.decoder.forward_train(z, decoder_tape, noise_rng);
+            let (x_hat, d_out) = decoder_tape.output_and_grad();
+            let (value, at) =
+                loss.value_and_grad(x_hat, clean, nets.decoder.output_activation(), d_out);
+            let (z, dz) = head.z_and_grad();
+            nets.decoder
+                .backward(z, decoder_tape, at, decoder_grads, Some(dz));
+            let kl_weight = *beta_now / clean.len().max(1) as f32;
+            let (stats, dstats) = encoder_tape.output_and_grad();
+            let kl = head.backward(stats, kl_weight, dstats);
+            nets.encoder
+                .backward(input, encoder_tape, GradAt::Output, encoder_grads, None);
+            optimizer.begin_step();
+            let next = nets.encoder.step(encoder_grads, optimizer.as_mut(), 0);
+            nets.decoder.step(decoder_grads, optimizer.as_mut(), next);
+            return value + kl_weight as f64 * kl;
+        }
         nets.decoder
             .forward_train(encoder_tape.output(), decoder_tape, noise_rng);
         let (x_hat, d_out) = decoder_tape.output_and_grad();
@@ -122,31 +153,52 @@ impl Trainer {
     }
 }
 
-/// Mean loss of `loss` over scaled rows `xs`, in inference mode.
-fn inference_loss(nets: &Nets, xs: ArrayView2<f32>, loss: Loss) -> f64 {
+/// The first `k` encoder outputs, which the decoder reads (all of them, but for a variational
+/// model: the mean).
+fn latent(stats: ArrayView2<'_, f32>, k: usize) -> ArrayView2<'_, f32> {
+    stats.slice_move(s![.., ..k])
+}
+
+/// Mean loss of `loss` over scaled rows `xs`, in inference mode; for a variational model
+/// (`beta` given) plus `β·mean KL/d`.
+fn inference_loss(nets: &Nets, xs: ArrayView2<f32>, loss: Loss, beta: Option<f32>) -> f64 {
     let (mut enc, mut dec) = (Buffers::default(), Buffers::default());
+    let k = nets.decoder.in_features();
     let mut sum = 0.0;
     for start in (0..xs.nrows()).step_by(INFERENCE_CHUNK) {
         let end = (start + INFERENCE_CHUNK).min(xs.nrows());
         let chunk = xs.slice(s![start..end, ..]);
-        let z = nets.encoder.forward(chunk, &mut enc);
-        let x_hat = nets.decoder.forward(z, &mut dec);
+        let stats = nets.encoder.forward(chunk, &mut enc);
+        let x_hat = nets.decoder.forward(latent(stats, k), &mut dec);
         sum += loss.value(x_hat, chunk) * (end - start) as f64;
+        if let Some(beta) = beta {
+            sum += beta as f64 * variational::kl_sum(stats) / xs.ncols() as f64;
+        }
     }
     sum / xs.nrows().max(1) as f64
 }
 
-/// Per-row reconstruction errors and latent activity over scaled rows `xs`.
-fn errors_and_activity(nets: &Nets, xs: ArrayView2<f32>) -> (Vec<f64>, Vec<LatentActivity>) {
+/// Per-row anomaly scores (reconstruction errors, or for a variational model scoring the ELBO
+/// the errors plus `β·KL/d`) and latent activity over scaled rows `xs`.
+fn errors_and_activity(
+    nets: &Nets,
+    xs: ArrayView2<f32>,
+    kind: &Kind,
+) -> (Vec<f64>, Vec<LatentActivity>) {
     let (rows, d) = xs.dim();
-    let k = nets.encoder.out_features();
+    let k = nets.decoder.in_features();
+    let elbo_beta = kind
+        .variational()
+        .filter(|v| v.score == VariationalScore::Elbo)
+        .map(|v| v.beta as f64);
     let (mut enc, mut dec) = (Buffers::default(), Buffers::default());
     let mut errors = Vec::with_capacity(rows);
     let (mut sum, mut sum_sq) = (vec![0.0f64; k], vec![0.0f64; k]);
     for start in (0..rows).step_by(INFERENCE_CHUNK) {
         let end = (start + INFERENCE_CHUNK).min(rows);
         let chunk = xs.slice(s![start..end, ..]);
-        let z = nets.encoder.forward(chunk, &mut enc);
+        let stats = nets.encoder.forward(chunk, &mut enc);
+        let z = latent(stats, k);
         for row in z.rows() {
             for (j, &v) in row.iter().enumerate() {
                 sum[j] += v as f64;
@@ -161,6 +213,9 @@ fn errors_and_activity(nets: &Nets, xs: ArrayView2<f32>) -> (Vec<f64>, Vec<Laten
                 .map(|(&a, &b)| ((a - b) * (a - b)) as f64)
                 .sum();
             errors.push(e / d as f64);
+        }
+        if let Some(beta) = elbo_beta {
+            variational::add_kl(stats, beta / d as f64, &mut errors[start..end]);
         }
     }
     let n = rows.max(1) as f64;
@@ -254,20 +309,28 @@ pub(crate) fn fit(
 
     // Networks and optimizer.
     let mut init = rng(config.seed, STREAM_INIT);
-    let mut nets = Nets {
-        encoder: Sequential::new(
-            &arch.encoder_dims,
-            &arch.encoder_activations,
-            config.dropout,
-            &mut init,
-        )?,
-        decoder: Sequential::new(
-            &arch.decoder_dims,
-            &arch.decoder_activations,
-            config.dropout,
-            &mut init,
-        )?,
+    let mut nets = match &config.kind {
+        Kind::Convolutional(c) => {
+            let (encoder, decoder) = c.networks(config, d, &mut init)?;
+            Nets { encoder, decoder }
+        }
+        _ => Nets {
+            encoder: Sequential::new(
+                &arch.encoder_dims,
+                &arch.encoder_activations,
+                config.dropout,
+                &mut init,
+            )?,
+            decoder: Sequential::new(
+                &arch.decoder_dims,
+                &arch.decoder_activations,
+                config.dropout,
+                &mut init,
+            )?,
+        },
     };
+    let variational = config.kind.variational().copied();
+    let warmup = variational.map_or(0, |v| v.kl_warmup);
     let batch_size = config.batch_size.min(train_idx.len());
     let mut trainer = Trainer {
         loss: config.loss.into(),
@@ -281,6 +344,9 @@ pub(crate) fn fit(
         encoder_grads: nets.encoder.zero_grads(),
         decoder_grads: nets.decoder.zero_grads(),
         noise_rng: rng(config.seed, STREAM_NOISE),
+        head: variational.map(|_| GaussianHead::default()),
+        beta_now: 0.0,
+        latent_rng: rng(config.seed, STREAM_LATENT),
     };
     let mut shuffle = rng(config.seed, STREAM_SHUFFLE);
 
@@ -292,6 +358,7 @@ pub(crate) fn fit(
     for epoch in 1..=config.epochs {
         let epoch_start = Instant::now();
         observer.on_epoch_start(epoch, config.epochs, batches);
+        trainer.beta_now = variational.map_or(0.0, |v| v.beta_at(epoch));
         train_idx.shuffle(&mut shuffle);
         let mut loss_sum = 0.0f64;
         for (b, chunk) in train_idx.chunks(batch_size).enumerate() {
@@ -320,7 +387,14 @@ pub(crate) fn fit(
             );
         }
         let train_loss = loss_sum / train_idx.len() as f64;
-        let val_loss = (n_val > 0).then(|| inference_loss(&nets, x_val.view(), trainer.loss));
+        let val_loss = (n_val > 0).then(|| {
+            inference_loss(
+                &nets,
+                x_val.view(),
+                trainer.loss,
+                variational.map(|v| v.beta),
+            )
+        });
         let record = EpochRecord {
             epoch,
             train_loss,
@@ -330,6 +404,10 @@ pub(crate) fn fit(
         observer.on_epoch_end(&record);
         history.push(record);
 
+        if epoch <= warmup {
+            // β is still rising: these weights are not candidates for the best ones.
+            continue;
+        }
         let monitored = val_loss.unwrap_or(train_loss);
         let improved =
             best_loss.is_none_or(|b| monitored < b * (1.0 - config.min_rel_delta as f64));
@@ -358,7 +436,7 @@ pub(crate) fn fit(
     }
 
     // Calibration and diagnostics on every row.
-    let (errors, latent_activity) = errors_and_activity(&nets, xs.view());
+    let (errors, latent_activity) = errors_and_activity(&nets, xs.view(), &config.kind);
     let sorted = threshold::sorted_errors(&errors);
     let threshold = threshold::calibrate(&sorted, config.contamination);
     let dead_latent_units: Vec<usize> = latent_activity

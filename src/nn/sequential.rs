@@ -1,6 +1,7 @@
-//! A stack of dense layers applied in order, with dropout between them during training.
+//! A stack of layers applied in order, with dropout between them during training.
 //!
-//! `y = fₗ(… f₂(f₁(x·W₁ᵀ + b₁)·W₂ᵀ + b₂) …)`, mapping `[batch, in]` to `[batch, out]`. An
+//! `y = fₗ(… f₂(f₁(x·W₁ᵀ + b₁)·W₂ᵀ + b₂) …)` for dense layers, mapping `[batch, in]` to
+//! `[batch, out]`; any [`Layer`] (convolutions, pooling, upsampling) can stand in the stack. An
 //! autoencoder is two of these (encoder, decoder); the model joins them at the latent layer, where
 //! it can add its own terms (sparsity penalties, a variational sampling step).
 //!
@@ -14,13 +15,14 @@ use rand::Rng;
 use super::activation::Activation;
 use super::dense::{Dense, DenseGrad, GradAt};
 use super::dropout::Dropout;
+use super::layer::Layer;
 use super::optim::Optimizer;
 use crate::error::{Error, Result};
 
 /// Layers applied in order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sequential {
-    layers: Vec<Dense>,
+    layers: Vec<Layer>,
     dropout: Option<Dropout>,
 }
 
@@ -89,12 +91,13 @@ impl Sequential {
             .windows(2)
             .zip(activations)
             .map(|(w, &a)| Dense::new(w[0], w[1], a, rng))
-            .collect();
+            .collect::<Vec<_>>();
         Self::from_layers(layers, dropout)
     }
 
-    /// From existing layers; consecutive widths must agree.
-    pub fn from_layers(layers: Vec<Dense>, dropout: f32) -> Result<Self> {
+    /// From existing layers (dense or any [`Layer`]); consecutive widths must agree.
+    pub fn from_layers(layers: Vec<impl Into<Layer>>, dropout: f32) -> Result<Self> {
+        let layers: Vec<Layer> = layers.into_iter().map(Into::into).collect();
         if layers.is_empty() {
             return Err(Error::shape(
                 "Sequential::from_layers",
@@ -120,7 +123,7 @@ impl Sequential {
     }
 
     /// The layers, in order.
-    pub fn layers(&self) -> &[Dense] {
+    pub fn layers(&self) -> &[Layer] {
         &self.layers
     }
 
@@ -147,7 +150,7 @@ impl Sequential {
     /// Zeroed gradients.
     pub fn zero_grads(&self) -> Grads {
         Grads {
-            layers: self.layers.iter().map(Dense::zero_grad).collect(),
+            layers: self.layers.iter().map(Layer::zero_grad).collect(),
         }
     }
 
@@ -265,7 +268,10 @@ impl Sequential {
     ) -> usize {
         let mut slot = first_slot;
         for (layer, g) in self.layers.iter_mut().zip(&grads.layers) {
-            let (w, b) = layer.params_mut();
+            let Some((w, b)) = layer.params_mut() else {
+                slot += 2;
+                continue;
+            };
             optimizer.update(
                 slot,
                 w,
@@ -370,11 +376,13 @@ mod tests {
                 &format!("dx, dropout {dropout}"),
             );
             for li in 0..3 {
-                let w = s.layers()[li].weight().clone();
+                let w = s.layers()[li].as_dense().unwrap().weight().clone();
                 let num = numeric_grad(&w, |w| {
                     let mut layers = s.layers().to_vec();
-                    let b = layers[li].bias().clone();
-                    layers[li] = Dense::from_parts(w.clone(), b, layers[li].activation()).unwrap();
+                    let b = layers[li].as_dense().unwrap().bias().clone();
+                    layers[li] = Dense::from_parts(w.clone(), b, layers[li].activation())
+                        .unwrap()
+                        .into();
                     eval(&Sequential::from_layers(layers, dropout).unwrap(), &x)
                 });
                 assert_close(
@@ -382,12 +390,18 @@ mod tests {
                     &num,
                     &format!("dW{li}, dropout {dropout}"),
                 );
-                let b = s.layers()[li].bias().clone().insert_axis(Axis(0));
+                let b = s.layers()[li]
+                    .as_dense()
+                    .unwrap()
+                    .bias()
+                    .clone()
+                    .insert_axis(Axis(0));
                 let num = numeric_grad(&b, |b| {
                     let mut layers = s.layers().to_vec();
-                    let w = layers[li].weight().clone();
-                    layers[li] =
-                        Dense::from_parts(w, b.row(0).to_owned(), layers[li].activation()).unwrap();
+                    let w = layers[li].as_dense().unwrap().weight().clone();
+                    layers[li] = Dense::from_parts(w, b.row(0).to_owned(), layers[li].activation())
+                        .unwrap()
+                        .into();
                     eval(&Sequential::from_layers(layers, dropout).unwrap(), &x)
                 });
                 assert_close(

@@ -14,7 +14,7 @@ use crate::sql::registry::ModelRegistry;
 use crate::sql::statement::{AeStatement, parse};
 use crate::sql::{
     AeDecode, AeEncode, AeFeatureErrors, AeIsAnomaly, AeModelInfo, AeReconstruct,
-    AeReconstructionError, AeTrainingHistory, show_models,
+    AeReconstructionError, AeSample, AeTrainingHistory, show_models,
 };
 
 /// The scalar functions over `registry`: `ae_encode`, `ae_decode`, `ae_reconstruct`,
@@ -31,7 +31,7 @@ pub fn scalar_functions(registry: &ModelRegistry) -> Vec<ScalarUDF> {
 }
 
 /// The table functions over `registry`, with their SQL names: `ae_model_info`,
-/// `ae_training_history`.
+/// `ae_training_history`, `ae_sample`.
 pub fn table_functions(
     registry: &ModelRegistry,
 ) -> Vec<(&'static str, Arc<dyn TableFunctionImpl>)> {
@@ -44,6 +44,7 @@ pub fn table_functions(
             "ae_training_history",
             Arc::new(AeTrainingHistory::new(registry.clone())),
         ),
+        ("ae_sample", Arc::new(AeSample::new(registry.clone()))),
     ]
 }
 

@@ -9,12 +9,13 @@
 use crate::arrow::FeatureSelection;
 use crate::error::{Error, Result};
 use crate::model::{
-    ActivationKind, Kind, LossKind, MissingPolicy, OptimizerKind, ScalerKind, TrainConfig,
+    ActivationKind, ConvolutionalConfig, Downsample, Kind, LossKind, MissingPolicy, OptimizerKind,
+    ScalerKind, TrainConfig, Upsampling, VariationalConfig, VariationalScore,
 };
 use crate::sql::statement::OptionValue;
 
 /// Every option `CREATE MODEL` accepts, as listed in errors.
-pub const VALID_OPTIONS: [&str; 29] = [
+pub const VALID_OPTIONS: [&str; 37] = [
     "kind",
     "hidden_units",
     "hidden",
@@ -42,6 +43,14 @@ pub const VALID_OPTIONS: [&str; 29] = [
     "l1_activity",
     "sparsity_target",
     "sparsity_weight",
+    "beta",
+    "kl_warmup",
+    "anomaly_score",
+    "input_shape",
+    "filters",
+    "kernel_size",
+    "downsample",
+    "upsample",
     "columns",
     "exclude",
 ];
@@ -79,6 +88,8 @@ impl TrainOptions {
         let mut l1_activity = None;
         let mut sparsity_target = None;
         let mut sparsity_weight = None;
+        let mut variational = VariationalOptions::default();
+        let mut convolutional = ConvolutionalOptions::default();
         let mut seen: Vec<&str> = Vec::new();
 
         for (key, value) in options {
@@ -88,7 +99,15 @@ impl TrainOptions {
             seen.push(key);
             let v = Value { key, value };
             match key.as_str() {
-                "kind" => kind = Some(v.word(&["vanilla", "denoising", "sparse"])?),
+                "kind" => {
+                    kind = Some(v.word(&[
+                        "vanilla",
+                        "denoising",
+                        "sparse",
+                        "variational",
+                        "convolutional",
+                    ])?)
+                }
                 "hidden_units" | "hidden" => config.hidden = Some(v.sizes()?),
                 "latent" => config.latent = Some(v.positive()?),
                 "activation" => config.activation = v.parse_enum::<ActivationKind>(ACTIVATIONS)?,
@@ -123,6 +142,25 @@ impl TrainOptions {
                 "l1_activity" => l1_activity = Some(v.non_negative_f32()?),
                 "sparsity_target" => sparsity_target = Some(v.fraction_f32(false)?),
                 "sparsity_weight" => sparsity_weight = Some(v.non_negative_f32()?),
+                "beta" => variational.beta = Some(v.non_negative_f32()?),
+                "kl_warmup" => {
+                    variational.kl_warmup = Some(v.integer::<usize>("a non-negative integer")?)
+                }
+                "anomaly_score" => {
+                    variational.score =
+                        Some(v.parse_enum::<VariationalScore>(&["reconstruction", "elbo"])?)
+                }
+                "input_shape" => convolutional.input_shape = Some(v.sizes()?),
+                "filters" => convolutional.filters = Some(v.sizes()?),
+                "kernel_size" => convolutional.kernel_size = Some(v.positive()?),
+                "downsample" => {
+                    convolutional.downsample =
+                        Some(v.parse_enum::<Downsample>(&["stride", "max_pool"])?)
+                }
+                "upsample" => {
+                    convolutional.upsample =
+                        Some(v.parse_enum::<Upsampling>(&["transpose", "nearest"])?)
+                }
                 "columns" => selection = FeatureSelection::Columns(v.names()?),
                 "exclude" => selection = FeatureSelection::Exclude(v.names()?),
                 other => {
@@ -143,20 +181,99 @@ impl TrainOptions {
             ));
         }
 
-        config.kind = kind_from_options(
-            kind.as_deref().unwrap_or("vanilla"),
-            noise_std,
-            mask_ratio,
-            l1_activity,
-            sparsity_target,
-            sparsity_weight,
-        )?;
+        let kind = kind.as_deref().unwrap_or("vanilla");
+        config.kind = match variational_or_convolutional(kind, variational, convolutional)? {
+            Some(k) => k,
+            None => kind_from_options(
+                kind,
+                noise_std,
+                mask_ratio,
+                l1_activity,
+                sparsity_target,
+                sparsity_weight,
+            )?,
+        };
         Ok(Self {
             config,
             selection,
             threshold,
         })
     }
+}
+
+/// Options of the variational kind (`beta`, `kl_warmup`, `anomaly_score`).
+#[derive(Default)]
+struct VariationalOptions {
+    beta: Option<f32>,
+    kl_warmup: Option<usize>,
+    score: Option<VariationalScore>,
+}
+
+/// Options of the convolutional kind (`input_shape`, `filters`, `kernel_size`, `downsample`,
+/// `upsample`).
+#[derive(Default)]
+struct ConvolutionalOptions {
+    input_shape: Option<Vec<usize>>,
+    filters: Option<Vec<usize>>,
+    kernel_size: Option<usize>,
+    downsample: Option<Downsample>,
+    upsample: Option<Upsampling>,
+}
+
+/// `kind = 'variational'` or `'convolutional'` with its options (`None` for the other kinds);
+/// their options with another kind are an error, as with `aeflow train`.
+fn variational_or_convolutional(
+    kind: &str,
+    v: VariationalOptions,
+    c: ConvolutionalOptions,
+) -> Result<Option<Kind>> {
+    let variational = v.beta.is_some() || v.kl_warmup.is_some() || v.score.is_some();
+    if variational && kind != "variational" {
+        return Err(Error::config(
+            "beta/kl_warmup/anomaly_score",
+            "apply to kind = 'variational' only",
+        ));
+    }
+    let convolutional = c.input_shape.is_some()
+        || c.filters.is_some()
+        || c.kernel_size.is_some()
+        || c.downsample.is_some()
+        || c.upsample.is_some();
+    if convolutional && kind != "convolutional" {
+        return Err(Error::config(
+            "input_shape/filters/kernel_size/downsample/upsample",
+            "apply to kind = 'convolutional' only",
+        ));
+    }
+    Ok(match kind {
+        "variational" => {
+            let d = VariationalConfig::default();
+            Some(Kind::Variational(VariationalConfig {
+                beta: v.beta.unwrap_or(d.beta),
+                kl_warmup: v.kl_warmup.unwrap_or(d.kl_warmup),
+                score: v.score.unwrap_or(d.score),
+            }))
+        }
+        "convolutional" => {
+            let Some(shape) = c.input_shape else {
+                return Err(Error::config(
+                    "input_shape",
+                    "kind = 'convolutional' needs the shape of one row, e.g. [1, 28, 28] or [1, 128]",
+                ));
+            };
+            let d = ConvolutionalConfig::new(shape);
+            let config = ConvolutionalConfig {
+                filters: c.filters.unwrap_or_else(|| d.filters.clone()),
+                kernel_size: c.kernel_size.unwrap_or(d.kernel_size),
+                downsample: c.downsample.unwrap_or(d.downsample),
+                upsample: c.upsample.unwrap_or(d.upsample),
+                ..d
+            };
+            config.validate()?;
+            Some(Kind::Convolutional(config))
+        }
+        _ => None,
+    })
 }
 
 /// The kind and its parameters, with `aeflow train`'s rules: parameters of another kind are
@@ -480,6 +597,72 @@ mod tests {
     }
 
     #[test]
+    fn variational_and_convolutional_options() {
+        let o = TrainOptions::from_options(&opts(&[
+            ("kind", OptionValue::String("variational".into())),
+            ("beta", num("0.5")),
+            ("kl_warmup", num("4")),
+            ("anomaly_score", OptionValue::Word("elbo".into())),
+        ]))
+        .expect("valid");
+        assert_eq!(
+            o.config.kind,
+            Kind::Variational(VariationalConfig {
+                beta: 0.5,
+                kl_warmup: 4,
+                score: VariationalScore::Elbo
+            })
+        );
+        let o = TrainOptions::from_options(&opts(&[
+            ("kind", OptionValue::Word("convolutional".into())),
+            (
+                "input_shape",
+                OptionValue::List(vec![num("1"), num("28"), num("28")]),
+            ),
+            ("filters", OptionValue::String("8,16,32".into())),
+            ("kernel_size", num("5")),
+            ("downsample", OptionValue::String("max_pool".into())),
+            ("upsample", OptionValue::Word("nearest".into())),
+        ]))
+        .expect("valid");
+        assert_eq!(
+            o.config.kind,
+            Kind::Convolutional(ConvolutionalConfig {
+                input_shape: vec![1, 28, 28],
+                filters: vec![8, 16, 32],
+                kernel_size: 5,
+                downsample: Downsample::MaxPool,
+                upsample: Upsampling::Nearest,
+            })
+        );
+        for (list, want) in [
+            (
+                opts(&[("beta", num("1"))]),
+                "beta/kl_warmup/anomaly_score: apply to kind = 'variational' only",
+            ),
+            (
+                opts(&[("kind", OptionValue::Word("convolutional".into()))]),
+                "input_shape: kind = 'convolutional' needs the shape of one row",
+            ),
+            (
+                opts(&[
+                    ("kind", OptionValue::Word("convolutional".into())),
+                    ("input_shape", OptionValue::String("1,8".into())),
+                    ("kernel_size", num("2")),
+                ]),
+                "kernel_size: must be odd",
+            ),
+            (
+                opts(&[("filters", OptionValue::String("4".into()))]),
+                "apply to kind = 'convolutional' only",
+            ),
+        ] {
+            let e = TrainOptions::from_options(&list).unwrap_err().to_string();
+            assert!(e.contains(want), "want {want:?}, got {e}");
+        }
+    }
+
+    #[test]
     fn bad_options_name_the_option_and_what_was_expected() {
         let cases: Vec<(Vec<(String, OptionValue)>, &str)> = vec![
             (
@@ -499,8 +682,8 @@ mod tests {
                 "contamination: expected a number in [0, 1)",
             ),
             (
-                opts(&[("kind", OptionValue::Word("variational".into()))]),
-                "one of vanilla, denoising, sparse",
+                opts(&[("kind", OptionValue::Word("contractive".into()))]),
+                "one of vanilla, denoising, sparse, variational, convolutional",
             ),
             (
                 opts(&[("activation", OptionValue::Word("gelu".into()))]),
