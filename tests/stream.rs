@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use aeflow::stream::dead_letter::headers;
 use aeflow::stream::{Format, Metrics, MetricsSnapshot, Mode, StreamStage, StreamStageBuilder};
-use rdkafka::mocking::MockCluster;
+use rdkafka::mocking::{MockCluster, MockCoordinator};
 use rdkafka::producer::DefaultProducerContext;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use stream_support::*;
@@ -359,24 +359,52 @@ async fn without_a_dlq_bad_messages_are_counted_skipped_and_committed_past() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_down_and_request_errors_lose_nothing() {
+    let _ = env_logger::builder().is_test(true).try_init();
     let dir = tempfile::tempdir().unwrap();
     let path = model(dir.path());
-    let (c, brokers) = cluster(&[("in", 2), ("out", 2)]);
-    let n = 2000;
+    // Two brokers: broker 1 leads the input and coordinates the group, broker 2 leads the output,
+    // so the output can be cut off while the stage keeps reading input.
+    let c = MockCluster::new(2).expect("mock cluster");
+    c.create_topic("in", 2, 1).unwrap();
+    c.create_topic("out", 2, 1).unwrap();
+    for p in 0..2 {
+        c.partition_leader("in", p, Some(1)).unwrap();
+        c.partition_leader("out", p, Some(2)).unwrap();
+    }
+    c.coordinator(MockCoordinator::Group("g-faults".into()), 1)
+        .unwrap();
+    let brokers = c.bootstrap_servers();
+    let n = 3000;
     let (inputs, _) = good_inputs(n, 5, 2);
-    produce(&brokers, "in", &inputs[..n / 2]);
-    // Deliveries time out after 1.5 s, so an outage of 3 s makes whole batches fail and be re-read.
+    let chunk = n / 3;
+    produce(&brokers, "in", &inputs[..chunk]);
+    // Deliveries time out after 1.5 s, so a longer outage of the output makes batches fail.
     let s = Running::start(
         stage(&brokers, "g-faults")
             .model_path(&path)
             .batch_size(100)
             .kafka_option("producer.message.timeout.ms", "1500"),
     );
-    s.wait_processed(200).await;
-    c.broker_down(-1).unwrap();
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    c.broker_up(-1).unwrap();
-    // Transient produce and commit errors, retried by librdkafka or by re-reading.
+    s.wait_processed(chunk as u64).await;
+
+    // 1. The output's broker goes down while input keeps coming: batches fail and are re-read.
+    c.broker_down(2).unwrap();
+    produce(&brokers, "in", &inputs[chunk..2 * chunk]);
+    let m = s.metrics.clone();
+    wait_for("a batch to fail and be re-read", WAIT, move || {
+        m.snapshot().rewinds >= 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    c.broker_up(2).unwrap();
+
+    // 2. The input's broker, which is also the group coordinator, goes down and comes back.
+    s.wait_processed(2 * chunk as u64).await;
+    c.broker_down(1).unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    c.broker_up(1).unwrap();
+
+    // 3. Transient produce and commit errors, retried by librdkafka or by re-reading.
     c.request_errors(
         RDKafkaApiKey::Produce,
         &[
@@ -389,7 +417,10 @@ async fn broker_down_and_request_errors_lose_nothing() {
         RDKafkaApiKey::OffsetCommit,
         &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE],
     );
-    produce(&brokers, "in", &inputs[n / 2..]);
+    produce(&brokers, "in", &inputs[2 * chunk..]);
+
+    // Every input is delivered and, once the faults are over, committed (a commit lost to a fault
+    // is sent again).
     let b = brokers.clone();
     wait_for_blocking("every input committed", move || {
         committed(&b, "g-faults", "in") == high_watermarks(&b, "in")
@@ -402,10 +433,8 @@ async fn broker_down_and_request_errors_lose_nothing() {
         .map(|r| r.json()["id"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(ids.len(), n, "no input lost (duplicates allowed)");
-    assert!(
-        snap.rewinds >= 1,
-        "the outage made at least one batch fail and be re-read: {snap:?}"
-    );
+    assert!(snap.rewinds >= 1, "{snap:?}");
+    assert!(snap.messages_in >= n as u64, "{snap:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,14 +1,16 @@
 //! The consumer's librdkafka callbacks: statistics → consumer-lag gauge, rebalances → a new epoch,
-//! commit results → a failure counter.
+//! commit results → a failure counter and the offsets the broker confirmed (so the run loop can
+//! re-send a commit that was lost; see `stage`).
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rdkafka::TopicPartitionList;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaResult;
 use rdkafka::statistics::Statistics;
+use rdkafka::{Offset, TopicPartitionList};
 
 use super::epoch::Epoch;
 use super::metrics::Metrics;
@@ -21,6 +23,8 @@ pub struct StageContext {
     metrics: Arc<Metrics>,
     epoch: Arc<Epoch>,
     exactly_once: bool,
+    /// `(topic, partition) → offset` of the last commit the broker acknowledged.
+    confirmed: Mutex<BTreeMap<(String, i32), i64>>,
 }
 
 impl StageContext {
@@ -30,7 +34,17 @@ impl StageContext {
             metrics,
             epoch,
             exactly_once,
+            confirmed: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// The offset of the last commit the broker acknowledged for `topic`/`partition`, if any.
+    pub fn confirmed(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.confirmed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(topic.to_string(), partition))
+            .copied()
     }
 }
 
@@ -60,15 +74,37 @@ impl ConsumerContext for StageContext {
             log::info!("partitions {what}: {}", describe(tpl));
         }
         self.epoch.rebalance();
+        // Positions acknowledged under the old assignment say nothing about the new one.
+        self.confirmed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
         if self.exactly_once && !self.epoch.wait_idle(REVOKE_WAIT) {
             log::warn!("a transaction was still running {REVOKE_WAIT:?} after the rebalance began");
         }
     }
 
-    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
         if let Err(e) = result {
             Metrics::add(&self.metrics.commit_failures, 1);
-            log::debug!("offset commit failed (the next commit covers it): {e}");
+            log::debug!("offset commit failed (re-sent by the run loop): {e}");
+            return;
+        }
+        let mut confirmed = self.confirmed.lock().unwrap_or_else(|p| p.into_inner());
+        for e in offsets.elements() {
+            if let (Ok(()), Offset::Offset(o)) = (e.error(), e.offset()) {
+                let entry = confirmed
+                    .entry((e.topic().to_string(), e.partition()))
+                    .or_insert(o);
+                *entry = (*entry).max(o);
+            } else if let Err(err) = e.error() {
+                Metrics::add(&self.metrics.commit_failures, 1);
+                log::debug!(
+                    "offset commit of {}/{} failed (re-sent by the run loop): {err}",
+                    e.topic(),
+                    e.partition()
+                );
+            }
         }
     }
 }

@@ -130,6 +130,11 @@ impl InFlight {
         Ok(tpl)
     }
 
+    /// Per partition, the next offset after everything delivered so far.
+    pub fn delivered_positions(&self) -> impl Iterator<Item = (&TopicPartition, i64)> {
+        self.delivered.iter().map(|(tp, next)| (tp, *next))
+    }
+
     /// Where to rewind each partition touched by the batches in flight or by `pending` (messages
     /// not yet cut into a batch): the smallest offset among them.
     pub fn rewind_points(&self, pending: &[InputMessage]) -> BTreeMap<TopicPartition, i64> {

@@ -45,6 +45,8 @@ use crate::model::Autoencoder;
 /// Dropped-message warnings logged per summary interval (the rest are counted).
 const LOG_BUDGET: u64 = 20;
 const TICK: Duration = Duration::from_millis(100);
+/// How often an at-least-once stage checks that the broker acknowledged its delivered offsets.
+const RECOMMIT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Where the model comes from.
 #[derive(Debug)]
@@ -393,6 +395,7 @@ impl StreamStage {
             topic: Arc::from(config.input_topic.as_str()),
             last_reload_check: Instant::now(),
             last_summary: Instant::now(),
+            last_commit_check: Instant::now(),
             previous: metrics.snapshot(),
         };
 
@@ -446,6 +449,7 @@ struct RunState<'a> {
     topic: Arc<str>,
     last_reload_check: Instant,
     last_summary: Instant,
+    last_commit_check: Instant,
     previous: MetricsSnapshot,
 }
 
@@ -559,6 +563,10 @@ impl RunState<'_> {
                 let batch = self.inflight.complete(id)?;
                 if !self.config.exactly_once {
                     let tpl = batch.offsets.commit_list()?;
+                    log::debug!(
+                        "batch {id} delivered; committing {:?}",
+                        batch.offsets.ranges
+                    );
                     if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
                         Metrics::add(&self.metrics.commit_failures, 1);
                         log::debug!("offset commit failed (the next one covers it): {e}");
@@ -575,6 +583,10 @@ impl RunState<'_> {
                     return Ok(());
                 }
                 log::warn!("batch {id} was not delivered ({error}); re-reading it");
+                log::debug!(
+                    "rewinding to {:?}",
+                    self.inflight.rewind_points(self.batcher.items())
+                );
                 Metrics::add(&self.metrics.rewinds, 1);
                 if !shutting_down {
                     self.rewind()?;
@@ -628,6 +640,12 @@ impl RunState<'_> {
                 }));
             }
         }
+        if !self.config.exactly_once
+            && now.duration_since(self.last_commit_check) >= RECOMMIT_INTERVAL
+        {
+            self.last_commit_check = now;
+            self.recommit_unacknowledged()?;
+        }
         if now.duration_since(self.last_summary) >= self.config.summary_interval {
             self.last_summary = now;
             log::info!("{}", self.metrics.summary_line(&self.previous));
@@ -635,6 +653,31 @@ impl RunState<'_> {
             self.settings
                 .log_budget
                 .store(LOG_BUDGET, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Re-sends the delivered offsets the broker has not acknowledged. An async commit can be
+    /// lost (a coordinator change, a request error) without a later one covering it when the
+    /// input goes quiet; the committed offsets must still catch up with what was delivered.
+    fn recommit_unacknowledged(&mut self) -> Result<()> {
+        let context = self.consumer.context();
+        let behind = self
+            .inflight
+            .delivered_positions()
+            .any(|((topic, partition), next)| {
+                context
+                    .confirmed(topic, *partition)
+                    .is_none_or(|acked| acked < next)
+            });
+        if !behind {
+            return Ok(());
+        }
+        let tpl = self.inflight.delivered()?;
+        log::debug!("re-sending the offset commit of delivered messages: {tpl:?}");
+        if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
+            Metrics::add(&self.metrics.commit_failures, 1);
+            log::debug!("offset commit failed (tried again in {RECOMMIT_INTERVAL:?}): {e}");
         }
         Ok(())
     }
