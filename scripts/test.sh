@@ -59,3 +59,4 @@ cargo test
 step "optional features: Ballista (scheduler + two executors on loopback) and Polars"
 cargo test --features ballista,polars --test ballista --test polars --example polars
 cargo test --features ballista,polars --doc polars
+cargo run --quiet --features ballista,polars --example polars

@@ -182,7 +182,7 @@ fn train(data: &Path, model: &Path, extra: &[&str]) -> Run {
 fn parquet_round_trip_train_encode_score_inspect() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("sensors.parquet");
-    let model = dir.path().join("m.aefm");
+    let model = dir.path().join("m.aemodel");
     let input = sensors(3000, 1, &[]);
     write(&data, &input);
 
@@ -323,7 +323,7 @@ fn parquet_round_trip_train_encode_score_inspect() {
 #[test]
 fn csv_and_ndjson_in_and_out_with_format_overrides() {
     let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("m.aefm");
+    let model = dir.path().join("m.aemodel");
     let input = sensors(1500, 2, &[]);
     let csv = dir.path().join("s.csv");
     write(&csv, &input);
@@ -436,7 +436,7 @@ fn vector_column_input() {
         RecordBatch::try_new(schema, vec![Arc::new(StringArray::from(keys)), Arc::new(v)]).unwrap();
     let data = dir.path().join("vec.parquet");
     write(&data, &batch);
-    let model = dir.path().join("v.aefm");
+    let model = dir.path().join("v.aemodel");
     ok(&[
         "train",
         "-i",
@@ -448,7 +448,11 @@ fn vector_column_input() {
         "-q",
     ]);
     let i = ok(&["inspect", p(&model)]);
-    assert!(i.stdout.contains("v[0], v[1]"), "{}", i.stdout);
+    assert!(
+        i.stdout.contains("features (6)     v[0..5]"),
+        "{}",
+        i.stdout
+    );
 
     let out = dir.path().join("out.parquet");
     ok(&[
@@ -521,14 +525,14 @@ fn null_features_give_null_scores_unless_the_model_imputes() {
             "-i",
             p(&holes),
             "-o",
-            p(&dir.path().join("x.aefm")),
+            p(&dir.path().join("x.aemodel")),
             "--epochs",
             "2",
         ],
         &["holes.parquet, row 4", "'x2'", "--missing impute"],
     );
 
-    let model = dir.path().join("m.aefm");
+    let model = dir.path().join("m.aemodel");
     train(&clean, &model, &[]);
     let out = dir.path().join("out.parquet");
     let s = ok(&[
@@ -556,7 +560,7 @@ fn null_features_give_null_scores_unless_the_model_imputes() {
         );
     }
 
-    let imputing = dir.path().join("imp.aefm");
+    let imputing = dir.path().join("imp.aemodel");
     train(&holes, &imputing, &["--impute"]);
     ok(&[
         "score",
@@ -582,7 +586,7 @@ fn large_inputs_are_sampled_and_say_so() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("big.csv");
     write(&data, &sensors(5000, 7, &[]));
-    let t = train(&data, &dir.path().join("m.aefm"), &["--max-rows", "800"]);
+    let t = train(&data, &dir.path().join("m.aemodel"), &["--max-rows", "800"]);
     assert!(
         t.stderr
             .contains("5000 rows; training on a uniform random sample of 800"),
@@ -592,7 +596,7 @@ fn large_inputs_are_sampled_and_say_so() {
     assert!(t.stdout.contains("800 rows × 6 features"), "{}", t.stdout);
     let q = train(
         &data,
-        &dir.path().join("q.aefm"),
+        &dir.path().join("q.aemodel"),
         &["--max-rows", "800", "--quiet"],
     );
     assert!(
@@ -609,7 +613,7 @@ fn user_errors_are_one_line_and_exit_code_1() {
     let d = |n: &str| dir.path().join(n);
     let data = d("s.parquet");
     write(&data, &sensors(600, 8, &[]));
-    let model = d("m.aefm");
+    let model = d("m.aemodel");
     train(&data, &model, &[]);
     let out = d("out.parquet");
 
@@ -701,7 +705,7 @@ fn user_errors_are_one_line_and_exit_code_1() {
     let header = d("header.csv");
     std::fs::write(&header, b"x0,x1\n").unwrap();
     fails(
-        &["train", "-i", p(&header), "-o", p(&d("h.aefm"))],
+        &["train", "-i", p(&header), "-o", p(&d("h.aemodel"))],
         &["header.csv"],
     );
     fails(
@@ -752,13 +756,13 @@ fn user_errors_are_one_line_and_exit_code_1() {
     );
 
     // A broken or missing model file.
-    let bad_model = d("bad.aefm");
+    let bad_model = d("bad.aemodel");
     std::fs::write(&bad_model, b"not a model").unwrap();
     fails(
         &["score", "-m", p(&bad_model), "-i", p(&data), "-o", p(&out)],
-        &["bad.aefm"],
+        &["bad.aemodel"],
     );
-    fails(&["inspect", p(&d("none.aefm"))], &["none.aefm"]);
+    fails(&["inspect", p(&d("none.aemodel"))], &["none.aemodel"]);
 
     // An output directory that does not exist.
     fails(
@@ -779,7 +783,7 @@ fn user_errors_are_one_line_and_exit_code_1() {
 #[test]
 fn a_failure_midway_leaves_no_output() {
     let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("m.aefm");
+    let model = dir.path().join("m.aemodel");
     let data = dir.path().join("s.ndjson");
     write(&data, &sensors(1000, 10, &[]));
     train(&data, &model, &[]);
@@ -820,7 +824,7 @@ fn demo_finds_the_injected_faults() {
     for want in [
         "injected faults are among",
         "sensors.parquet",
-        "sensors.aefm",
+        "sensors.aemodel",
         "sensors_scored.parquet",
     ] {
         assert!(
@@ -829,7 +833,11 @@ fn demo_finds_the_injected_faults() {
             r.stdout
         );
     }
-    for f in ["sensors.parquet", "sensors.aefm", "sensors_scored.parquet"] {
+    for f in [
+        "sensors.parquet",
+        "sensors.aemodel",
+        "sensors_scored.parquet",
+    ] {
         assert!(dir.path().join(f).exists(), "{f}");
     }
     // Most injected faults rank among the highest errors.

@@ -109,11 +109,11 @@ fn tabular_batch(x: &Array2<f32>) -> RecordBatch {
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("batch")
 }
 
-/// `id` and the vector column `px` (`FixedSizeList<Float32>[16]`).
+/// `id` and the vector column `px` (`FixedSizeList<Float32>[d]`, `d` the columns of `x`).
 fn vector_batch(x: &Array2<f32>) -> RecordBatch {
     let item = Arc::new(Field::new_list_field(DataType::Float32, true));
     let values = Float32Array::from_iter_values(x.iter().copied());
-    let px = FixedSizeListArray::new(item, 16, Arc::new(values), None);
+    let px = FixedSizeListArray::new(item, x.ncols() as i32, Arc::new(values), None);
     let schema = Arc::new(Schema::new(vec![
         Field::new("id", DataType::Int64, false),
         Field::new("px", px.data_type().clone(), true),
@@ -419,7 +419,7 @@ fn cli_trains_scores_inspects_and_samples_the_new_kinds() {
     write(&seq, &vector_batch(&sequences(400, 4)));
 
     // Variational, with every variational option.
-    let vae = dir.path().join("vae.aeflow");
+    let vae = dir.path().join("vae.aemodel");
     let out = ok(&[
         "train",
         "--input",
@@ -490,7 +490,7 @@ fn cli_trains_scores_inspects_and_samples_the_new_kinds() {
     }
 
     // Convolutional on the vector column, with every convolutional option.
-    let cae = dir.path().join("cae.aeflow");
+    let cae = dir.path().join("cae.aemodel");
     let out = ok(&[
         "train",
         "--input",
@@ -544,7 +544,7 @@ fn cli_trains_scores_inspects_and_samples_the_new_kinds() {
     // User errors: one line, exit code 1.
     fails(
         &["sample", "-m", p(&cae), "-n", "3"],
-        &["cae.aeflow", "convolutional", "needs a variational one"],
+        &["cae.aemodel", "convolutional", "needs a variational one"],
     );
     fails(
         &["train", "--input", p(&tab), "--out", p(&vae), "--beta", "2"],
@@ -611,6 +611,212 @@ fn cli_trains_scores_inspects_and_samples_the_new_kinds() {
         ],
         &["--beta"],
     );
+}
+
+/// `rows` 8×8 images, each a gaussian blob of random centre: `[1, 8, 8]` rows of 64 values.
+fn images(rows: usize, seed: u64) -> Array2<f32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut x = Array2::zeros((rows, 64));
+    for mut row in x.rows_mut() {
+        let (cy, cx): (f32, f32) = (rng.random_range(0.0..8.0), rng.random_range(0.0..8.0));
+        for (i, v) in row.iter_mut().enumerate() {
+            let (y, xx) = ((i / 8) as f32, (i % 8) as f32);
+            *v = (-((y - cy).powi(2) + (xx - cx).powi(2)) / 4.0).exp();
+        }
+    }
+    x
+}
+
+#[test]
+fn cli_images_sample_streams_and_wrong_inputs_are_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("img.parquet");
+    write(&img, &vector_batch(&images(300, 1)));
+
+    // A 2-D convolutional model on the vector column: --input-shape 1,8,8.
+    let cae = dir.path().join("cae.aemodel");
+    let out = ok(&[
+        "train",
+        "--input",
+        p(&img),
+        "--out",
+        p(&cae),
+        "--columns",
+        "px",
+        "--kind",
+        "convolutional",
+        "--input-shape",
+        "1,8,8",
+        "--filters",
+        "4,8",
+        "--kernel-size",
+        "3",
+        "--latent",
+        "4",
+        "--scaler",
+        "none",
+        "--epochs",
+        "6",
+    ]);
+    assert!(
+        out.contains("convolutional (input 1×8×8, filters 4,8, kernel 3, strided / transposed)"),
+        "{out}"
+    );
+    let encoded = dir.path().join("encoded.parquet");
+    ok(&[
+        "encode",
+        "--model",
+        p(&cae),
+        "--input",
+        p(&img),
+        "--output",
+        p(&encoded),
+    ]);
+    let latent = read(&encoded);
+    let latent = latent
+        .column_by_name("latent")
+        .expect("latent column")
+        .as_fixed_size_list();
+    assert_eq!((latent.len(), latent.value_length()), (300, 4));
+    let m = Autoencoder::load(&cae).unwrap();
+    assert_eq!(
+        f32s(latent, 7),
+        m.encode(images(300, 1).view()).unwrap().row(7).to_vec()
+    );
+
+    // Rows of the wrong length for the model: an error naming the file, column, row and length.
+    let short = dir.path().join("short.parquet");
+    write(
+        &short,
+        &vector_batch(&images(5, 2).slice(ndarray::s![.., ..60]).to_owned()),
+    );
+    fails(
+        &[
+            "score",
+            "--model",
+            p(&cae),
+            "--input",
+            p(&short),
+            "--output",
+            p(&dir.path().join("s.parquet")),
+        ],
+        &[
+            "short.parquet",
+            "column 'px'",
+            "holds vectors of 60 values; the model expects 64",
+        ],
+    );
+    fails(
+        &[
+            "train",
+            "--input",
+            p(&img),
+            "--out",
+            p(&cae),
+            "--kind",
+            "convolutional",
+            "--input-shape",
+            "1,8,8",
+            "--kernel-size",
+            "9",
+            "-q",
+        ],
+        &["--kernel-size", "9 is wider than the input (1,8,8)"],
+    );
+    fails(
+        &[
+            "train",
+            "--input",
+            p(&img),
+            "--out",
+            p(&cae),
+            "--kind",
+            "convolutional",
+            "--input-shape",
+            "1,8,8,1",
+            "-q",
+        ],
+        &["--input-shape", "channels,height,width", "got 1,8,8,1"],
+    );
+    fails(
+        &[
+            "train",
+            "--input",
+            p(&img),
+            "--out",
+            p(&cae),
+            "--kind",
+            "convolutional",
+            "--input-shape",
+            "1,8,8",
+            "--filters",
+            "4,0",
+            "-q",
+        ],
+        &["--filters", "got 4,0"],
+    );
+
+    // `aeflow sample` to a pipe that closes early: it generates in chunks and stops at the
+    // closed pipe instead of producing 10¹² rows first (it would not finish otherwise).
+    let tab = dir.path().join("tab.parquet");
+    write(&tab, &tabular_batch(&tabular(300, 3)));
+    let vae = dir.path().join("vae.aemodel");
+    ok(&[
+        "train",
+        "--input",
+        p(&tab),
+        "--out",
+        p(&vae),
+        "--exclude",
+        "id",
+        "--kind",
+        "variational",
+        "--epochs",
+        "3",
+        "-q",
+    ]);
+    let mut child = Command::new(bin())
+        .args([
+            "sample",
+            "-m",
+            p(&vae),
+            "-n",
+            "1000000000000",
+            "--seed",
+            "4",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start aeflow sample");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    for _ in 0..3 {
+        std::io::BufRead::read_line(&mut stdout, &mut first).expect("read a line");
+    }
+    drop(stdout);
+    let start = Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if start.elapsed() > TIMEOUT {
+            let _ = child.kill();
+            panic!("aeflow sample did not stop at the closed pipe within {TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("output");
+    assert!(
+        out.status.success(),
+        "a closed pipe is a normal end: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let want = Autoencoder::load(&vae).unwrap().sample(2, 4).unwrap();
+    let lines: Vec<&str> = first.lines().collect();
+    assert_eq!(lines[0], "a,b,c,d");
+    for (i, line) in lines[1..].iter().enumerate() {
+        let values: Vec<f32> = line.split(',').map(|v| v.parse().unwrap()).collect();
+        assert_eq!(values, want.row(i).to_vec());
+    }
 }
 
 #[test]

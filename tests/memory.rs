@@ -107,7 +107,7 @@ fn scoring_ten_times_more_rows_takes_about_the_same_peak_memory() {
     let dir = tempfile::tempdir().unwrap();
     let small = dir.path().join("small.parquet");
     let large = dir.path().join("large.parquet");
-    let model = dir.path().join("m.aefm");
+    let model = dir.path().join("m.aemodel");
     write_file(&small, SMALL_ROWS);
     write_file(&large, LARGE_ROWS);
     let s = |p: &Path| p.to_str().unwrap().to_string();

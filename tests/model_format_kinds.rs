@@ -161,7 +161,7 @@ fn numpy_reimplementation_of_version_2_matches() {
             ..Default::default()
         };
         let model = Autoencoder::fit(train.view(), &names, &config, &mut Silent).unwrap();
-        let model_path = dir.path().join("model.aeflow");
+        let model_path = dir.path().join("model.aemodel");
         model.save(&model_path).unwrap();
         let input = dir.path().join("input.f32");
         write_f32(&input, &probe);

@@ -239,6 +239,50 @@ fn functions_see_models_registered_and_replaced_after_wiring() {
     });
 }
 
+/// `CREATE MODEL` streams the query's result into a bounded training sample: `max_rows` caps the
+/// rows trained on, and the statement still reports every row the query returned.
+#[test]
+fn create_model_trains_on_a_bounded_sample_of_a_large_result() {
+    rt().block_on(async {
+        let ctx = SessionContext::new();
+        register(&ctx, ModelRegistry::new());
+        query(
+            &ctx,
+            "CREATE TABLE big AS SELECT value AS id, sin(value * 0.01) AS a, \
+             2 * sin(value * 0.01) AS b FROM generate_series(1, 60000)",
+        )
+        .await;
+        let out = query(
+            &ctx,
+            "CREATE MODEL capped OPTIONS (max_rows = 500, latent = 1, epochs = 2, seed = 3) \
+             AS SELECT a, b FROM big",
+        )
+        .await;
+        assert_eq!(
+            column(&out, "rows").as_primitive::<Int64Type>().value(0),
+            60_000
+        );
+        let scored = query(
+            &ctx,
+            "SELECT count(ae_reconstruction_error('capped', a, b)) AS n FROM big",
+        )
+        .await;
+        assert_eq!(
+            column(&scored, "n").as_primitive::<Int64Type>().value(0),
+            60_000
+        );
+
+        let err = execute(
+            &ctx,
+            "CREATE MODEL zero OPTIONS (max_rows = 0) AS SELECT a, b FROM big",
+        )
+        .await
+        .expect_err("max_rows = 0")
+        .to_string();
+        assert!(err.contains("max_rows"), "{err}");
+    });
+}
+
 #[test]
 fn registry_loads_files_directories_and_keeps_its_model_directory() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -516,7 +560,7 @@ fn demo_finds_the_top_anomalies_in_sql() {
         .take_while(|l| l.starts_with('+') || l.starts_with('|'))
         .collect();
     assert!(printed.len() > 4, "{step}");
-    let model_arg = format!("sensors={}", path_str(&dir.path().join("sensors.aefm")));
+    let model_arg = format!("sensors={}", path_str(&dir.path().join("sensors.aemodel")));
     let table_arg = format!("readings={}", path_str(&dir.path().join("sensors.parquet")));
     let again = ok(&[
         "sql",

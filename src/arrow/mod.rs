@@ -29,15 +29,17 @@ mod feature_columns;
 mod fit;
 mod from_matrix;
 mod numeric;
+mod reservoir;
 mod score;
 mod select;
 mod to_matrix;
 
 pub use feature_columns::{feature_columns, feature_columns_schema};
-pub use fit::fit_batches;
+pub use fit::{TrainingSample, fit_batches};
 pub use from_matrix::{
     fixed_size_list_type, matrix_to_fixed_size_list, matrix_to_fixed_size_list_masked,
 };
+pub use reservoir::Reservoir;
 pub use score::{
     FEATURE_ERRORS, IS_ANOMALY, LATENT, RECONSTRUCTION_ERROR, encode_batch, encode_fields,
     score_batch, score_fields,

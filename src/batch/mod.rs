@@ -13,14 +13,13 @@
 mod format;
 mod job;
 mod read;
-mod sample;
 mod train;
 mod write;
 
+pub use crate::arrow::Reservoir;
 pub use format::FileFormat;
 pub use job::{JobOptions, JobReport, encode_file, score_file};
 pub use read::{BatchReader, DEFAULT_BATCH_SIZE, FileSource, known_row_count};
-pub use sample::Reservoir;
 pub use train::{TrainingData, TrainingOptions, read_training_data};
 pub use write::BatchWriter;
 

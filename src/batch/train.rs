@@ -7,7 +7,7 @@ use ndarray::Array2;
 use super::format::FileFormat;
 use super::in_file;
 use super::read::{DEFAULT_BATCH_SIZE, FileSource};
-use super::sample::Reservoir;
+use crate::arrow::Reservoir;
 use crate::arrow::{FeatureLayout, FeatureSelection, batch_to_matrix};
 use crate::error::{Error, Result};
 use crate::model::MissingPolicy;

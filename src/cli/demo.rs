@@ -108,7 +108,7 @@ pub fn run(args: Args) -> Result<()> {
         files: Vec::new(),
     };
     ctx.data = ctx.path("sensors.parquet");
-    ctx.model = ctx.path("sensors.aefm");
+    ctx.model = ctx.path("sensors.aemodel");
     ctx.scored = ctx.path("sensors_scored.parquet");
     let steps = steps();
     for (i, (title, step)) in steps.iter().enumerate() {

@@ -41,7 +41,7 @@ pub fn describe(s: &ModelSummary, path: &Path) -> String {
     row("created", utc(s.created_unix));
     row(
         &format!("features ({})", s.features.len()),
-        s.features.join(", "),
+        feature_list(&s.features),
     );
     row("layers", dims(&s.dims));
     row("latent size", s.latent_dim.to_string());
@@ -146,6 +146,36 @@ fn utc(unix: u64) -> String {
     )
 }
 
+/// The feature names, comma-separated; a vector column's elements `v[0]` … `v[n−1]` (as an image
+/// or sequence model has hundreds of) as one range `v[0..n−1]`.
+fn feature_list(features: &[String]) -> String {
+    let element = |name: &str| -> Option<(String, usize)> {
+        let (base, i) = name.strip_suffix(']')?.rsplit_once('[')?;
+        Some((base.to_string(), i.parse().ok()?))
+    };
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < features.len() {
+        let mut j = i + 1;
+        if let Some((base, first)) = element(&features[i]) {
+            while j < features.len()
+                && element(&features[j]) == Some((base.clone(), first + (j - i)))
+            {
+                j += 1;
+            }
+            if j - i > 2 {
+                parts.push(format!("{base}[{first}..{}]", first + (j - i) - 1));
+                i = j;
+                continue;
+            }
+            j = i + 1;
+        }
+        parts.push(features[i].clone());
+        i = j;
+    }
+    parts.join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,5 +187,19 @@ mod tests {
         assert_eq!(utc(1_795_890_781), "2026-11-28 18:33:01 UTC");
         assert_eq!(trim_quantile(0.5), "50");
         assert_eq!(trim_quantile(0.999), "99.9");
+    }
+
+    #[test]
+    fn vector_elements_collapse_into_a_range() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let mut px: Vec<String> = (0..784).map(|i| format!("px[{i}]")).collect();
+        assert_eq!(feature_list(&px), "px[0..783]");
+        px.insert(0, "id".into());
+        assert_eq!(feature_list(&px), "id, px[0..783]");
+        assert_eq!(
+            feature_list(&names(&["a", "b[0]", "b[1]"])),
+            "a, b[0], b[1]"
+        );
+        assert_eq!(feature_list(&names(&["a", "b"])), "a, b");
     }
 }

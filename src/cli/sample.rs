@@ -1,18 +1,20 @@
 //! `aeflow sample`: new rows from a variational model, in original units.
 //!
 //! Draws `n` latent vectors from the prior `N(0, I)` (seeded) and decodes them
-//! ([`Autoencoder::sampler`]: the rows equal `Autoencoder::sample(n, seed)`, generated in chunks). The rows go to a Parquet / CSV / NDJSON file shaped like the model's
-//! input (one column per feature, or the one vector column it was trained on), or as CSV to
+//! ([`Autoencoder::sampler`]: the rows equal `Autoencoder::sample(n, seed)`, generated in chunks,
+//! so memory does not grow with `-n`). The rows go to a Parquet / CSV / NDJSON file shaped like
+//! the model's input (one column per feature, or the one vector column it was trained on), or as CSV to
 //! standard output without `--output`.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::PathBuf;
 
-use super::console::{Verbosity, print_out, say};
+use super::console::{Verbosity, say};
 use crate::arrow::feature_columns;
 use crate::batch::{BatchWriter, FileFormat};
 use crate::error::{Error, Result};
-use crate::model::Autoencoder;
+use crate::model::{Autoencoder, Sampler};
 
 /// Rows generated and written per batch, so memory does not grow with `-n`.
 const CHUNK: usize = 8192;
@@ -57,15 +59,7 @@ pub fn run(args: Args) -> Result<()> {
     let names = model.feature_names();
     let mut sampler = model.sampler(args.seed)?;
     let Some(path) = &args.output else {
-        let mut text = csv_header(names);
-        for start in (0..args.n).step_by(CHUNK) {
-            let rows = sampler.next_rows(CHUNK.min(args.n - start))?;
-            for row in rows.rows() {
-                let line: Vec<String> = row.iter().map(|v| v.to_string()).collect();
-                let _ = writeln!(text, "{}", line.join(","));
-            }
-        }
-        return print_out(&text);
+        return write_csv_to_stdout(&mut sampler, args.n, names);
     };
     let format = FileFormat::resolve(args.output_format, path)?;
     let mut writer =
@@ -84,6 +78,42 @@ pub fn run(args: Args) -> Result<()> {
             path.display()
         ),
     )
+}
+
+/// Writes `n` generated rows as CSV to standard output, chunk by chunk (memory does not grow with
+/// `n`); a closed pipe (`aeflow sample … | head`) ends the output quietly.
+fn write_csv_to_stdout(
+    sampler: &mut Sampler<&Autoencoder>,
+    n: usize,
+    names: &[String],
+) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    let mut text = csv_header(names);
+    let mut start = 0;
+    loop {
+        let written = out.write_all(text.as_bytes());
+        match written {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            Err(e) => return Err(Error::io("standard output", e)),
+            Ok(()) => {}
+        }
+        if start >= n {
+            break;
+        }
+        let rows = sampler.next_rows(CHUNK.min(n - start))?;
+        start += rows.nrows();
+        text.clear();
+        for row in rows.rows() {
+            let line: Vec<String> = row.iter().map(|v| v.to_string()).collect();
+            let _ = writeln!(text, "{}", line.join(","));
+        }
+    }
+    match out.flush() {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Error::io("standard output", e))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// CSV header: the feature names, a vector `v[i]` written `v_i` as the file writers do.

@@ -17,7 +17,7 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use ndarray::{Array1, Array2, ArrayView2, s};
+use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, Axis, s};
 
 use super::config::{ActivationKind, LossKind, TrainConfig};
 use super::file;
@@ -29,7 +29,7 @@ use super::summary::{Diagnostics, ModelSummary};
 use super::train;
 use super::variational::{self, Sampler, VariationalScore};
 use crate::error::{Error, Result};
-use crate::nn::{Buffers, Sequential, sum_squared_diff};
+use crate::nn::{Buffers, Sequential, parallel, sum_squared_diff};
 
 /// Rows per inference chunk.
 pub const INFERENCE_CHUNK: usize = 4096;
@@ -63,6 +63,10 @@ pub(crate) struct Pass {
     encoder: Buffers,
     decoder: Buffers,
 }
+
+/// Chunks of at least this many rows are scored in two halves on two cores (below it the
+/// hand-over costs more than half the work of a small tabular model).
+const PARALLEL_MIN_ROWS: usize = 512;
 
 /// At most this many sets of inference buffers are kept per model (one per concurrent caller).
 const POOLED_PASSES: usize = 2;
@@ -275,17 +279,8 @@ impl Autoencoder {
     /// A generator of rows like [`Autoencoder::sample`]'s, for drawing many rows in chunks
     /// (`sampler(s)` asked for `a` then `b` rows gives the rows of `sample(a + b, s)`).
     /// Variational models only.
-    pub fn sampler(&self, seed: u64) -> Result<Sampler<'_>> {
-        if self.kind.variational().is_none() {
-            return Err(Error::config(
-                "model",
-                format!(
-                    "sampling needs a variational autoencoder (trained with kind variational), this one is {}",
-                    self.kind.name()
-                ),
-            ));
-        }
-        Ok(Sampler::new(self, seed))
+    pub fn sampler(&self, seed: u64) -> Result<Sampler<&Autoencoder>> {
+        Sampler::new(self, seed)
     }
 
     /// Reconstruction in original units.
@@ -320,38 +315,43 @@ impl Autoencoder {
             .variational()
             .filter(|v| v.score == VariationalScore::Elbo)
             .map(|v| v.beta as f64);
+        let errs = errors.as_slice_mut().expect("errors are contiguous");
         let mut pass = self.passes.take();
+        let mut second = None;
         for start in (0..rows).step_by(INFERENCE_CHUNK) {
             let end = (start + INFERENCE_CHUNK).min(rows);
-            let (xs, stats, xs_hat) = pass.reconstruct(self, x.slice(s![start..end, ..]), start)?;
-            for (i, (a, b)) in xs.rows().into_iter().zip(xs_hat.rows()).enumerate() {
-                let sum = match feature_errors.as_mut() {
-                    Some(fe) => {
-                        let mut sum = 0.0f64;
-                        for ((fe, &a), &b) in fe.row_mut(start + i).iter_mut().zip(a).zip(b) {
-                            let e = (a - b) * (a - b);
-                            *fe = e;
-                            sum += e as f64;
-                        }
-                        sum
-                    }
-                    None => match (a.as_slice(), b.as_slice()) {
-                        (Some(a), Some(b)) => sum_squared_diff(a, b),
-                        _ => a
-                            .iter()
-                            .zip(b)
-                            .map(|(&a, &b)| ((a - b) * (a - b)) as f64)
-                            .sum(),
-                    },
-                };
-                errors[start + i] = sum / d as f64;
+            let chunk = x.slice(s![start..end, ..]);
+            let errs = &mut errs[start..end];
+            let mut fe = feature_errors
+                .as_mut()
+                .map(|fe| fe.slice_mut(s![start..end, ..]));
+            if end - start < PARALLEL_MIN_ROWS || !parallel::two_threads() {
+                self.score_chunk(&mut pass, chunk, start, errs, fe, elbo_beta)?;
+                continue;
             }
-            if let Some(beta) = elbo_beta {
-                let chunk = errors.as_slice_mut().expect("errors are contiguous");
-                variational::add_kl(stats, beta / d as f64, &mut chunk[start..end]);
-            }
+            // Rows are independent: each half of the chunk on its own core, same bits.
+            let cut = (end - start) / 2;
+            let (x1, x2) = chunk.split_at(Axis(0), cut);
+            let (e1, e2) = errs.split_at_mut(cut);
+            let (f1, f2) = match fe.as_mut() {
+                Some(fe) => {
+                    let (a, b) = fe.view_mut().split_at(Axis(0), cut);
+                    (Some(a), Some(b))
+                }
+                None => (None, None),
+            };
+            let pass2 = second.get_or_insert_with(|| self.passes.take());
+            let (mut r1, mut r2) = (Ok(()), Ok(()));
+            parallel::join(
+                || r1 = self.score_chunk(&mut pass, x1, start, e1, f1, elbo_beta),
+                || r2 = self.score_chunk(pass2, x2, start + cut, e2, f2, elbo_beta),
+            );
+            r1.and(r2)?;
         }
         self.passes.put(pass);
+        if let Some(p) = second {
+            self.passes.put(p);
+        }
         let threshold = options.threshold.or(self.threshold);
         let is_anomaly = threshold.map(|t| errors.iter().map(|&e| e > t).collect());
         Ok(Scores {
@@ -379,6 +379,47 @@ impl Autoencoder {
     /// Parse and validate model bytes; `source` names them in errors.
     pub fn from_bytes(bytes: &[u8], source: &str) -> Result<Self> {
         file::from_bytes(bytes, source)
+    }
+
+    /// Reconstruction errors of the rows `x` (at most one chunk, starting at row `first_row` of
+    /// the caller's input) into `errors`, and per-feature errors into `feature_errors` if given.
+    fn score_chunk(
+        &self,
+        pass: &mut Pass,
+        x: ArrayView2<f32>,
+        first_row: usize,
+        errors: &mut [f64],
+        mut feature_errors: Option<ArrayViewMut2<f32>>,
+        elbo_beta: Option<f64>,
+    ) -> Result<()> {
+        let d = x.ncols();
+        let (xs, stats, xs_hat) = pass.reconstruct(self, x, first_row)?;
+        for (i, (a, b)) in xs.rows().into_iter().zip(xs_hat.rows()).enumerate() {
+            let sum = match feature_errors.as_mut() {
+                Some(fe) => {
+                    let mut sum = 0.0f64;
+                    for ((fe, &a), &b) in fe.row_mut(i).iter_mut().zip(a).zip(b) {
+                        let e = (a - b) * (a - b);
+                        *fe = e;
+                        sum += e as f64;
+                    }
+                    sum
+                }
+                None => match (a.as_slice(), b.as_slice()) {
+                    (Some(a), Some(b)) => sum_squared_diff(a, b),
+                    _ => a
+                        .iter()
+                        .zip(b)
+                        .map(|(&a, &b)| ((a - b) * (a - b)) as f64)
+                        .sum(),
+                },
+            };
+            errors[i] = sum / d as f64;
+        }
+        if let Some(beta) = elbo_beta {
+            variational::add_kl(stats, beta / d as f64, errors);
+        }
+        Ok(())
     }
 
     fn check_width(&self, x: ArrayView2<f32>, op: &str) -> Result<()> {

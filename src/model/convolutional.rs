@@ -111,7 +111,8 @@ impl ConvolutionalConfig {
         self.input_shape.iter().product()
     }
 
-    /// Checks the shape, filters and kernel, and that every block leaves a size of at least 1.
+    /// Checks the shape, filters and kernel (odd, and no wider than the input's longest side),
+    /// and that every block leaves a size of at least 1.
     pub fn validate(&self) -> Result<()> {
         if !(2..=3).contains(&self.input_shape.len()) || self.input_shape.contains(&0) {
             return Err(Error::config(
@@ -137,6 +138,18 @@ impl ConvolutionalConfig {
                 format!(
                     "must be odd (1, 3, 5, …) so that padding ⌊k/2⌋ centres it, got {}",
                     self.kernel_size
+                ),
+            ));
+        }
+        let [_, h, w] = self.shape3();
+        let side = h.max(w);
+        if self.kernel_size > side {
+            return Err(Error::config(
+                "kernel_size",
+                format!(
+                    "{} is wider than the input ({}); use a kernel of at most {side}",
+                    self.kernel_size,
+                    fmt_widths(&self.input_shape)
                 ),
             ));
         }
@@ -385,6 +398,105 @@ mod tests {
         assert_eq!(widths(&d), vec![4, 20, 32 * 4, 16 * 16, 64]);
     }
 
+    /// Encoder + decoder of every downsample / upsample pairing, in 1-D and 2-D, end to end
+    /// against finite differences of the mean squared error: the input gradient (through every
+    /// layer) and the weight gradient of every layer that has weights.
+    #[test]
+    fn whole_networks_match_finite_differences() {
+        use crate::model::ActivationKind;
+        use crate::nn::gradcheck::{assert_close, numeric_grad};
+        use crate::nn::{GradAt, Loss, Tape};
+        use ndarray::Array2;
+
+        let loss_of = |enc: &Sequential, dec: &Sequential, x: &Array2<f32>, t: &Array2<f32>| {
+            let (mut et, mut dt) = (Tape::new(), Tape::new());
+            let mut rng = ChaCha8Rng::seed_from_u64(0);
+            enc.forward_train(x.view(), &mut et, &mut rng);
+            dec.forward_train(et.output(), &mut dt, &mut rng);
+            Loss::Mse.value(dt.output(), t.view())
+        };
+        // `s` with the weights of layer `i` replaced by `w`.
+        let with_weight = |s: &Sequential, i: usize, w: &Array2<f32>| {
+            let mut layers = s.layers().to_vec();
+            let (dst, _) = layers[i].params_mut().expect("a layer with weights");
+            dst.copy_from_slice(w.as_slice().expect("contiguous"));
+            Sequential::from_layers(layers, 0.0).expect("same shapes")
+        };
+        let cfg = TrainConfig {
+            activation: ActivationKind::Tanh,
+            output_activation: ActivationKind::Tanh,
+            latent: Some(2),
+            ..Default::default()
+        };
+        for shape in [vec![2, 6, 5], vec![1, 9]] {
+            for (down, up) in [
+                (Downsample::Stride, Upsampling::Transpose),
+                (Downsample::Stride, Upsampling::Nearest),
+                (Downsample::MaxPool, Upsampling::Transpose),
+                (Downsample::MaxPool, Upsampling::Nearest),
+            ] {
+                let c = ConvolutionalConfig {
+                    filters: vec![2, 3],
+                    downsample: down,
+                    upsample: up,
+                    ..ConvolutionalConfig::new(shape.clone())
+                };
+                let what = format!("{shape:?} {down:?} {up:?}");
+                let (enc, dec) = build(&c, &cfg);
+                let d = c.n_features();
+                let x = Array2::from_shape_fn((3, d), |(i, j)| ((i * d + j) as f32 * 0.77).sin());
+                let t = x.mapv(|v| 0.5 * v);
+
+                let (mut et, mut dt) = (Tape::new(), Tape::new());
+                let mut rng = ChaCha8Rng::seed_from_u64(0);
+                enc.forward_train(x.view(), &mut et, &mut rng);
+                dec.forward_train(et.output(), &mut dt, &mut rng);
+                let (y, g) = dt.output_and_grad();
+                let y = y.to_owned();
+                let (_, at) = Loss::Mse.value_and_grad(y.view(), t.view(), Activation::Tanh, g);
+                let (mut eg, mut dg) = (enc.zero_grads(), dec.zero_grads());
+                let mut dx = Array2::zeros(x.raw_dim());
+                {
+                    let (z, dz) = et.output_and_grad();
+                    let z = z.to_owned();
+                    dec.backward(z.view(), &mut dt, at, &mut dg, Some(dz));
+                }
+                enc.backward(
+                    x.view(),
+                    &mut et,
+                    GradAt::Output,
+                    &mut eg,
+                    Some(dx.view_mut()),
+                );
+
+                let num = numeric_grad(&x, |x| loss_of(&enc, &dec, x, &t));
+                assert_close(&dx, &num, &format!("{what}: dx"));
+                for (i, layer) in enc.layers().iter().enumerate() {
+                    if let Some((w, _)) = layer.params() {
+                        let num =
+                            numeric_grad(w, |w| loss_of(&with_weight(&enc, i, w), &dec, &x, &t));
+                        assert_close(
+                            &eg.layers[i].weight,
+                            &num,
+                            &format!("{what}: encoder {i} dW"),
+                        );
+                    }
+                }
+                for (i, layer) in dec.layers().iter().enumerate() {
+                    if let Some((w, _)) = layer.params() {
+                        let num =
+                            numeric_grad(w, |w| loss_of(&enc, &with_weight(&dec, i, w), &x, &t));
+                        assert_close(
+                            &dg.layers[i].weight,
+                            &num,
+                            &format!("{what}: decoder {i} dW"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn bad_shapes_are_config_errors() {
         let cases: Vec<(ConvolutionalConfig, &str)> = vec![
@@ -401,6 +513,13 @@ mod tests {
                 ConvolutionalConfig {
                     kernel_size: 4,
                     ..ConvolutionalConfig::new(vec![1, 8])
+                },
+                "kernel_size",
+            ),
+            (
+                ConvolutionalConfig {
+                    kernel_size: 61,
+                    ..ConvolutionalConfig::new(vec![1, 28, 28])
                 },
                 "kernel_size",
             ),
@@ -555,7 +674,7 @@ mod training_tests {
         assert_eq!(a.encoder, b.encoder);
         assert_eq!(a.decoder, b.decoder);
         let bytes = a.to_bytes().unwrap();
-        let back = Autoencoder::from_bytes(&bytes, "cae.aeflow").unwrap();
+        let back = Autoencoder::from_bytes(&bytes, "cae.aemodel").unwrap();
         // (Dropout is a training setting: the loaded networks have none, the layers are equal.)
         assert_eq!(back.encoder.layers(), a.encoder.layers());
         assert_eq!(back.decoder.layers(), a.decoder.layers());

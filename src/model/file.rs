@@ -366,6 +366,16 @@ fn build(
     h.train_config
         .validate()
         .map_err(|e| format!("stored training configuration: {e}"))?;
+    h.kind.validate().map_err(|e| format!("kind: {e}"))?;
+    if let Some(c) = h.kind.convolutional()
+        && c.n_features() != d
+    {
+        return Err(format!(
+            "kind.input_shape {:?} describes {} values per row, but the model has {d} features",
+            c.input_shape,
+            c.n_features()
+        ));
+    }
     let p = &h.preprocessing;
     for (name, v) in [
         ("offset", &p.offset),
@@ -427,7 +437,12 @@ fn build(
                                 spec.inputs, spec.outputs
                             ));
                         }
-                        None => return Err(format!("{prefix}.{i} has invalid sizes")),
+                        None => {
+                            return Err(format!(
+                                "{prefix}.{i} ({}) has a zero size, kernel, stride or window, or a kernel or window larger than its (padded) input",
+                                serde_json::to_string(spatial).unwrap_or_default()
+                            ));
+                        }
                     }
                     if spec.outputs > MAX_WIDTH {
                         return Err(format!(
@@ -766,6 +781,153 @@ mod tests {
                 r.starts_with("inconsistent") && r.contains(want),
                 "want {want:?}, got {r}"
             );
+        }
+    }
+
+    /// Version 2 files edited into shapes that cannot run: each is an `inconsistent` error (never
+    /// a panic while building the layers or on the first batch).
+    #[test]
+    fn inconsistent_version_2_files_are_named() {
+        use crate::model::{ConvolutionalConfig, Downsample, Kind, ScalerKind, Upsampling};
+        let x = manifold(60, 3);
+        let x = ndarray::Array2::from_shape_fn((60, 16), |(i, j)| x[[i, j % 8]]);
+        let fit = |kind: Kind, d: usize| {
+            let config = TrainConfig {
+                kind,
+                epochs: 1,
+                latent: Some(2),
+                scaler: ScalerKind::None,
+                ..Default::default()
+            };
+            Autoencoder::fit(
+                x.slice(ndarray::s![.., ..d]),
+                &names(d),
+                &config,
+                &mut Silent,
+            )
+            .unwrap()
+        };
+        let cae = fit(
+            Kind::Convolutional(ConvolutionalConfig {
+                filters: vec![2, 3],
+                downsample: Downsample::MaxPool,
+                upsample: Upsampling::Nearest,
+                ..ConvolutionalConfig::new(vec![1, 4, 4])
+            }),
+            16,
+        );
+        let vae = fit(Kind::Variational(Default::default()), 8);
+        let edit_json = |bytes: &[u8], f: &dyn Fn(&mut serde_json::Value)| {
+            rewrite(bytes, |md| {
+                let mut v: serde_json::Value = serde_json::from_str(&md[KEY_MODEL]).unwrap();
+                f(&mut v);
+                let json = v.to_string();
+                md.insert(KEY_MODEL_SHA.into(), model_sha256(&json));
+                md.insert(KEY_MODEL.into(), json);
+            })
+        };
+        let (c, v) = (cae.to_bytes().unwrap(), vae.to_bytes().unwrap());
+        // The edits below rely on this layout: conv, max_pool, … in the encoder; dense, upsample, …
+        // in the decoder.
+        let types: Vec<&str> = cae
+            .encoder
+            .layers()
+            .iter()
+            .chain(cae.decoder.layers())
+            .map(|l| match l {
+                Layer::Dense(_) => "dense",
+                Layer::Conv(_) => "conv",
+                Layer::MaxPool(_) => "max_pool",
+                Layer::Upsample(_) => "upsample",
+                Layer::ConvTranspose(_) => "conv_transpose",
+            })
+            .collect();
+        assert_eq!(
+            types,
+            [
+                "conv", "max_pool", "conv", "max_pool", "dense", "dense", "upsample", "conv",
+                "upsample", "conv"
+            ]
+        );
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (
+                edit_json(&c, &|v| {
+                    v["encoder"][0]["spatial"]["stride"] = serde_json::json!([0, 1])
+                }),
+                "encoder.0",
+            ),
+            (
+                edit_json(&c, &|v| {
+                    v["encoder"][0]["spatial"]["kernel"] = serde_json::json!([0, 3])
+                }),
+                "encoder.0",
+            ),
+            (
+                edit_json(&c, &|v| {
+                    v["encoder"][0]["spatial"]["kernel"] = serde_json::json!([9, 9])
+                }),
+                "encoder.0",
+            ),
+            (
+                edit_json(&c, &|v| {
+                    v["encoder"][1]["spatial"]["window"] = serde_json::json!([0, 2])
+                }),
+                "encoder.1",
+            ),
+            (
+                edit_json(&c, &|v| {
+                    v["encoder"][1]["spatial"]["window"] = serde_json::json!([8, 8])
+                }),
+                "encoder.1",
+            ),
+            (
+                edit_json(&c, &|v| {
+                    v["decoder"][1]["spatial"]["out_size"] = serde_json::json!([0, 4])
+                }),
+                "decoder.1",
+            ),
+            (
+                edit_json(&c, &|v| {
+                    v["encoder"][0]["spatial"]["in_shape"] = serde_json::json!([2, 4, 4])
+                }),
+                "",
+            ),
+            (
+                edit_json(&c, &|v| {
+                    v["encoder"][0]["spatial"]["type"] = "conv_transpose".into()
+                }),
+                "",
+            ),
+            (
+                edit_json(&c, &|v| {
+                    v["kind"]["input_shape"] = serde_json::json!([4, 4, 4])
+                }),
+                "describes 64 values per row, but the model has 16 features",
+            ),
+            (
+                rewrite(&c, |md| {
+                    md.insert(KEY_VERSION.into(), "1".into());
+                }),
+                "format version",
+            ),
+            (edit_json(&v, &|v| v["latent_dim"] = 4.into()), ""),
+            (
+                edit_json(&v, &|v| v["kind"]["beta"] = (-1.0).into()),
+                "beta",
+            ),
+        ];
+        for (i, (b, want)) in cases.into_iter().enumerate() {
+            let r = std::panic::catch_unwind(|| Autoencoder::from_bytes(&b, "test.aeflow"));
+            let r = match r {
+                Ok(r) => r,
+                Err(_) => panic!("case {i}: loading panicked"),
+            };
+            let r = reason(r);
+            assert!(
+                r.starts_with("inconsistent") || r.starts_with("unsupported"),
+                "case {i}: {r}"
+            );
+            assert!(r.contains(want), "case {i}: want {want:?}, got {r}");
         }
     }
 

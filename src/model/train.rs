@@ -651,6 +651,49 @@ mod tests {
         );
     }
 
+    /// A chunk scored in two halves on two cores gives the same bits as small calls scored whole.
+    #[test]
+    fn split_scoring_equals_unsplit_scoring() {
+        let x = manifold(1500, 10);
+        let m = Autoencoder::fit(
+            x.view(),
+            &names(8),
+            &TrainConfig {
+                epochs: 2,
+                ..quick()
+            },
+            &mut Silent,
+        )
+        .unwrap();
+        let opts = ScoreOptions {
+            per_feature: true,
+            threshold: None,
+        };
+        let whole = m.score(x.view(), &opts).unwrap();
+        for start in (0..1500).step_by(100) {
+            let part = m.score(x.slice(s![start..start + 100, ..]), &opts).unwrap();
+            for i in 0..100 {
+                assert_eq!(
+                    part.reconstruction_error[i].to_bits(),
+                    whole.reconstruction_error[start + i].to_bits()
+                );
+            }
+            assert_eq!(
+                part.feature_errors.unwrap(),
+                whole
+                    .feature_errors
+                    .as_ref()
+                    .unwrap()
+                    .slice(s![start..start + 100, ..])
+            );
+        }
+        // Errors name the row of the caller's input, in either half.
+        let mut bad = x.clone();
+        bad[[1400, 2]] = f32::NAN;
+        let e = m.score(bad.view(), &ScoreOptions::default()).unwrap_err();
+        assert!(e.to_string().contains("row 1400, feature 'f2'"), "{e}");
+    }
+
     #[test]
     fn early_stopping_stops_and_restores_the_best_epoch() {
         let x = manifold(400, 5);

@@ -37,6 +37,8 @@
 //! [`super::Autoencoder::sample`]: `z ~ N(0, I)` from a seed, decoded and mapped back to
 //! original units.
 
+use std::ops::Deref;
+
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, s};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -155,18 +157,37 @@ fn prior_draws(rng: &mut ChaCha8Rng, n: usize, k: usize) -> Array2<f32> {
 
 /// Generates rows from a variational model in as many calls as wanted, from one seeded stream:
 /// the rows are the same whether they are asked for at once or in chunks.
-pub struct Sampler<'m> {
-    model: &'m Autoencoder,
+///
+/// `M` is how the sampler holds the model: borrowed (`&Autoencoder`, from
+/// [`Autoencoder::sampler`]) or shared (`Arc<Autoencoder>`, for a stream of rows that outlives
+/// the caller's borrow, as `ae_sample`'s).
+pub struct Sampler<M: Deref<Target = Autoencoder>> {
+    model: M,
     rng: ChaCha8Rng,
 }
 
-impl<'m> Sampler<'m> {
-    /// A sampler for `model` (which must be variational; [`Autoencoder::sampler`] checks).
-    pub(crate) fn new(model: &'m Autoencoder, seed: u64) -> Self {
-        Sampler {
+impl<M: Deref<Target = Autoencoder>> Sampler<M> {
+    /// A sampler for `model`, which must be variational (a config error naming the kind
+    /// otherwise).
+    pub fn new(model: M, seed: u64) -> Result<Self> {
+        if model.kind().variational().is_none() {
+            return Err(Error::config(
+                "model",
+                format!(
+                    "sampling needs a variational autoencoder (trained with kind variational), this one is {}",
+                    model.kind().name()
+                ),
+            ));
+        }
+        Ok(Sampler {
             model,
             rng: ChaCha8Rng::seed_from_u64(seed),
-        }
+        })
+    }
+
+    /// The model the rows come from.
+    pub fn model(&self) -> &Autoencoder {
+        &self.model
     }
 
     /// The next `n` rows, `[n, features]` in original units.
@@ -536,7 +557,7 @@ mod training_tests {
         let bytes = a.to_bytes().unwrap();
         let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
         assert_eq!(meta.metadata().as_ref().unwrap()["format_version"], "2");
-        let back = Autoencoder::from_bytes(&bytes, "vae.aeflow").unwrap();
+        let back = Autoencoder::from_bytes(&bytes, "vae.aemodel").unwrap();
         assert_eq!(back.kind(), a.kind());
         assert_eq!(back.encoder, a.encoder);
         assert_eq!(back.decoder, a.decoder);

@@ -16,6 +16,8 @@
 
 use ndarray::{ArrayView1, ArrayView2, ArrayViewMut2, Zip};
 
+use super::simd::multiversion;
+
 /// Slope of leaky_relu for negative inputs.
 pub const LEAKY_RELU_SLOPE: f32 = 0.01;
 /// α of elu.
@@ -106,8 +108,35 @@ impl Activation {
 
     /// One contiguous row; one loop per function so each compiles to a tight (vectorisable) loop.
     fn bias_forward_row(self, row: &mut [f32], b: &[f32]) {
+        bias_forward_row(self, row, b);
+    }
+
+    /// Backward through the activation: `dy ← dy ⊙ f'(x)`, with `f'` computed from the output `y`.
+    /// On return `dy` holds the gradient with respect to the pre-activation.
+    ///
+    /// # Shapes
+    /// `y`, `dy`: `[batch, out]`.
+    pub fn backward_inplace(self, y: ArrayView2<'_, f32>, mut dy: ArrayViewMut2<'_, f32>) {
+        debug_assert_eq!(y.dim(), dy.dim());
+        if self == Activation::Linear {
+            return;
+        }
+        for (mut d, y) in dy.rows_mut().into_iter().zip(y.rows()) {
+            match (d.as_slice_mut(), y.to_slice()) {
+                (Some(d), Some(y)) => backward_row(self, y, d),
+                _ => Zip::from(d)
+                    .and(y)
+                    .for_each(|d, &y| *d *= self.derivative_from_output(y)),
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// `row[j] ← f(row[j] + b[j])`.
+    fn bias_forward_row(act: Activation, row: &mut [f32], b: &[f32]) {
         let pairs = row.iter_mut().zip(b);
-        match self {
+        match act {
             Activation::Relu => pairs.for_each(|(v, &bj)| *v = relu(*v + bj)),
             Activation::LeakyRelu => pairs.for_each(|(v, &bj)| *v = leaky_relu(*v + bj)),
             Activation::Elu => pairs.for_each(|(v, &bj)| *v = elu(*v + bj)),
@@ -117,22 +146,19 @@ impl Activation {
             Activation::Linear => pairs.for_each(|(v, &bj)| *v += bj),
         }
     }
+}
 
-    /// Backward through the activation: `dy ← dy ⊙ f'(x)`, with `f'` computed from the output `y`.
-    /// On return `dy` holds the gradient with respect to the pre-activation.
-    ///
-    /// # Shapes
-    /// `y`, `dy`: `[batch, out]`.
-    pub fn backward_inplace(self, y: ArrayView2<'_, f32>, dy: ArrayViewMut2<'_, f32>) {
-        debug_assert_eq!(y.dim(), dy.dim());
-        let zip = Zip::from(dy).and(y);
-        match self {
-            Activation::Relu => zip.for_each(|d, &y| *d *= relu_grad(y)),
-            Activation::LeakyRelu => zip.for_each(|d, &y| *d *= leaky_relu_grad(y)),
-            Activation::Elu => zip.for_each(|d, &y| *d *= elu_grad(y)),
-            Activation::Selu => zip.for_each(|d, &y| *d *= selu_grad(y)),
-            Activation::Tanh => zip.for_each(|d, &y| *d *= 1.0 - y * y),
-            Activation::Sigmoid => zip.for_each(|d, &y| *d *= y * (1.0 - y)),
+multiversion! {
+    /// `d[j] ← d[j]·f'(from y[j])`.
+    fn backward_row(act: Activation, y: &[f32], d: &mut [f32]) {
+        let pairs = d.iter_mut().zip(y);
+        match act {
+            Activation::Relu => pairs.for_each(|(d, &y)| *d *= relu_grad(y)),
+            Activation::LeakyRelu => pairs.for_each(|(d, &y)| *d *= leaky_relu_grad(y)),
+            Activation::Elu => pairs.for_each(|(d, &y)| *d *= elu_grad(y)),
+            Activation::Selu => pairs.for_each(|(d, &y)| *d *= selu_grad(y)),
+            Activation::Tanh => pairs.for_each(|(d, &y)| *d *= 1.0 - y * y),
+            Activation::Sigmoid => pairs.for_each(|(d, &y)| *d *= y * (1.0 - y)),
             Activation::Linear => {}
         }
     }
@@ -272,15 +298,42 @@ mod tests {
         assert_eq!(Activation::Linear.apply(3.5), 3.5);
     }
 
+    /// Vector and baseline versions, contiguous and strided rows: all equal the element-wise
+    /// definitions, bit for bit.
     #[test]
     fn fused_bias_pass_equals_elementwise_definition() {
-        let y0 = ndarray::array![[-1.0f32, 0.5, 2.0], [0.25, -0.75, 1.5]];
-        let b = ndarray::array![0.1f32, -0.2, 0.3];
+        let y0 = ndarray::Array2::from_shape_fn((3, 37), |(i, j)| {
+            ((i * 37 + j) as f32 * 0.3).sin() * 4.0
+        });
+        let b = ndarray::Array1::from_shape_fn(37, |j| (j as f32 * 0.7).cos());
+        let dy0 = ndarray::Array2::from_shape_fn((3, 37), |(i, j)| ((i + j) as f32 * 0.9).cos());
         for act in ALL {
-            let mut y = y0.clone();
-            act.bias_forward(y.view_mut(), b.view());
-            for ((i, j), &v) in y.indexed_iter() {
+            for portable in [false, true] {
+                let mut y = y0.clone();
+                let mut dy = dy0.clone();
+                let mut run = || {
+                    act.bias_forward(y.view_mut(), b.view());
+                    act.backward_inplace(y.view(), dy.view_mut());
+                };
+                if portable {
+                    crate::nn::simd::portable(run)
+                } else {
+                    run()
+                }
+                for ((i, j), &v) in y.indexed_iter() {
+                    assert_eq!(v, act.apply(y0[[i, j]] + b[j]), "{act:?}");
+                    let d = dy0[[i, j]] * act.derivative_from_output(v);
+                    assert_eq!(dy[[i, j]], d, "{act:?}");
+                }
+            }
+            // Transposed views: the element-wise path.
+            let mut yt = y0.t().to_owned();
+            let mut dyt = dy0.t().to_owned();
+            act.bias_forward(yt.view_mut().reversed_axes(), b.view());
+            act.backward_inplace(yt.t(), dyt.view_mut().reversed_axes());
+            for ((i, j), &v) in yt.t().indexed_iter() {
                 assert_eq!(v, act.apply(y0[[i, j]] + b[j]), "{act:?}");
+                assert_eq!(dyt[[j, i]], dy0[[i, j]] * act.derivative_from_output(v));
             }
         }
     }

@@ -21,12 +21,13 @@
 //! # Ok::<(), aeflow::Error>(())
 //! ```
 
-use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, Axis};
+use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 use rand::Rng;
 
 use super::activation::Activation;
 use super::gemm::gemm;
 use super::init::Init;
+use super::simd::multiversion;
 use crate::error::{Error, Result};
 
 /// A dense layer: weights `[out, in]`, bias `[out]` and the activation applied to its output.
@@ -169,12 +170,29 @@ impl Dense {
         }
         let dz = dy.view();
         gemm(1.0, dz.t(), x, 0.0, grad.weight.view_mut());
-        grad.bias.fill(0.0);
-        for row in dz.axis_iter(Axis(0)) {
-            grad.bias.zip_mut_with(&row, |g, &d| *g += d);
-        }
+        column_sums(dz, grad.bias.view_mut());
         if let Some(dx) = dx {
             gemm(1.0, dz, self.weight.view(), 0.0, dx);
+        }
+    }
+}
+
+/// `s[j] ← Σᵢ a[i, j]`, summed row after row (the same order whatever the vector width).
+fn column_sums(a: ArrayView2<'_, f32>, mut s: ArrayViewMut1<'_, f32>) {
+    s.fill(0.0);
+    for row in a.rows() {
+        match (s.as_slice_mut(), row.to_slice()) {
+            (Some(s), Some(row)) => add_assign(s, row),
+            (_, _) => s.zip_mut_with(&row, |g, &d| *g += d),
+        }
+    }
+}
+
+multiversion! {
+    /// `acc[j] += x[j]`.
+    fn add_assign(acc: &mut [f32], x: &[f32]) {
+        for (a, &v) in acc.iter_mut().zip(x) {
+            *a += v;
         }
     }
 }
@@ -183,6 +201,7 @@ impl Dense {
 mod tests {
     use super::*;
     use crate::nn::gradcheck::{assert_close, numeric_grad};
+    use ndarray::Axis;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 

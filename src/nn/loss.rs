@@ -17,6 +17,7 @@ use ndarray::{ArrayView2, ArrayViewMut2, Zip};
 use super::activation::Activation;
 use super::dense::GradAt;
 use super::reduce::sum_squared_diff;
+use super::simd::multiversion;
 
 /// Clamp applied to predictions inside the logarithms of binary cross-entropy.
 pub const BCE_EPSILON: f32 = 1e-7;
@@ -64,22 +65,20 @@ impl Loss {
         }
         let inv_n = 1.0 / n as f32;
         let mut sum = 0.0f64;
-        let zip = Zip::from(grad).and(y).and(t);
         let at = match (self, output) {
             (Loss::Mse, _) => {
-                zip.for_each(|g, &y, &t| *g = 2.0 * (y - t) * inv_n);
-                sum = squared_error_sum(y, t);
+                sum = mse_value_and_grad(y, t, grad, inv_n);
                 GradAt::Output
             }
             (Loss::Bce, Activation::Sigmoid) => {
-                zip.for_each(|g, &y, &t| {
+                Zip::from(grad).and(y).and(t).for_each(|g, &y, &t| {
                     sum += bce_term(y, t);
                     *g = (y - t) * inv_n;
                 });
                 GradAt::PreActivation
             }
             (Loss::Bce, _) => {
-                zip.for_each(|g, &y, &t| {
+                Zip::from(grad).and(y).and(t).for_each(|g, &y, &t| {
                     sum += bce_term(y, t);
                     let yc = y.clamp(BCE_EPSILON, 1.0 - BCE_EPSILON);
                     *g = (yc - t) / (yc * (1.0 - yc)) * inv_n;
@@ -88,6 +87,59 @@ impl Loss {
             }
         };
         (sum / n as f64, at)
+    }
+}
+
+/// Writes `2(y − t)/N` to `grad` and returns `Σ (y − t)²` (the same sum, bit for bit, as
+/// [`squared_error_sum`]), in one pass when the rows are contiguous.
+fn mse_value_and_grad(
+    y: ArrayView2<'_, f32>,
+    t: ArrayView2<'_, f32>,
+    mut grad: ArrayViewMut2<'_, f32>,
+    inv_n: f32,
+) -> f64 {
+    let contiguous =
+        y.ncols() <= 1 || (y.strides()[1] == 1 && t.strides()[1] == 1 && grad.strides()[1] == 1);
+    if !contiguous {
+        Zip::from(grad.view_mut())
+            .and(y)
+            .and(t)
+            .for_each(|g, &y, &t| *g = 2.0 * (y - t) * inv_n);
+        return squared_error_sum(y, t);
+    }
+    let mut sum = 0.0f64;
+    for ((g, yr), tr) in grad.rows_mut().into_iter().zip(y.rows()).zip(t.rows()) {
+        if let (Some(g), Some(yr), Some(tr)) = (g.into_slice(), yr.to_slice(), tr.to_slice()) {
+            sum += mse_row(yr, tr, g, inv_n);
+        }
+    }
+    sum
+}
+
+multiversion! {
+    /// `Σ (yᵢ − tᵢ)²` of one row with the partial sums of [`sum_squared_diff`], writing
+    /// `gᵢ = 2(yᵢ − tᵢ)/N`.
+    fn mse_row(y: &[f32], t: &[f32], g: &mut [f32], inv_n: f32) -> f64 {
+        let mut acc = [0.0f64; 8];
+        let n8 = y.len() / 8 * 8;
+        for ((yc, tc), gc) in y[..n8]
+            .chunks_exact(8)
+            .zip(t[..n8].chunks_exact(8))
+            .zip(g[..n8].chunks_exact_mut(8))
+        {
+            for k in 0..8 {
+                let d = yc[k] - tc[k];
+                gc[k] = 2.0 * d * inv_n;
+                acc[k] += (d * d) as f64;
+            }
+        }
+        let mut tail = 0.0f64;
+        for ((&a, &b), gv) in y[n8..].iter().zip(&t[n8..]).zip(&mut g[n8..]) {
+            let d = a - b;
+            *gv = 2.0 * d * inv_n;
+            tail += (d * d) as f64;
+        }
+        acc.iter().sum::<f64>() + tail
     }
 }
 
@@ -183,6 +235,34 @@ mod tests {
             let num = numeric_grad(&x, eval);
             assert_close(&dx, &num, &format!("{loss:?} after {act:?}"));
         }
+    }
+
+    /// One fused pass (vector or baseline) gives the element-wise definition, bit for bit, and
+    /// the loss value of [`Loss::value`]; strided views take the element-wise path.
+    #[test]
+    fn fused_mse_equals_the_definition() {
+        let y = Array2::from_shape_fn((7, 37), |(i, j)| ((i * 37 + j) as f32 * 0.19).sin());
+        let t = Array2::from_shape_fn((7, 37), |(i, j)| ((i * 37 + j) as f32 * 0.07).cos());
+        let inv_n = 1.0 / y.len() as f32;
+        let want = Zip::from(&y)
+            .and(&t)
+            .map_collect(|&y, &t| 2.0 * (y - t) * inv_n);
+        for portable in [false, true] {
+            let mut g = Array2::zeros((7, 37));
+            let mut run =
+                || Loss::Mse.value_and_grad(y.view(), t.view(), Activation::Linear, g.view_mut());
+            let (v, _) = if portable {
+                crate::nn::simd::portable(run)
+            } else {
+                run()
+            };
+            assert_eq!(g, want);
+            assert_eq!(v, Loss::Mse.value(y.view(), t.view()));
+        }
+        let mut g = Array2::zeros((37, 7));
+        let (v, _) = Loss::Mse.value_and_grad(y.t(), t.t(), Activation::Linear, g.view_mut());
+        assert_eq!(g, want.t());
+        assert!((v - Loss::Mse.value(y.view(), t.view())).abs() < 1e-12);
     }
 
     #[test]

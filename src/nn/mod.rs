@@ -5,7 +5,8 @@
 //! convolutional layers keep the same contract). This module knows nothing of Arrow, files or
 //! models; [`crate::model`] builds autoencoders from it.
 //!
-//! - [`gemm`]: `C ← α·A·B + β·C`, the single entry to matrixmultiply.
+//! - [`gemm`]: `C ← α·A·B + β·C`, the single entry to matrixmultiply, split over two cores
+//!   when large.
 //! - [`Dense`]: `y = f(x·Wᵀ + b)` with `W` as `[out, in]`; [`Activation`]s fused into the pass.
 //! - [`Conv`] (1-D / 2-D, stride, padding; im2col + sgemm), [`ConvTranspose`], [`MaxPool`],
 //!   [`Upsample`]: the convolutional layers, on rows that are flattened `[C, H, W]` samples
@@ -29,10 +30,12 @@ mod init;
 mod layer;
 mod loss;
 pub mod optim;
+pub(crate) mod parallel;
 mod pool;
 mod reduce;
 mod scratch;
 mod sequential;
+mod simd;
 mod upsample;
 
 #[cfg(test)]

@@ -1,8 +1,10 @@
 //! `CREATE [OR REPLACE] MODEL name OPTIONS (…) AS query`: train on a query's result.
 //!
-//! The query runs in the session; its result is handed to [`crate::arrow::fit_batches`] with
-//! the options of [`TrainOptions`] on a blocking thread (training is CPU work and must not stall
-//! the async runtime). The model is then saved into the registry's model directory, when it has
+//! The query runs in the session and its result streams, batch by batch, into a
+//! [`TrainingSample`]: only the feature columns are kept, as f32, and at most `max_rows` rows of
+//! them (a uniform random sample of a larger result), so a large table never sits in memory.
+//! Training runs with the options of [`TrainOptions`] on a blocking thread (training is CPU work
+//! and must not stall the async runtime). The model is then saved into the registry's model directory, when it has
 //! one (atomically, by the model's own `save`), and only then registered, so a failed save
 //! leaves the session as it was. The statement returns one row summarising the model.
 
@@ -11,7 +13,9 @@ use std::sync::{Arc, LazyLock};
 use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::prelude::SessionContext;
+use futures::StreamExt;
 
+use crate::arrow::TrainingSample;
 use crate::error::{Error, Result};
 use crate::model::{Autoencoder, EpochRecord, TrainObserver};
 use crate::sql::registry::{ModelRegistry, ModelSource};
@@ -65,9 +69,14 @@ pub(crate) async fn create_model(
         config,
         selection,
         threshold,
+        max_rows,
     } = TrainOptions::from_options(stmt.options)?;
-    let batches = ctx.sql(stmt.query).await?.collect().await?;
-    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    let mut sample = TrainingSample::new(selection, max_rows, config.seed);
+    let mut stream = ctx.sql(stmt.query).await?.execute_stream().await?;
+    while let Some(batch) = stream.next().await {
+        sample.offer(&batch?)?;
+    }
+    let rows = sample.rows_seen();
     if rows == 0 {
         return Err(Error::data(
             format!("CREATE MODEL {name}"),
@@ -81,8 +90,12 @@ pub(crate) async fn create_model(
         tokio::task::spawn_blocking(
             move || -> Result<(Autoencoder, Option<std::path::PathBuf>)> {
                 let mut progress = LogProgress { name: &name };
-                let mut model =
-                    crate::arrow::fit_batches(&batches, &selection, &config, &mut progress)?;
+                if sample.is_sampled() {
+                    log::info!(
+                        "CREATE MODEL {name}: the query returned {rows} rows; training on a uniform random sample of {max_rows} (max_rows)"
+                    );
+                }
+                let mut model = sample.fit(&config, &mut progress)?;
                 if threshold.is_some() {
                     model.set_threshold(threshold);
                 }
@@ -120,7 +133,7 @@ pub(crate) async fn create_model(
 fn summary(
     name: &str,
     model: &Autoencoder,
-    rows: usize,
+    rows: u64,
     saved: Option<&std::path::Path>,
 ) -> Result<RecordBatch> {
     let s = model.summary();

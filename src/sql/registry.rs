@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::model::Autoencoder;
 
 /// File extensions recognised as model files when a directory is scanned (a model file is a
-/// safetensors file; `aefm` is what `aeflow demo` writes). The first one is used when
+/// safetensors file; `aemodel` is the convention, `aefm` was written by early versions). The first one is used when
 /// `CREATE MODEL` saves into the model directory.
 pub const MODEL_EXTENSIONS: [&str; 3] = ["aemodel", "aefm", "safetensors"];
 

@@ -4,7 +4,8 @@
 //! ([`crate::model::Autoencoder::sampler`]); the same seed (default 0) gives the same rows, which
 //! are also those of `aeflow sample --model … -n n --seed seed`. The columns are shaped like the
 //! model's input: one `Float32` column per feature, or the one `FixedSizeList<Float32>[n]` vector
-//! column the model was trained on.
+//! column the model was trained on. The rows are generated batch by batch while the query reads
+//! them, so memory does not grow with `n` and `LIMIT` ends the generation early.
 //!
 //! ```sql
 //! SELECT * FROM ae_sample('vae', 1000, 42);
@@ -16,12 +17,18 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::streaming::StreamingTable;
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{DataFusionError, Result as DFResult, ScalarValue, plan_err};
-use datafusion::datasource::MemTable;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::PartitionStream;
 
 use crate::arrow::{feature_columns, feature_columns_schema};
+use crate::model::{Autoencoder, Sampler};
 use crate::sql::registry::ModelRegistry;
 use crate::sql::table_args::model_name_argument;
 
@@ -89,21 +96,75 @@ impl TableFunctionImpl for AeSample {
         }
         let n = usize::try_from(n)
             .map_err(|_| DataFusionError::Plan(format!("{NAME}: n = {n} is too large")))?;
-        let names = model.feature_names();
-        let schema = feature_columns_schema(names);
-        let mut sampler = model
-            .sampler(seed)
-            .map_err(|e| DataFusionError::Execution(format!("{NAME}: {e}")))?;
-        let mut batches = Vec::with_capacity(n.div_ceil(BATCH_ROWS));
-        for start in (0..n).step_by(BATCH_ROWS) {
-            let rows = sampler
-                .next_rows(BATCH_ROWS.min(n - start))
-                .map_err(|e| DataFusionError::Execution(format!("{NAME}: {e}")))?;
-            batches.push(
-                feature_columns(rows.view(), names)
-                    .map_err(|e| DataFusionError::Execution(format!("{NAME}: {e}")))?,
-            );
-        }
-        Ok(Arc::new(MemTable::try_new(schema, vec![batches])?))
+        let schema = feature_columns_schema(model.feature_names());
+        let rows = SampledRows {
+            name,
+            model,
+            seed,
+            schema: schema.clone(),
+            n,
+        };
+        Ok(Arc::new(StreamingTable::try_new(
+            schema,
+            vec![Arc::new(rows)],
+        )?))
+    }
+}
+
+/// The rows of one `ae_sample` call, generated batch by batch as the query reads them: memory
+/// does not grow with `n`, and a `LIMIT` stops the generation early. Every execution starts the
+/// seeded stream afresh, so it reads the same rows.
+struct SampledRows {
+    name: String,
+    model: Arc<Autoencoder>,
+    seed: u64,
+    schema: SchemaRef,
+    n: usize,
+}
+
+impl std::fmt::Debug for SampledRows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SampledRows")
+            .field("model", &self.name)
+            .field("n", &self.n)
+            .field("seed", &self.seed)
+            .finish()
+    }
+}
+
+/// The next `rows` generated rows as a batch of the model's input columns.
+fn next_batch(sampler: &mut Sampler<Arc<Autoencoder>>, rows: usize) -> DFResult<RecordBatch> {
+    let x = sampler
+        .next_rows(rows)
+        .map_err(|e| DataFusionError::Execution(format!("{NAME}: {e}")))?;
+    feature_columns(x.view(), sampler.model().feature_names())
+        .map_err(|e| DataFusionError::Execution(format!("{NAME}: {e}")))
+}
+
+impl PartitionStream for SampledRows {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let schema = self.schema.clone();
+        // The kind was checked at planning time; a failure here ends the stream with the error.
+        let state = Sampler::new(self.model.clone(), self.seed)
+            .map(|sampler| (sampler, self.n))
+            .map_err(|e| DataFusionError::Execution(format!("{NAME}: {e}")));
+        let stream = futures::stream::unfold(Some(state), |state| async move {
+            match state? {
+                Err(e) => Some((Err(e), None)),
+                Ok((_, 0)) => None,
+                Ok((mut sampler, left)) => {
+                    let rows = BATCH_ROWS.min(left);
+                    match next_batch(&mut sampler, rows) {
+                        Ok(batch) => Some((Ok(batch), Some(Ok((sampler, left - rows))))),
+                        Err(e) => Some((Err(e), None)),
+                    }
+                }
+            }
+        });
+        Box::pin(RecordBatchStreamAdapter::new(schema, stream))
     }
 }

@@ -15,7 +15,7 @@ use crate::model::{
 use crate::sql::statement::OptionValue;
 
 /// Every option `CREATE MODEL` accepts, as listed in errors.
-pub const VALID_OPTIONS: [&str; 37] = [
+pub const VALID_OPTIONS: [&str; 38] = [
     "kind",
     "hidden_units",
     "hidden",
@@ -38,6 +38,7 @@ pub const VALID_OPTIONS: [&str; 37] = [
     "contamination",
     "threshold",
     "seed",
+    "max_rows",
     "noise_std",
     "mask_ratio",
     "l1_activity",
@@ -58,6 +59,9 @@ pub const VALID_OPTIONS: [&str; 37] = [
 /// Default noise std for `kind = 'denoising'` when neither `noise_std` nor `mask_ratio` is given
 /// (scaled units, the same default as `aeflow train --kind denoising`).
 const DEFAULT_NOISE_STD: f32 = 0.1;
+
+/// Default `max_rows`: the training sample's cap, as `aeflow train --max-rows`.
+const DEFAULT_MAX_ROWS: usize = 1_000_000;
 /// Default L1 activity weight of `kind = 'sparse'` when no sparsity option is given (as
 /// `aeflow train`).
 const DEFAULT_L1_ACTIVITY: f32 = 1e-3;
@@ -73,6 +77,9 @@ pub struct TrainOptions {
     pub selection: FeatureSelection,
     /// An anomaly threshold that replaces the one calibrated from `contamination`.
     pub threshold: Option<f64>,
+    /// Train on a uniform random sample of this many rows when the query returns more
+    /// (the same default as `aeflow train --max-rows`).
+    pub max_rows: usize,
 }
 
 impl TrainOptions {
@@ -82,6 +89,7 @@ impl TrainOptions {
         let mut config = TrainConfig::default();
         let mut selection = FeatureSelection::All;
         let mut threshold = None;
+        let mut max_rows = DEFAULT_MAX_ROWS;
         let mut kind: Option<String> = None;
         let mut noise_std = None;
         let mut mask_ratio = None;
@@ -108,7 +116,7 @@ impl TrainOptions {
                         "convolutional",
                     ])?)
                 }
-                "hidden_units" | "hidden" => config.hidden = Some(v.sizes()?),
+                "hidden_units" | "hidden" => config.hidden = Some(v.sizes("[64, 8, 64]")?),
                 "latent" => config.latent = Some(v.positive()?),
                 "activation" => config.activation = v.parse_enum::<ActivationKind>(ACTIVATIONS)?,
                 "output_activation" => {
@@ -137,6 +145,7 @@ impl TrainOptions {
                 "contamination" => config.contamination = v.fraction(false)?,
                 "threshold" => threshold = Some(v.non_negative()?),
                 "seed" => config.seed = v.integer::<u64>("a non-negative integer")?,
+                "max_rows" => max_rows = v.positive()?,
                 "noise_std" => noise_std = Some(v.non_negative_f32()?),
                 "mask_ratio" => mask_ratio = Some(v.fraction_f32(false)?),
                 "l1_activity" => l1_activity = Some(v.non_negative_f32()?),
@@ -150,8 +159,10 @@ impl TrainOptions {
                     variational.score =
                         Some(v.parse_enum::<VariationalScore>(&["reconstruction", "elbo"])?)
                 }
-                "input_shape" => convolutional.input_shape = Some(v.sizes()?),
-                "filters" => convolutional.filters = Some(v.sizes()?),
+                "input_shape" => {
+                    convolutional.input_shape = Some(v.sizes("[1, 28, 28] or [1, 128]")?)
+                }
+                "filters" => convolutional.filters = Some(v.sizes("[16, 32]")?),
                 "kernel_size" => convolutional.kernel_size = Some(v.positive()?),
                 "downsample" => {
                     convolutional.downsample =
@@ -197,6 +208,7 @@ impl TrainOptions {
             config,
             selection,
             threshold,
+            max_rows,
         })
     }
 }
@@ -472,9 +484,10 @@ impl Value<'_> {
         }
     }
 
-    /// `[64, 8, 64]` or `'64,8,64'`: layer widths, each positive.
-    fn sizes(&self) -> Result<Vec<usize>> {
-        let expected = "a list of positive integers, e.g. [64, 8, 64]";
+    /// `[64, 8, 64]` or `'64,8,64'`: sizes, each positive; `example` shows one in the error.
+    fn sizes(&self, example: &str) -> Result<Vec<usize>> {
+        let expected = format!("a list of positive integers, e.g. {example}");
+        let expected = expected.as_str();
         let items: Vec<String> = match self.value {
             OptionValue::List(items) => items.iter().map(ToString::to_string).collect(),
             OptionValue::String(s) => s.split(',').map(|p| p.trim().to_string()).collect(),
