@@ -232,6 +232,8 @@ fn main() {
     products(&reference, 4096, &mut rng);
     phases(&reference, 256, &mut rng);
     let small = [32, 16, 4, 16, 32];
+    products(&small, 256, &mut rng);
+    products(&small, 4096, &mut rng);
     phases(&small, 256, &mut rng);
     phases(&small, 4096, &mut rng);
 }

@@ -68,6 +68,13 @@ pub(crate) struct Pass {
 /// hand-over costs more than half the work of a small tabular model).
 const PARALLEL_MIN_ROWS: usize = 512;
 
+/// Rows scored at a time through the whole network: a block's activations stay in the core's
+/// L2 cache from one layer to the next (about 2 MB for the 784-wide reference model at 256 rows).
+/// Measured on the reference model: a product on 256 rows runs at 1.3–1.7 times the GFLOP/s of
+/// the same product on 4096 rows (`cargo bench --bench breakdown`). Rows are independent, so
+/// the results are the same bits whatever the block.
+const SCORE_BLOCK: usize = 256;
+
 /// At most this many sets of inference buffers are kept per model (one per concurrent caller).
 const POOLED_PASSES: usize = 2;
 
@@ -382,8 +389,35 @@ impl Autoencoder {
     }
 
     /// Reconstruction errors of the rows `x` (at most one chunk, starting at row `first_row` of
-    /// the caller's input) into `errors`, and per-feature errors into `feature_errors` if given.
+    /// the caller's input) into `errors`, and per-feature errors into `feature_errors` if given,
+    /// in blocks of [`SCORE_BLOCK`] rows.
     fn score_chunk(
+        &self,
+        pass: &mut Pass,
+        x: ArrayView2<f32>,
+        first_row: usize,
+        errors: &mut [f64],
+        mut feature_errors: Option<ArrayViewMut2<f32>>,
+        elbo_beta: Option<f64>,
+    ) -> Result<()> {
+        for start in (0..x.nrows()).step_by(SCORE_BLOCK) {
+            let end = (start + SCORE_BLOCK).min(x.nrows());
+            self.score_block(
+                pass,
+                x.slice(s![start..end, ..]),
+                first_row + start,
+                &mut errors[start..end],
+                feature_errors
+                    .as_mut()
+                    .map(|fe| fe.slice_mut(s![start..end, ..])),
+                elbo_beta,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// [`Autoencoder::score_chunk`] for one block of rows.
+    fn score_block(
         &self,
         pass: &mut Pass,
         x: ArrayView2<f32>,

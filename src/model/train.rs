@@ -21,7 +21,7 @@
 use std::collections::HashSet;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use ndarray::{Array2, ArrayView2, Axis, s};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, s};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -39,6 +39,7 @@ use super::variational::{self, GaussianHead, VariationalScore};
 use crate::error::{Error, Result};
 use crate::nn::{
     ActivityPenalty, Buffers, Corruption, GradAt, Grads, Loss, Optimizer, Sequential, Tape,
+    parallel,
 };
 
 const STREAM_INIT: u64 = 0;
@@ -231,6 +232,31 @@ fn errors_and_activity(
     (errors, activity)
 }
 
+/// `batch[i] ← xs[rows[i]]` for every `i < rows.len()`: the mini-batch, copied from shuffled rows
+/// (a memory-bound gather of about 0.8 MB per batch for 784 features at batch 256), in two halves
+/// on two cores when it is that large.
+fn gather_rows(xs: ArrayView2<f32>, rows: &[usize], mut batch: ArrayViewMut2<f32>) {
+    fn copy(xs: ArrayView2<f32>, rows: &[usize], mut batch: ArrayViewMut2<f32>) {
+        for (dst, &src) in batch.rows_mut().into_iter().zip(rows) {
+            dst.into_slice()
+                .expect("batch rows are contiguous")
+                .copy_from_slice(xs.row(src).to_slice().expect("scaled rows are contiguous"));
+        }
+    }
+    let batch = batch.slice_mut(s![..rows.len(), ..]);
+    if rows.len() * xs.ncols() < GATHER_SPLIT_MIN {
+        copy(xs, rows, batch);
+        return;
+    }
+    let cut = rows.len() / 2;
+    let (r1, r2) = rows.split_at(cut);
+    let (b1, b2) = batch.split_at(Axis(0), cut);
+    parallel::join(|| copy(xs, r1, b1), || copy(xs, r2, b2));
+}
+
+/// Batches of at least this many values are gathered on two cores.
+const GATHER_SPLIT_MIN: usize = 1 << 16;
+
 fn check_inputs(x: ArrayView2<f32>, names: &[String]) -> Result<()> {
     let (rows, d) = x.dim();
     if names.len() != d {
@@ -362,11 +388,7 @@ pub(crate) fn fit(
         train_idx.shuffle(&mut shuffle);
         let mut loss_sum = 0.0f64;
         for (b, chunk) in train_idx.chunks(batch_size).enumerate() {
-            for (dst, &src) in trainer.batch.rows_mut().into_iter().zip(chunk) {
-                dst.into_slice()
-                    .expect("batch rows are contiguous")
-                    .copy_from_slice(xs.row(src).to_slice().expect("scaled rows are contiguous"));
-            }
+            gather_rows(xs.view(), chunk, trainer.batch.view_mut());
             let loss = trainer.step(&mut nets, chunk.len());
             if !loss.is_finite() {
                 return Err(Error::config(

@@ -12,10 +12,11 @@
 //! Losses are means over every element, so their scale does not depend on batch size or width.
 //! Values are accumulated in f64.
 
-use ndarray::{ArrayView2, ArrayViewMut2, Zip};
+use ndarray::{ArrayView2, ArrayViewMut2, Axis, Zip};
 
 use super::activation::Activation;
 use super::dense::GradAt;
+use super::parallel;
 use super::reduce::sum_squared_diff;
 use super::simd::multiversion;
 
@@ -107,10 +108,56 @@ fn mse_value_and_grad(
             .for_each(|g, &y, &t| *g = 2.0 * (y - t) * inv_n);
         return squared_error_sum(y, t);
     }
-    let mut sum = 0.0f64;
-    for ((g, yr), tr) in grad.rows_mut().into_iter().zip(y.rows()).zip(t.rows()) {
+    let rows = y.nrows();
+    let cut = rows / 2;
+    if y.len() < SPLIT_MIN_ELEMENTS || rows - cut > MAX_TAIL_ROWS || !parallel::two_threads() {
+        return mse_rows(y, t, grad, inv_n, 0.0, None);
+    }
+    // Two halves on two cores. The sum stays the same bits as one pass: the second half keeps
+    // its per-row sums, which are added after the first half's running sum, in row order.
+    let (y1, y2) = y.split_at(Axis(0), cut);
+    let (t1, t2) = t.split_at(Axis(0), cut);
+    let (g1, g2) = grad.split_at(Axis(0), cut);
+    let mut tail = [0.0f64; MAX_TAIL_ROWS];
+    let tail = &mut tail[..rows - cut];
+    let mut head = 0.0;
+    parallel::join(
+        || head = mse_rows(y1, t1, g1, inv_n, 0.0, None),
+        || {
+            mse_rows(y2, t2, g2, inv_n, 0.0, Some(&mut *tail));
+        },
+    );
+    tail.iter().fold(head, |s, &r| s + r)
+}
+
+/// Losses of at least this many elements are computed in two halves on two cores.
+const SPLIT_MIN_ELEMENTS: usize = 1 << 16;
+/// Rows of the second half at most (its per-row sums live on the stack).
+const MAX_TAIL_ROWS: usize = 2048;
+
+/// `sum + Σ rows` in row order over contiguous rows, writing the gradient; with `row_sums`,
+/// each row's sum is also stored there.
+fn mse_rows(
+    y: ArrayView2<'_, f32>,
+    t: ArrayView2<'_, f32>,
+    mut grad: ArrayViewMut2<'_, f32>,
+    inv_n: f32,
+    mut sum: f64,
+    mut row_sums: Option<&mut [f64]>,
+) -> f64 {
+    for (i, ((g, yr), tr)) in grad
+        .rows_mut()
+        .into_iter()
+        .zip(y.rows())
+        .zip(t.rows())
+        .enumerate()
+    {
         if let (Some(g), Some(yr), Some(tr)) = (g.into_slice(), yr.to_slice(), tr.to_slice()) {
-            sum += mse_row(yr, tr, g, inv_n);
+            let r = mse_row(yr, tr, g, inv_n);
+            if let Some(s) = row_sums.as_deref_mut() {
+                s[i] = r;
+            }
+            sum += r;
         }
     }
     sum
@@ -263,6 +310,26 @@ mod tests {
         let (v, _) = Loss::Mse.value_and_grad(y.t(), t.t(), Activation::Linear, g.view_mut());
         assert_eq!(g, want.t());
         assert!((v - Loss::Mse.value(y.view(), t.view())).abs() < 1e-12);
+    }
+
+    /// A loss large enough to be split over two cores gives the gradient of the definition and
+    /// the value of [`Loss::value`] (one pass, row after row), bit for bit.
+    #[test]
+    fn split_mse_equals_one_pass() {
+        let y = Array2::from_shape_fn((301, 300), |(i, j)| ((i * 300 + j) as f32 * 0.019).sin());
+        let t = Array2::from_shape_fn((301, 300), |(i, j)| ((i * 300 + j) as f32 * 0.007).cos());
+        assert!(y.len() >= SPLIT_MIN_ELEMENTS);
+        let inv_n = 1.0 / y.len() as f32;
+        let mut g = Array2::zeros(y.raw_dim());
+        let (v, _) =
+            Loss::Mse.value_and_grad(y.view(), t.view(), Activation::Sigmoid, g.view_mut());
+        assert_eq!(
+            g,
+            Zip::from(&y)
+                .and(&t)
+                .map_collect(|&y, &t| 2.0 * (y - t) * inv_n)
+        );
+        assert_eq!(v.to_bits(), Loss::Mse.value(y.view(), t.view()).to_bits());
     }
 
     #[test]
