@@ -3,7 +3,6 @@
 //! vector field from JSON messages, a variational model scoring the negative ELBO reads scalar
 //! fields, and each message's `reconstruction_error` equals the model's own score of that row.
 
-#[allow(dead_code)]
 mod stream_support;
 
 use std::sync::Arc;
