@@ -1,14 +1,311 @@
-//! `aeflow stream` (skeleton).
+//! `aeflow stream`: score or encode a Kafka topic into another topic (see [`crate::stream`] for the
+//! delivery guarantees), and the streaming step of `aeflow demo` on an embedded mock cluster.
 
-use crate::error::Result;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-/// Arguments of `aeflow stream`.
+use arrow::array::RecordBatch;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Headers;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{ClientConfig, Message};
+
+use crate::error::{Error, Result};
+use crate::stream::{Format, Mode, StreamStage, parse_kafka_option};
+
+/// What each message gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ModeArg {
+    /// `reconstruction_error` and `is_anomaly`.
+    Score,
+    /// `latent`.
+    Encode,
+}
+
+/// Message payload format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum FormatArg {
+    /// One JSON object per message.
+    Json,
+    /// One Arrow IPC stream per message.
+    #[value(name = "arrow-ipc")]
+    ArrowIpc,
+    /// One CSV record per message (the model's features in order, no header).
+    Csv,
+}
+
+/// Arguments of `aeflow stream` (boxed: they are the largest of the subcommands).
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    #[command(flatten)]
+    options: Box<Options>,
+}
 
-/// Run `aeflow stream`.
-pub fn run(_args: Args) -> Result<()> {
-    Err(crate::Error::Internal(
-        "aeflow stream is not built yet".into(),
-    ))
+/// The options of `aeflow stream`.
+#[derive(Debug, clap::Args)]
+struct Options {
+    /// Kafka bootstrap servers, HOST:PORT[,HOST:PORT…].
+    #[arg(long, value_name = "HOST:PORT")]
+    brokers: String,
+    /// Consumer group id; instances with the same id share the partitions.
+    #[arg(long, value_name = "G")]
+    group_id: String,
+    /// Topic to read.
+    #[arg(long, value_name = "IN")]
+    input_topic: String,
+    /// Topic to write outputs to.
+    #[arg(long, value_name = "OUT")]
+    output_topic: String,
+    /// Model file (safetensors); reloaded when it changes.
+    #[arg(long, value_name = "MODEL")]
+    model: PathBuf,
+    /// Score (reconstruction_error, is_anomaly) or encode (latent).
+    #[arg(long, value_enum, default_value_t = ModeArg::Score)]
+    mode: ModeArg,
+    /// Payload format of input and output messages.
+    #[arg(long, value_enum, default_value_t = FormatArg::Json)]
+    format: FormatArg,
+    /// Messages per batch at most.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    batch_size: usize,
+    /// Longest wait after a batch's first message before it is scored, in ms.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    linger_ms: u64,
+    /// Topic for messages that cannot be decoded or scored (unchanged, with reason headers).
+    #[arg(long, value_name = "DLQ")]
+    dlq_topic: Option<String>,
+    /// One Kafka transaction per batch (outputs + offsets).
+    #[arg(long)]
+    exactly_once: bool,
+    /// Transactional id for --exactly-once (default aeflow-<group>-<input topic>); distinct per
+    /// instance, stable across restarts.
+    #[arg(long, value_name = "ID")]
+    transactional_id: Option<String>,
+    /// A librdkafka setting for both clients (or `consumer.KEY=VALUE` / `producer.KEY=VALUE`).
+    #[arg(long = "kafka-option", value_name = "KEY=VALUE")]
+    kafka_options: Vec<String>,
+    /// Serve Prometheus metrics at http://HOST:PORT/metrics.
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics_addr: Option<SocketAddr>,
+}
+
+/// Run `aeflow stream` until SIGINT or SIGTERM.
+pub fn run(args: Args) -> Result<()> {
+    let args = *args.options;
+    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format_timestamp_millis()
+        .try_init();
+    let mut builder = StreamStage::builder()
+        .brokers(args.brokers)
+        .group_id(args.group_id)
+        .input_topic(args.input_topic)
+        .output_topic(args.output_topic)
+        .model_path(&args.model)
+        .mode(match args.mode {
+            ModeArg::Score => Mode::Score,
+            ModeArg::Encode => Mode::Encode,
+        })
+        .format(match args.format {
+            FormatArg::Json => Format::Json,
+            FormatArg::ArrowIpc => Format::ArrowIpc,
+            FormatArg::Csv => Format::Csv,
+        })
+        .batch_size(args.batch_size)
+        .linger(Duration::from_millis(args.linger_ms))
+        .exactly_once(args.exactly_once);
+    if let Some(dlq) = args.dlq_topic {
+        builder = builder.dlq_topic(dlq);
+    }
+    if let Some(id) = args.transactional_id {
+        builder = builder.transactional_id(id);
+    }
+    if let Some(addr) = args.metrics_addr {
+        builder = builder.metrics_addr(addr);
+    }
+    for option in &args.kafka_options {
+        let (k, v) = parse_kafka_option(option)?;
+        builder = builder.kafka_option(k, v);
+    }
+    let stage = builder.build()?;
+    runtime()?.block_on(stage.run())?;
+    Ok(())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))
+}
+
+/// What the demo's streaming step did.
+#[allow(dead_code)]
+#[derive(Debug, Clone)]
+pub struct DemoStreamReport {
+    /// Messages produced to the input topic (rows plus malformed messages).
+    pub messages: usize,
+    /// Outputs on the output topic.
+    pub outputs: u64,
+    /// Dead letters on the DLQ topic.
+    pub dead_letters: u64,
+    /// Outputs flagged as anomalies.
+    pub anomalies: usize,
+    /// Seconds the stage ran.
+    pub seconds: f64,
+}
+
+/// The streaming step of `aeflow demo`: starts librdkafka's mock cluster in-process, produces the
+/// first (at most 2000) rows of `batches` as JSON messages plus three malformed ones, streams
+/// them through the stage with the model at `model_path`, and prints what came out: counts, the
+/// dead letters with their reason headers, and a sample output.
+#[allow(dead_code)] // called by `aeflow demo` (src/cli/demo.rs) once its step list exists
+pub fn demo_step(
+    model_path: &Path,
+    batches: &[RecordBatch],
+    out: &mut dyn Write,
+) -> Result<DemoStreamReport> {
+    const MAX_ROWS: usize = 2000;
+    let io = |e: std::io::Error| Error::io("<stdout>", e);
+    let cluster = MockCluster::new(1)?;
+    let brokers = cluster.bootstrap_servers();
+    for topic in ["demo-in", "demo-out", "demo-dlq"] {
+        cluster.create_topic(topic, 2, 1)?;
+    }
+
+    // Rows as JSON lines, then malformed messages.
+    let mut payloads: Vec<Vec<u8>> = Vec::new();
+    for batch in batches {
+        let take = batch.num_rows().min(MAX_ROWS - payloads.len());
+        let mut w = arrow::json::LineDelimitedWriter::new(Vec::new());
+        w.write(&batch.slice(0, take))?;
+        w.finish()?;
+        let lines = w.into_inner();
+        payloads.extend(
+            lines
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .map(<[u8]>::to_vec),
+        );
+        if payloads.len() >= MAX_ROWS {
+            break;
+        }
+    }
+    payloads.push(b"{\"this is not\": json".to_vec());
+    payloads.push(b"[1, 2, 3]".to_vec());
+    payloads.push(b"{\"unrelated\": \"fields only\"}".to_vec());
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()?;
+    for (i, p) in payloads.iter().enumerate() {
+        let key = format!("row-{i}");
+        producer
+            .send(BaseRecord::to("demo-in").key(&key).payload(p))
+            .map_err(|(e, _)| e)?;
+    }
+    producer.flush(Duration::from_secs(10))?;
+
+    let stage = StreamStage::builder()
+        .brokers(&brokers)
+        .group_id("aeflow-demo")
+        .input_topic("demo-in")
+        .output_topic("demo-out")
+        .dlq_topic("demo-dlq")
+        .model_path(model_path)
+        .batch_size(500)
+        .linger(Duration::from_millis(10))
+        .build()?;
+    let metrics = stage.metrics();
+    let total = payloads.len() as u64;
+    let started = Instant::now();
+    let done = {
+        let metrics = metrics.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while Instant::now() < deadline {
+                let s = metrics.snapshot();
+                if s.messages_out + s.dead_lettered >= total {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    let snapshot = runtime()?.block_on(stage.run_until(done))?;
+    let seconds = started.elapsed().as_secs_f64();
+
+    // Read back the outputs and dead letters.
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("group.id", "aeflow-demo-reader")
+        .set("auto.offset.reset", "earliest")
+        .create()?;
+    consumer.subscribe(&["demo-out", "demo-dlq"])?;
+    let mut sample: Option<String> = None;
+    let mut anomalies = 0;
+    let mut dead: Vec<String> = Vec::new();
+    let mut seen = 0u64;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while seen < snapshot.messages_out + snapshot.dead_lettered && Instant::now() < deadline {
+        let Some(m) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let m = m?;
+        seen += 1;
+        let payload = String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned();
+        if m.topic() == "demo-dlq" {
+            let reason = m
+                .headers()
+                .and_then(|h| {
+                    h.iter()
+                        .find(|h| h.key == crate::stream::dead_letter::headers::REASON)
+                })
+                .and_then(|h| h.value)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_default();
+            dead.push(format!("{reason:<20} {payload}"));
+        } else {
+            if payload.contains("\"is_anomaly\":true") {
+                anomalies += 1;
+            }
+            sample.get_or_insert(payload);
+        }
+    }
+
+    writeln!(
+        out,
+        "stream: librdkafka mock cluster at {brokers} (in-process)"
+    )
+    .map_err(io)?;
+    writeln!(
+        out,
+        "stream: {} messages on demo-in → {} scored on demo-out ({anomalies} anomalies), {} dead letters on demo-dlq, in {seconds:.1} s",
+        payloads.len(),
+        snapshot.messages_out,
+        snapshot.dead_lettered
+    )
+    .map_err(io)?;
+    for d in &dead {
+        writeln!(out, "stream: dead letter  {d}").map_err(io)?;
+    }
+    if let Some(s) = &sample {
+        writeln!(out, "stream: sample output {s}").map_err(io)?;
+    }
+    writeln!(
+        out,
+        "stream: against a real broker: aeflow stream --brokers HOST:PORT --group-id G --input-topic IN \
+         --output-topic OUT --dlq-topic DLQ --model {}",
+        model_path.display()
+    )
+    .map_err(io)?;
+    Ok(DemoStreamReport {
+        messages: payloads.len(),
+        outputs: snapshot.messages_out,
+        dead_letters: snapshot.dead_lettered,
+        anomalies,
+        seconds,
+    })
 }

@@ -1,0 +1,364 @@
+//! Settings of a stage, and the librdkafka configurations derived from them.
+//!
+//! The stage sets what its guarantees depend on and refuses options that would break them:
+//! offsets are committed by the stage after delivery (`enable.auto.commit` and
+//! `enable.auto.offset.store` are off and cannot be turned on), partitions are assigned with an
+//! eager protocol (a rebalance restarts every assigned partition from its committed offset, which
+//! is what makes dropping in-flight batches on a rebalance safe), and the producer is idempotent.
+//! `--kafka-option key=value` applies to both clients; `consumer.key=value` or `producer.key=value`
+//! to one of them. Defaults the stage picks and you may override: `auto.offset.reset=earliest`,
+//! `fetch.wait.max.ms=10`, `statistics.interval.ms=5000` (consumer lag), `isolation.level=read_committed`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+
+use super::decode::Format;
+use super::encode::Mode;
+use crate::error::{Error, Result};
+
+/// Everything a stage is configured with, except the model.
+#[derive(Debug, Clone)]
+pub struct StageConfig {
+    /// `host:port[,host:port…]`.
+    pub brokers: String,
+    /// Consumer group id.
+    pub group_id: String,
+    /// Topic to read.
+    pub input_topic: String,
+    /// Topic to write outputs to.
+    pub output_topic: String,
+    /// Topic for dead letters; `None`: refused messages are counted, logged and dropped.
+    pub dlq_topic: Option<String>,
+    /// Score or encode.
+    pub mode: Mode,
+    /// Payload format.
+    pub format: Format,
+    /// Messages per batch at most.
+    pub batch_size: usize,
+    /// Longest wait after a batch's first message before it is cut.
+    pub linger: Duration,
+    /// One transaction per batch.
+    pub exactly_once: bool,
+    /// Transactional id (exactly-once); default `aeflow-<group>-<input topic>`.
+    pub transactional_id: Option<String>,
+    /// Extra librdkafka settings, `(key, value)`, keys optionally prefixed `consumer.` / `producer.`.
+    pub kafka_options: Vec<(String, String)>,
+    /// Where to serve Prometheus metrics.
+    pub metrics_addr: Option<SocketAddr>,
+    /// How often the model file is checked for changes.
+    pub reload_interval: Duration,
+    /// How often a summary line is logged.
+    pub summary_interval: Duration,
+    /// How long a shutdown waits for in-flight batches.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for StageConfig {
+    fn default() -> Self {
+        Self {
+            brokers: String::new(),
+            group_id: String::new(),
+            input_topic: String::new(),
+            output_topic: String::new(),
+            dlq_topic: None,
+            mode: Mode::Score,
+            format: Format::Json,
+            batch_size: 1000,
+            linger: Duration::from_millis(10),
+            exactly_once: false,
+            transactional_id: None,
+            kafka_options: Vec::new(),
+            metrics_addr: None,
+            reload_interval: Duration::from_secs(1),
+            summary_interval: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Parses `key=value` (the `--kafka-option` syntax).
+pub fn parse_kafka_option(s: &str) -> Result<(String, String)> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+        _ => Err(Error::config(
+            "--kafka-option",
+            format!("expected key=value (e.g. session.timeout.ms=6000), got '{s}'"),
+        )),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Client {
+    Consumer,
+    Producer,
+}
+
+impl StageConfig {
+    /// Checks the settings; errors name the option.
+    pub fn validate(&self) -> Result<()> {
+        let required = [
+            ("--brokers", &self.brokers),
+            ("--group-id", &self.group_id),
+            ("--input-topic", &self.input_topic),
+            ("--output-topic", &self.output_topic),
+        ];
+        for (option, value) in required {
+            if value.trim().is_empty() {
+                return Err(Error::config(option, "is required"));
+            }
+        }
+        if self.batch_size == 0 || self.batch_size > 1_000_000 {
+            return Err(Error::config(
+                "--batch-size",
+                format!("expected 1 to 1000000 messages, got {}", self.batch_size),
+            ));
+        }
+        if self.linger > Duration::from_secs(3600) {
+            return Err(Error::config("--linger-ms", "expected at most one hour"));
+        }
+        if self.output_topic == self.input_topic {
+            return Err(Error::config(
+                "--output-topic",
+                "must differ from --input-topic (the stage would read its own outputs)",
+            ));
+        }
+        if self.dlq_topic.as_deref() == Some(self.input_topic.as_str()) {
+            return Err(Error::config(
+                "--dlq-topic",
+                "must differ from --input-topic",
+            ));
+        }
+        for (key, value) in &self.kafka_options {
+            self.check_option(key, value)?;
+        }
+        Ok(())
+    }
+
+    fn check_option(&self, key: &str, value: &str) -> Result<()> {
+        let bare = key
+            .strip_prefix("consumer.")
+            .or_else(|| key.strip_prefix("producer."))
+            .unwrap_or(key);
+        let refuse = |why: &str| {
+            Err(Error::config(
+                format!("--kafka-option {key}"),
+                why.to_string(),
+            ))
+        };
+        match bare {
+            "bootstrap.servers" => refuse("use --brokers"),
+            "group.id" => refuse("use --group-id"),
+            "enable.auto.commit" | "enable.auto.offset.store" if value != "false" => refuse(
+                "the stage commits offsets itself, after every output of a batch is acknowledged",
+            ),
+            "partition.assignment.strategy" if value.contains("cooperative") => refuse(
+                "cooperative rebalancing is not supported: the stage relies on an eager protocol \
+                 restarting every assigned partition from its committed offset",
+            ),
+            "group.protocol" if value != "classic" => refuse(
+                "only the classic group protocol is supported (see partition.assignment.strategy)",
+            ),
+            "enable.idempotence" if value != "true" => refuse(
+                "the stage's producer must be idempotent (ordering and no duplicates on retry)",
+            ),
+            "transactional.id" if !self.exactly_once => refuse("only with --exactly-once"),
+            _ => Ok(()),
+        }
+    }
+
+    /// The transactional id used with exactly-once delivery.
+    pub fn transactional_id(&self) -> String {
+        if let Some(id) = &self.transactional_id {
+            return id.clone();
+        }
+        for (k, v) in &self.kafka_options {
+            if k == "transactional.id" || k == "producer.transactional.id" {
+                return v.clone();
+            }
+        }
+        format!("aeflow-{}-{}", self.group_id, self.input_topic)
+    }
+
+    /// The consumer's configuration.
+    pub fn consumer_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers)
+            .set("group.id", &self.group_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("isolation.level", "read_committed")
+            .set("partition.assignment.strategy", "range,roundrobin")
+            .set("fetch.wait.max.ms", "10")
+            .set("statistics.interval.ms", "5000");
+        self.apply_options(&mut c, Client::Consumer);
+        c
+    }
+
+    /// The producer's configuration.
+    pub fn producer_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers)
+            .set("enable.idempotence", "true");
+        self.apply_options(&mut c, Client::Producer);
+        if self.exactly_once {
+            c.set("transactional.id", self.transactional_id());
+        }
+        c
+    }
+
+    fn apply_options(&self, c: &mut ClientConfig, client: Client) {
+        for (key, value) in &self.kafka_options {
+            let (target, bare) = if let Some(k) = key.strip_prefix("consumer.") {
+                (Some(Client::Consumer), k)
+            } else if let Some(k) = key.strip_prefix("producer.") {
+                (Some(Client::Producer), k)
+            } else {
+                (None, key.as_str())
+            };
+            if target.is_none_or(|t| t == client) && !is_client_specific_elsewhere(bare, client) {
+                c.set(bare, value);
+            }
+        }
+    }
+}
+
+/// Options that only make sense for the other client are not passed to this one (librdkafka
+/// would warn about them on every start).
+fn is_client_specific_elsewhere(key: &str, client: Client) -> bool {
+    const CONSUMER_ONLY: &[&str] = &[
+        "session.timeout.ms",
+        "heartbeat.interval.ms",
+        "max.poll.interval.ms",
+        "auto.offset.reset",
+        "isolation.level",
+        "fetch.wait.max.ms",
+        "fetch.min.bytes",
+        "fetch.max.bytes",
+        "max.partition.fetch.bytes",
+        "queued.min.messages",
+        "queued.max.messages.kbytes",
+        "partition.assignment.strategy",
+        "group.instance.id",
+        "group.protocol",
+        "check.crcs",
+    ];
+    const PRODUCER_ONLY: &[&str] = &[
+        "linger.ms",
+        "queue.buffering.max.ms",
+        "queue.buffering.max.messages",
+        "queue.buffering.max.kbytes",
+        "batch.num.messages",
+        "batch.size",
+        "compression.type",
+        "compression.codec",
+        "acks",
+        "request.required.acks",
+        "message.timeout.ms",
+        "delivery.timeout.ms",
+        "transaction.timeout.ms",
+        "transactional.id",
+        "enable.idempotence",
+        "retries",
+        "retry.backoff.ms",
+        "max.in.flight",
+        "max.in.flight.requests.per.connection",
+    ];
+    match client {
+        Client::Consumer => PRODUCER_ONLY.contains(&key),
+        Client::Producer => CONSUMER_ONLY.contains(&key),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> StageConfig {
+        StageConfig {
+            brokers: "localhost:9092".into(),
+            group_id: "g".into(),
+            input_topic: "in".into(),
+            output_topic: "out".into(),
+            ..StageConfig::default()
+        }
+    }
+
+    #[test]
+    fn options_are_parsed_and_routed() {
+        assert_eq!(
+            parse_kafka_option(" session.timeout.ms = 6000").unwrap(),
+            ("session.timeout.ms".into(), "6000".into())
+        );
+        assert!(parse_kafka_option("novalue").is_err());
+        assert!(parse_kafka_option("=x").is_err());
+        let mut c = config();
+        c.kafka_options = vec![
+            ("session.timeout.ms".into(), "6000".into()),
+            ("linger.ms".into(), "20".into()),
+            ("producer.client.id".into(), "p".into()),
+            ("client.id".into(), "both".into()),
+        ];
+        c.validate().unwrap();
+        let consumer = c.consumer_config();
+        let producer = c.producer_config();
+        assert_eq!(consumer.get("session.timeout.ms"), Some("6000"));
+        assert_eq!(consumer.get("linger.ms"), None);
+        assert_eq!(producer.get("linger.ms"), Some("20"));
+        assert_eq!(producer.get("session.timeout.ms"), None);
+        assert_eq!(producer.get("client.id"), Some("both"));
+        assert_eq!(consumer.get("enable.auto.commit"), Some("false"));
+        assert_eq!(producer.get("enable.idempotence"), Some("true"));
+        assert_eq!(producer.get("transactional.id"), None);
+    }
+
+    #[test]
+    fn options_that_break_guarantees_are_refused() {
+        for (k, v) in [
+            ("enable.auto.commit", "true"),
+            ("consumer.enable.auto.offset.store", "true"),
+            ("partition.assignment.strategy", "cooperative-sticky"),
+            ("enable.idempotence", "false"),
+            ("group.id", "x"),
+            ("transactional.id", "t"),
+        ] {
+            let mut c = config();
+            c.kafka_options = vec![(k.into(), v.into())];
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains(k), "{e}");
+        }
+    }
+
+    #[test]
+    fn required_settings_and_topics() {
+        let mut c = config();
+        c.output_topic = "in".into();
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("--output-topic")
+        );
+        let mut c = config();
+        c.brokers.clear();
+        assert!(c.validate().unwrap_err().to_string().contains("--brokers"));
+        let mut c = config();
+        c.batch_size = 0;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("--batch-size")
+        );
+        let mut c = config();
+        c.exactly_once = true;
+        assert_eq!(c.transactional_id(), "aeflow-g-in");
+        assert_eq!(
+            c.producer_config().get("transactional.id"),
+            Some("aeflow-g-in")
+        );
+    }
+}

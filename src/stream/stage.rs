@@ -1,0 +1,774 @@
+//! The stage: a builder, and the run loop.
+//!
+//! ```text
+//!  consumer ──► batcher ──(bounded 2)──► scoring thread ──(bounded 2)──► producer side ──► done ──► commit
+//!  (IO loop)   size or linger             decode·score·encode           at-least-once: enqueue + ack tasks
+//!                                                                        exactly-once: transaction thread
+//! ```
+//!
+//! The IO loop is one `tokio::select!`: receive a message, cut a batch when it is full or its
+//! linger has passed (and the worker has room), handle a delivered or failed batch, check the model
+//! file and log a summary on a timer, and stop on the shutdown signal. It never decodes or scores.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use rdkafka::Offset;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::BorrowedMessage;
+use rdkafka::producer::{FutureProducer, Producer};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::batcher::Batcher;
+use super::config::StageConfig;
+use super::context::StageContext;
+use super::decode::Format;
+use super::encode::Mode;
+use super::epoch::Epoch;
+use super::features::FeatureShape;
+use super::message::InputMessage;
+use super::metrics::{Metrics, MetricsSnapshot};
+use super::offsets::{InFlight, InFlightBatch};
+use super::reload::{ActiveModel, ModelWatcher};
+use super::sink::{self, Done};
+use super::worker::{self, Work, WorkerSettings};
+use super::{http, transaction};
+use crate::error::{Error, Result};
+use crate::model::Autoencoder;
+
+/// Dropped-message warnings logged per summary interval (the rest are counted).
+const LOG_BUDGET: u64 = 20;
+const TICK: Duration = Duration::from_millis(100);
+/// How often an at-least-once stage checks that the broker acknowledged its delivered offsets.
+const RECOMMIT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Where the model comes from.
+#[derive(Debug)]
+enum ModelSource {
+    /// A file, watched for changes.
+    Path(PathBuf),
+    /// A model in memory, with its name; no hot reload.
+    Memory(String, Box<Autoencoder>),
+    /// No model: outputs are the inputs (to measure the Kafka path alone).
+    PassThrough,
+}
+
+/// Builds a [`StreamStage`].
+///
+/// ```no_run
+/// # async fn f() -> aeflow::Result<()> {
+/// use aeflow::stream::{Format, Mode, StreamStage};
+/// StreamStage::builder()
+///     .brokers("localhost:9092")
+///     .group_id("scoring")
+///     .input_topic("events")
+///     .output_topic("events-scored")
+///     .dlq_topic("events-dlq")
+///     .model_path("model.safetensors")
+///     .mode(Mode::Score)
+///     .format(Format::Json)
+///     .build()?
+///     .run() // until SIGINT or SIGTERM
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct StreamStageBuilder {
+    config: StageConfig,
+    model: Option<ModelSource>,
+}
+
+impl StreamStageBuilder {
+    /// Bootstrap servers, `host:port[,host:port…]`.
+    pub fn brokers(mut self, brokers: impl Into<String>) -> Self {
+        self.config.brokers = brokers.into();
+        self
+    }
+    /// Consumer group id; instances with the same id share the input's partitions.
+    pub fn group_id(mut self, group_id: impl Into<String>) -> Self {
+        self.config.group_id = group_id.into();
+        self
+    }
+    /// Topic to read.
+    pub fn input_topic(mut self, topic: impl Into<String>) -> Self {
+        self.config.input_topic = topic.into();
+        self
+    }
+    /// Topic to write outputs to.
+    pub fn output_topic(mut self, topic: impl Into<String>) -> Self {
+        self.config.output_topic = topic.into();
+        self
+    }
+    /// Topic for messages that cannot be decoded or scored.
+    pub fn dlq_topic(mut self, topic: impl Into<String>) -> Self {
+        self.config.dlq_topic = Some(topic.into());
+        self
+    }
+    /// The model file; it is watched and hot-reloaded.
+    pub fn model_path(mut self, path: impl AsRef<Path>) -> Self {
+        self.model = Some(ModelSource::Path(path.as_ref().to_path_buf()));
+        self
+    }
+    /// A model in memory, named `name` in outputs (no hot reload).
+    pub fn model(mut self, name: impl Into<String>, model: Autoencoder) -> Self {
+        self.model = Some(ModelSource::Memory(name.into(), Box::new(model)));
+        self
+    }
+    /// No model: every message is forwarded unchanged through the same consume → batch →
+    /// produce → commit path. For measuring what the Kafka path alone costs.
+    pub fn pass_through(mut self) -> Self {
+        self.model = Some(ModelSource::PassThrough);
+        self
+    }
+    /// Score (default) or encode.
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.config.mode = mode;
+        self
+    }
+    /// Payload format (default JSON).
+    pub fn format(mut self, format: Format) -> Self {
+        self.config.format = format;
+        self
+    }
+    /// Messages per batch at most (default 1000).
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.config.batch_size = n;
+        self
+    }
+    /// Longest wait after a batch's first message (default 10 ms).
+    pub fn linger(mut self, linger: Duration) -> Self {
+        self.config.linger = linger;
+        self
+    }
+    /// One Kafka transaction per batch (default: at-least-once).
+    pub fn exactly_once(mut self, on: bool) -> Self {
+        self.config.exactly_once = on;
+        self
+    }
+    /// Transactional id for exactly-once (default `aeflow-<group>-<input topic>`). Instances
+    /// sharing a group need distinct ids; a restarted instance must reuse its id to fence its
+    /// previous incarnation.
+    pub fn transactional_id(mut self, id: impl Into<String>) -> Self {
+        self.config.transactional_id = Some(id.into());
+        self
+    }
+    /// A librdkafka setting for both clients, or one with a `consumer.` / `producer.` prefix.
+    pub fn kafka_option(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.config.kafka_options.push((key.into(), value.into()));
+        self
+    }
+    /// Serve Prometheus metrics at `http://addr/metrics`.
+    pub fn metrics_addr(mut self, addr: SocketAddr) -> Self {
+        self.config.metrics_addr = Some(addr);
+        self
+    }
+    /// How often the model file is checked for changes (default 1 s).
+    pub fn reload_interval(mut self, every: Duration) -> Self {
+        self.config.reload_interval = every;
+        self
+    }
+    /// How often a summary line is logged (default 5 s).
+    pub fn summary_interval(mut self, every: Duration) -> Self {
+        self.config.summary_interval = every;
+        self
+    }
+    /// How long a shutdown waits for batches in flight (default 30 s).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.config.shutdown_timeout = timeout;
+        self
+    }
+    /// All settings at once.
+    pub fn config(mut self, config: StageConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Validates the settings and loads the model.
+    pub fn build(self) -> Result<StreamStage> {
+        self.config.validate()?;
+        let (model, watcher) = match self.model {
+            None => {
+                return Err(Error::config(
+                    "--model",
+                    "is required (a model file, a model in memory, or pass-through)",
+                ));
+            }
+            Some(ModelSource::Path(p)) => {
+                let m = ActiveModel::load(&p)?;
+                (Some(Arc::new(m)), Some(ModelWatcher::new(&p)))
+            }
+            Some(ModelSource::Memory(name, m)) => {
+                (Some(Arc::new(ActiveModel::new(&name, *m)?)), None)
+            }
+            Some(ModelSource::PassThrough) => (None, None),
+        };
+        if let Some(m) = &model
+            && self.config.format == Format::Csv
+            && matches!(m.shape, FeatureShape::Vector { .. })
+        {
+            return Err(Error::config(
+                "--format",
+                format!(
+                    "csv needs a model trained on scalar columns; model {} reads one vector column",
+                    m.tag.name
+                ),
+            ));
+        }
+        let metrics = Arc::new(Metrics::new());
+        match &model {
+            Some(m) => metrics.set_model(&m.tag.name, &m.tag.version),
+            None => metrics.set_model("pass-through", "-"),
+        }
+        Ok(StreamStage {
+            config: self.config,
+            model,
+            watcher,
+            metrics,
+        })
+    }
+}
+
+/// A configured stage: run it with [`StreamStage::run`] or [`StreamStage::run_until`].
+#[derive(Debug)]
+pub struct StreamStage {
+    config: StageConfig,
+    model: Option<Arc<ActiveModel>>,
+    watcher: Option<ModelWatcher>,
+    metrics: Arc<Metrics>,
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+impl StreamStage {
+    /// A builder with the defaults.
+    pub fn builder() -> StreamStageBuilder {
+        StreamStageBuilder {
+            config: StageConfig::default(),
+            model: None,
+        }
+    }
+
+    /// The stage's metrics (live while it runs).
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &StageConfig {
+        &self.config
+    }
+
+    /// Runs until SIGINT or SIGTERM, then shuts down cleanly.
+    pub async fn run(self) -> Result<MetricsSnapshot> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Runs until `shutdown` resolves, then stops consuming, finishes the batches in flight
+    /// (bounded by the shutdown timeout), commits what was delivered and returns the final
+    /// metrics. Returns an error when the stage cannot go on (a fatal producer error, a failed
+    /// rewind); a restart then resumes from the last commit.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<MetricsSnapshot> {
+        let StreamStage {
+            config,
+            model,
+            watcher,
+            metrics,
+        } = self;
+        let eos = config.exactly_once;
+        let epoch = Arc::new(Epoch::new());
+
+        let producer: FutureProducer = config.producer_config().create()?;
+        if eos {
+            let p = producer.clone();
+            tokio::task::spawn_blocking(move || p.init_transactions(transaction::TXN_TIMEOUT))
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))??;
+        }
+        let consumer: StreamConsumer<StageContext> = config
+            .consumer_config()
+            .create_with_context(StageContext::new(metrics.clone(), epoch.clone(), eos))?;
+        consumer.subscribe(&[&config.input_topic])?;
+
+        let settings = Arc::new(WorkerSettings {
+            mode: config.mode,
+            format: config.format,
+            output_topic: Arc::from(config.output_topic.as_str()),
+            dlq_topic: config.dlq_topic.as_deref().map(Arc::from),
+            log_budget: AtomicU64::new(LOG_BUDGET),
+        });
+        let (work_tx, work_rx) = mpsc::channel::<Work>(2);
+        let (sink_tx, sink_rx) = mpsc::channel(2);
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+        let worker = worker::spawn(
+            work_rx,
+            sink_tx,
+            settings.clone(),
+            epoch.clone(),
+            metrics.clone(),
+        )?;
+        let mut tasks: Vec<JoinHandle<()>> = Vec::new();
+        let txn_thread = if eos {
+            Some(transaction::spawn(
+                sink_rx,
+                done_tx,
+                producer.clone(),
+                epoch.clone(),
+                metrics.clone(),
+            )?)
+        } else {
+            let (ack_tx, ack_rx) = mpsc::channel(4);
+            tasks.push(tokio::spawn(sink::produce(
+                sink_rx,
+                ack_tx,
+                producer.clone(),
+                epoch.clone(),
+                metrics.clone(),
+            )));
+            tasks.push(tokio::spawn(sink::ack(
+                ack_rx,
+                done_tx,
+                producer.clone(),
+                epoch.clone(),
+                metrics.clone(),
+            )));
+            None
+        };
+        let server = match config.metrics_addr {
+            Some(addr) => {
+                let (listener, local) = http::bind(addr).await?;
+                log::info!("metrics at http://{local}/metrics");
+                Some(tokio::spawn(http::serve(listener, metrics.clone())))
+            }
+            None => None,
+        };
+        log::info!(
+            "streaming {} → {} ({} {}, {}, batches of ≤{} / {:?}, model {})",
+            config.input_topic,
+            config.output_topic,
+            config.format.name(),
+            match config.mode {
+                Mode::Score => "score",
+                Mode::Encode => "encode",
+            },
+            if eos { "exactly-once" } else { "at-least-once" },
+            config.batch_size,
+            config.linger,
+            model
+                .as_ref()
+                .map_or("pass-through".to_string(), |m| m.tag.header().to_string()),
+        );
+
+        let mut state = RunState {
+            consumer: &consumer,
+            config: &config,
+            metrics: &metrics,
+            settings: &settings,
+            epoch: &epoch,
+            seen_epoch: epoch.current(),
+            seen_rebalances: epoch.rebalances(),
+            batcher: Batcher::new(config.batch_size, config.linger),
+            inflight: InFlight::new(),
+            next_id: 0,
+            model,
+            watcher,
+            reload: None,
+            topic: Arc::from(config.input_topic.as_str()),
+            last_reload_check: Instant::now(),
+            last_summary: Instant::now(),
+            last_commit_check: Instant::now(),
+            previous: metrics.snapshot(),
+        };
+
+        let result = state.main_loop(&work_tx, &mut done_rx, shutdown).await;
+        let result = match result {
+            Ok(()) => state.shut_down(work_tx, &mut done_rx).await,
+            Err(e) => {
+                drop(work_tx);
+                Err(e)
+            }
+        };
+        drop(state);
+        // The threads end once their channels are closed and their last batch is done.
+        let joiner = tokio::task::spawn_blocking(move || {
+            let _ = worker.join();
+            if let Some(t) = txn_thread {
+                let _ = t.join();
+            }
+        });
+        let _ = tokio::time::timeout(config.shutdown_timeout, joiner).await;
+        for t in tasks {
+            let _ = tokio::time::timeout(config.shutdown_timeout, t).await;
+        }
+        if let Some(s) = server {
+            s.abort();
+        }
+        drop(consumer);
+        if !eos {
+            let _ = producer.flush(Duration::from_secs(5));
+        }
+        log::info!("{}", metrics.summary_line(&MetricsSnapshot::default()));
+        result.map(|()| metrics.snapshot())
+    }
+}
+
+/// The IO loop's state.
+struct RunState<'a> {
+    consumer: &'a StreamConsumer<StageContext>,
+    config: &'a StageConfig,
+    metrics: &'a Arc<Metrics>,
+    settings: &'a WorkerSettings,
+    epoch: &'a Epoch,
+    seen_epoch: u64,
+    seen_rebalances: u64,
+    batcher: Batcher<InputMessage>,
+    inflight: InFlight,
+    next_id: u64,
+    model: Option<Arc<ActiveModel>>,
+    watcher: Option<ModelWatcher>,
+    reload: Option<JoinHandle<Result<ActiveModel>>>,
+    topic: Arc<str>,
+    last_reload_check: Instant,
+    last_summary: Instant,
+    last_commit_check: Instant,
+    previous: MetricsSnapshot,
+}
+
+impl RunState<'_> {
+    async fn main_loop(
+        &mut self,
+        work_tx: &mpsc::Sender<Work>,
+        done_rx: &mut mpsc::UnboundedReceiver<Done>,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<()> {
+        let consumer = self.consumer;
+        let mut messages = consumer.stream();
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(shutdown);
+        let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+        loop {
+            self.check_rebalance();
+            let now = Instant::now();
+            let due = self.batcher.is_due(now);
+            let deadline = self.batcher.deadline().unwrap_or(far);
+            let reloading = self.reload.is_some();
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => return Ok(()),
+                Some(done) = done_rx.recv() => self.on_done(done, false)?,
+                permit = work_tx.reserve(), if due => {
+                    let permit = permit.map_err(|_| Error::Internal("the scoring thread stopped".into()))?;
+                    if let Some(work) = self.cut_batch() {
+                        permit.send(work);
+                    }
+                }
+                received = messages.next(), if !self.batcher.is_full() => match received {
+                    Some(Ok(m)) => self.on_message(&m),
+                    Some(Err(e)) => log::warn!("consumer: {e}"),
+                    None => return Ok(()),
+                },
+                _ = tokio::time::sleep_until(deadline.into()), if !due && deadline < far => {}
+                loaded = async {
+                    match self.reload.as_mut() {
+                        Some(h) => h.await,
+                        None => std::future::pending().await,
+                    }
+                }, if reloading => {
+                    self.reload = None;
+                    self.on_reloaded(loaded);
+                }
+                _ = tick.tick() => self.on_tick()?,
+            }
+        }
+    }
+
+    fn on_message(&mut self, m: &BorrowedMessage<'_>) {
+        self.check_rebalance();
+        let now = Instant::now();
+        Metrics::add(&self.metrics.messages_in, 1);
+        self.batcher
+            .push(InputMessage::from_borrowed(m, &self.topic, now), now);
+    }
+
+    /// After a rebalance, everything gathered or in flight is stale: the new assignment restarts
+    /// every partition from its committed offset.
+    fn check_rebalance(&mut self) {
+        let rebalances = self.epoch.rebalances();
+        if rebalances == self.seen_rebalances {
+            return;
+        }
+        self.seen_rebalances = rebalances;
+        self.seen_epoch = self.epoch.current();
+        self.batcher.clear();
+        self.inflight.clear();
+        self.inflight.forget_delivered();
+    }
+
+    fn cut_batch(&mut self) -> Option<Work> {
+        self.check_rebalance();
+        if self.batcher.is_empty() {
+            return None;
+        }
+        let messages = self.batcher.take();
+        let offsets = super::offsets::BatchOffsets::of(&messages);
+        let id = self.next_id;
+        self.next_id += 1;
+        self.inflight.push(InFlightBatch {
+            id,
+            offsets: offsets.clone(),
+            first_received: messages[0].received_at,
+            messages: messages.len(),
+        });
+        let group = if self.config.exactly_once {
+            self.consumer.group_metadata()
+        } else {
+            None
+        };
+        Some(Work {
+            id,
+            epoch: self.seen_epoch,
+            messages,
+            model: self.model.clone(),
+            group,
+            offsets,
+        })
+    }
+
+    fn on_done(&mut self, done: Done, shutting_down: bool) -> Result<()> {
+        match done {
+            Done::Delivered { id, epoch } => {
+                if epoch != self.seen_epoch {
+                    return Ok(());
+                }
+                let batch = self.inflight.complete(id)?;
+                if !self.config.exactly_once {
+                    let tpl = batch.offsets.commit_list()?;
+                    log::debug!(
+                        "batch {id} delivered; committing {:?}",
+                        batch.offsets.ranges
+                    );
+                    if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
+                        Metrics::add(&self.metrics.commit_failures, 1);
+                        log::debug!("offset commit failed (the next one covers it): {e}");
+                    }
+                }
+                Metrics::add(&self.metrics.batches, 1);
+                self.metrics.batch_size.observe(batch.messages as f64);
+                self.metrics
+                    .batch_latency
+                    .observe(batch.first_received.elapsed().as_secs_f64());
+            }
+            Done::Failed { id, epoch, error } => {
+                if epoch != self.seen_epoch {
+                    return Ok(());
+                }
+                log::warn!("batch {id} was not delivered ({error}); re-reading it");
+                log::debug!(
+                    "rewinding to {:?}",
+                    self.inflight.rewind_points(self.batcher.items())
+                );
+                Metrics::add(&self.metrics.rewinds, 1);
+                if !shutting_down {
+                    self.rewind()?;
+                }
+                self.seen_epoch = self.epoch.current();
+                self.batcher.clear();
+                self.inflight.clear();
+            }
+            Done::Fatal(e) => return Err(e),
+        }
+        Ok(())
+    }
+
+    /// Seeks every partition with undelivered messages back to its first one.
+    fn rewind(&mut self) -> Result<()> {
+        if self.epoch.rebalances() != self.seen_rebalances {
+            // The new assignment restarts from committed offsets anyway.
+            return Ok(());
+        }
+        for ((topic, partition), offset) in self.inflight.rewind_points(self.batcher.items()) {
+            self.consumer
+                .seek(
+                    &topic,
+                    partition,
+                    Offset::Offset(offset),
+                    Duration::from_secs(10),
+                )
+                .map_err(|e| {
+                    Error::data(
+                        format!("{topic}/{partition}"),
+                        format!("cannot rewind to offset {offset} after a failed batch: {e}"),
+                    )
+                })?;
+        }
+        Ok(())
+    }
+
+    fn on_tick(&mut self) -> Result<()> {
+        let now = Instant::now();
+        if self.reload.is_none()
+            && now.duration_since(self.last_reload_check) >= self.config.reload_interval
+        {
+            self.last_reload_check = now;
+            if let (Some(w), Some(current)) = (self.watcher.as_mut(), self.model.clone())
+                && w.poll().is_some()
+            {
+                let path = w.path().to_path_buf();
+                log::info!("model file {} changed; validating it", path.display());
+                self.reload = Some(tokio::task::spawn_blocking(move || {
+                    current.load_replacement(&path)
+                }));
+            }
+        }
+        if !self.config.exactly_once
+            && now.duration_since(self.last_commit_check) >= RECOMMIT_INTERVAL
+        {
+            self.last_commit_check = now;
+            self.recommit_unacknowledged()?;
+        }
+        if now.duration_since(self.last_summary) >= self.config.summary_interval {
+            self.last_summary = now;
+            log::info!("{}", self.metrics.summary_line(&self.previous));
+            self.previous = self.metrics.snapshot();
+            self.settings
+                .log_budget
+                .store(LOG_BUDGET, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Re-sends the delivered offsets the broker has not acknowledged. An async commit can be
+    /// lost (a coordinator change, a request error) without a later one covering it when the
+    /// input goes quiet; the committed offsets must still catch up with what was delivered.
+    fn recommit_unacknowledged(&mut self) -> Result<()> {
+        let context = self.consumer.context();
+        let behind = self
+            .inflight
+            .delivered_positions()
+            .any(|((topic, partition), next)| {
+                context
+                    .confirmed(topic, *partition)
+                    .is_none_or(|acked| acked < next)
+            });
+        if !behind {
+            return Ok(());
+        }
+        let tpl = self.inflight.delivered()?;
+        log::debug!("re-sending the offset commit of delivered messages: {tpl:?}");
+        if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
+            Metrics::add(&self.metrics.commit_failures, 1);
+            log::debug!("offset commit failed (tried again in {RECOMMIT_INTERVAL:?}): {e}");
+        }
+        Ok(())
+    }
+
+    fn on_reloaded(
+        &mut self,
+        loaded: std::result::Result<Result<ActiveModel>, tokio::task::JoinError>,
+    ) {
+        let path = self
+            .watcher
+            .as_ref()
+            .map_or_else(String::new, |w| w.path().display().to_string());
+        let current = self
+            .model
+            .as_ref()
+            .map_or_else(String::new, |m| m.tag.header().to_string());
+        match loaded {
+            Ok(Ok(next)) => {
+                Metrics::add(&self.metrics.model_reloads, 1);
+                self.metrics.set_model(&next.tag.name, &next.tag.version);
+                log::info!(
+                    "model reloaded: {current} → {} (from {path})",
+                    next.tag.header()
+                );
+                self.model = Some(Arc::new(next));
+            }
+            Ok(Err(e)) => {
+                Metrics::add(&self.metrics.model_reload_failures, 1);
+                log::warn!("refused the new model file {path}: {e}; keeping {current}");
+            }
+            Err(e) => {
+                Metrics::add(&self.metrics.model_reload_failures, 1);
+                log::warn!("validating the new model file {path} failed: {e}; keeping {current}");
+            }
+        }
+    }
+
+    /// Stops consuming, hands over what was gathered, waits for the batches in flight and commits
+    /// what was delivered.
+    async fn shut_down(
+        &mut self,
+        work_tx: mpsc::Sender<Work>,
+        done_rx: &mut mpsc::UnboundedReceiver<Done>,
+    ) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + self.config.shutdown_timeout;
+        log::info!(
+            "shutting down: finishing {} batch(es) in flight and {} gathered message(s)",
+            self.inflight.len(),
+            self.batcher.len()
+        );
+        self.check_rebalance();
+        if !self.batcher.is_empty()
+            && let Ok(Ok(permit)) = tokio::time::timeout_at(deadline, work_tx.reserve()).await
+            && let Some(work) = self.cut_batch()
+        {
+            permit.send(work);
+        }
+        drop(work_tx);
+        let mut result = Ok(());
+        while !self.inflight.is_empty() {
+            match tokio::time::timeout_at(deadline, done_rx.recv()).await {
+                Ok(Some(Done::Fatal(e))) => {
+                    result = Err(e);
+                    break;
+                }
+                Ok(Some(done)) => {
+                    let failed = matches!(done, Done::Failed { .. });
+                    self.on_done(done, true)?;
+                    if failed {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    log::warn!(
+                        "{} batch(es) still in flight after {:?}; they will be read again on restart",
+                        self.inflight.len(),
+                        self.config.shutdown_timeout
+                    );
+                    break;
+                }
+            }
+        }
+        if !self.config.exactly_once {
+            let delivered = self.inflight.delivered()?;
+            if delivered.count() > 0
+                && let Err(e) = self.consumer.commit(&delivered, CommitMode::Sync)
+            {
+                log::warn!("final offset commit failed: {e}; delivered messages may be read again");
+            }
+        }
+        result
+    }
+}

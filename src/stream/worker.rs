@@ -1,0 +1,367 @@
+//! The scoring worker: a dedicated thread that turns a batch of consumed messages into the records to
+//! produce (outputs and dead letters, in message order), away from the IO loop.
+//!
+//! Text messages of a batch are decoded into one record batch and scored with one call to
+//! [`crate::arrow::score_batch`] (or [`crate::arrow::encode_batch`]); IPC messages with the same
+//! schema are scored together. If scoring a whole batch fails, its rows are scored one by one so
+//! that only the rows the model refuses are dead-lettered. Decoding and scoring run under
+//! `catch_unwind`: should a bug panic on some input, the batch is redone message by message and the
+//! message that panics is dead-lettered (`scoring_failed`) instead of taking the stage down.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+
+use arrow::array::RecordBatch;
+use arrow::compute::concat_batches;
+use rdkafka::consumer::ConsumerGroupMetadata;
+use tokio::sync::mpsc;
+
+use super::dead_letter::{RejectReason, Rejection, dead_letter, headers};
+use super::decode::{Format, check_ipc_features, decode_ipc, decode_text};
+use super::encode::{Mode, RowValues, csv_output, ipc_output, json_output};
+use super::epoch::Epoch;
+use super::message::{InputMessage, OutputRecord};
+use super::metrics::Metrics;
+use super::offsets::BatchOffsets;
+use super::reload::ActiveModel;
+use crate::arrow::{FeatureLayout, encode_batch, score_batch};
+use crate::error::{Error, Result};
+use crate::model::ScoreOptions;
+
+/// A batch cut by the run loop.
+pub struct Work {
+    /// Batch id (increasing).
+    pub id: u64,
+    /// Epoch it was cut in.
+    pub epoch: u64,
+    /// The messages, in consumption order.
+    pub messages: Vec<InputMessage>,
+    /// The model to score them with (`None`: pass-through).
+    pub model: Option<Arc<ActiveModel>>,
+    /// Consumer group metadata for `send_offsets_to_transaction` (exactly-once only).
+    pub group: Option<ConsumerGroupMetadata>,
+    /// Offsets of the batch.
+    pub offsets: BatchOffsets,
+}
+
+/// A processed batch, ready to produce.
+pub struct Processed {
+    /// Batch id.
+    pub id: u64,
+    /// Epoch it was cut in.
+    pub epoch: u64,
+    /// Outputs and dead letters, in message order.
+    pub records: Vec<OutputRecord>,
+    /// For each record, `true` when it is a dead letter.
+    pub is_dead_letter: Vec<bool>,
+    /// Offsets of the batch.
+    pub offsets: BatchOffsets,
+    /// Consumer group metadata (exactly-once only).
+    pub group: Option<ConsumerGroupMetadata>,
+}
+
+/// What the worker needs besides the batch.
+#[derive(Debug)]
+pub struct WorkerSettings {
+    /// Score or encode.
+    pub mode: Mode,
+    /// Payload format.
+    pub format: Format,
+    /// Output topic.
+    pub output_topic: Arc<str>,
+    /// Dead-letter topic; without one, refused messages are counted, logged and dropped.
+    pub dlq_topic: Option<Arc<str>>,
+    /// Warnings about dropped messages still allowed in this log interval.
+    pub log_budget: AtomicU64,
+}
+
+/// What happens to one message.
+enum Outcome {
+    Output(Vec<u8>),
+    PassThrough,
+    Rejected(Rejection),
+}
+
+/// Starts the worker thread. It ends when `rx` is closed or `tx`'s receiver is dropped.
+pub fn spawn(
+    mut rx: mpsc::Receiver<Work>,
+    tx: mpsc::Sender<Processed>,
+    settings: Arc<WorkerSettings>,
+    epoch: Arc<Epoch>,
+    metrics: Arc<Metrics>,
+) -> Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("aeflow-score".into())
+        .spawn(move || {
+            while let Some(work) = rx.blocking_recv() {
+                if !epoch.is_current(work.epoch) {
+                    continue;
+                }
+                let processed = process(work, &settings, &metrics);
+                if tx.blocking_send(processed).is_err() {
+                    break;
+                }
+            }
+        })
+        .map_err(|e| Error::Internal(format!("cannot start the scoring thread: {e}")))
+}
+
+/// Processes one batch: decode, score, encode, and build the records to produce.
+pub fn process(work: Work, settings: &WorkerSettings, metrics: &Metrics) -> Processed {
+    let outcomes = match &work.model {
+        None => work.messages.iter().map(|_| Outcome::PassThrough).collect(),
+        Some(model) => guarded_outcomes(&work.messages, model, settings),
+    };
+    let tag = work.model.as_ref().map_or_else(
+        || "pass-through".to_string(),
+        |m| m.tag.header().to_string(),
+    );
+    let mut records = Vec::with_capacity(work.messages.len());
+    let mut is_dead_letter = Vec::with_capacity(work.messages.len());
+    for (m, outcome) in work.messages.into_iter().zip(outcomes) {
+        match outcome {
+            Outcome::Output(payload) => {
+                records.push(output_record(m, Some(payload), settings, &tag));
+                is_dead_letter.push(false);
+            }
+            Outcome::PassThrough => {
+                let mut m = m;
+                let payload = m.payload.take();
+                records.push(output_record(m, payload, settings, &tag));
+                is_dead_letter.push(false);
+            }
+            Outcome::Rejected(r) => {
+                metrics.reject(r.reason);
+                match &settings.dlq_topic {
+                    Some(dlq) => {
+                        log::debug!("dead-lettering {}: {r}", m.describe());
+                        records.push(dead_letter(m, &r, dlq, &tag));
+                        is_dead_letter.push(true);
+                    }
+                    None => {
+                        let budget = settings.log_budget.load(Ordering::Relaxed);
+                        if budget > 0 {
+                            settings.log_budget.store(budget - 1, Ordering::Relaxed);
+                            log::warn!("dropping {} (no --dlq-topic): {r}", m.describe());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Processed {
+        id: work.id,
+        epoch: work.epoch,
+        records,
+        is_dead_letter,
+        offsets: work.offsets,
+        group: work.group,
+    }
+}
+
+fn output_record(
+    m: InputMessage,
+    payload: Option<Vec<u8>>,
+    settings: &WorkerSettings,
+    tag: &str,
+) -> OutputRecord {
+    let mut headers_out = m.headers;
+    headers_out.push((headers::MODEL.to_string(), Some(tag.as_bytes().to_vec())));
+    OutputRecord {
+        topic: settings.output_topic.clone(),
+        key: m.key,
+        payload,
+        headers: headers_out,
+        timestamp_ms: m.timestamp_ms,
+    }
+}
+
+/// Outcomes for a batch; on a panic, message by message.
+fn guarded_outcomes(
+    messages: &[InputMessage],
+    model: &ActiveModel,
+    settings: &WorkerSettings,
+) -> Vec<Outcome> {
+    match catch_unwind(AssertUnwindSafe(|| outcomes(messages, model, settings))) {
+        Ok(o) => o,
+        Err(_) => messages
+            .iter()
+            .map(|m| {
+                catch_unwind(AssertUnwindSafe(|| {
+                    outcomes(std::slice::from_ref(m), model, settings)
+                }))
+                .ok()
+                .and_then(|mut v| v.pop())
+                .unwrap_or_else(|| {
+                    Outcome::Rejected(Rejection::new(
+                        RejectReason::ScoringFailed,
+                        "internal error while scoring this message (a bug in aeflow)",
+                    ))
+                })
+            })
+            .collect(),
+    }
+}
+
+fn outcomes(
+    messages: &[InputMessage],
+    model: &ActiveModel,
+    settings: &WorkerSettings,
+) -> Vec<Outcome> {
+    match settings.format {
+        Format::ArrowIpc => ipc_outcomes(messages, model, settings.mode),
+        Format::Json | Format::Csv => text_outcomes(messages, model, settings),
+    }
+}
+
+fn text_outcomes(
+    messages: &[InputMessage],
+    model: &ActiveModel,
+    settings: &WorkerSettings,
+) -> Vec<Outcome> {
+    let payloads: Vec<Option<&[u8]>> = messages.iter().map(|m| m.payload.as_deref()).collect();
+    let decoded = decode_text(
+        settings.format,
+        &payloads,
+        &model.shape,
+        model.impute_missing,
+    );
+    let mut out: Vec<Option<Outcome>> = (0..messages.len()).map(|_| None).collect();
+    for (i, r) in decoded.rejected {
+        out[i] = Some(Outcome::Rejected(r));
+    }
+    if let Some(batch) = decoded.batch {
+        let write = |values: &RowValues<'_>, row: usize, payload: &[u8]| match settings.format {
+            Format::Csv => csv_output(payload, values, row),
+            _ => json_output(payload, values, row, &model.tag),
+        };
+        let emit = |scored: &RecordBatch, rows: &[usize]| -> Result<Vec<Vec<u8>>> {
+            let values = RowValues::new(settings.mode, scored)?;
+            Ok(rows
+                .iter()
+                .enumerate()
+                .map(|(row, &i)| write(&values, row, payloads[i].unwrap_or_default()))
+                .collect())
+        };
+        let together =
+            score(model, settings.mode, &batch).and_then(|s| emit(&s, &decoded.accepted));
+        match together {
+            Ok(payloads) => {
+                for (&i, p) in decoded.accepted.iter().zip(payloads) {
+                    out[i] = Some(Outcome::Output(p));
+                }
+            }
+            Err(_) => {
+                // Row by row, so that only the rows the model refuses are refused.
+                for (row, &i) in decoded.accepted.iter().enumerate() {
+                    let one = batch.slice(row, 1);
+                    out[i] = Some(
+                        match score(model, settings.mode, &one).and_then(|s| emit(&s, &[i])) {
+                            Ok(mut p) => Outcome::Output(p.pop().unwrap_or_default()),
+                            Err(e) => Outcome::Rejected(Rejection::new(
+                                RejectReason::ScoringFailed,
+                                e.to_string(),
+                            )),
+                        },
+                    );
+                }
+            }
+        }
+    }
+    out.into_iter()
+        .map(|o| {
+            o.unwrap_or_else(|| {
+                Outcome::Rejected(Rejection::new(
+                    RejectReason::ScoringFailed,
+                    "internal: message neither scored nor refused",
+                ))
+            })
+        })
+        .collect()
+}
+
+fn ipc_outcomes(messages: &[InputMessage], model: &ActiveModel, mode: Mode) -> Vec<Outcome> {
+    let mut out: Vec<Option<Outcome>> = (0..messages.len()).map(|_| None).collect();
+    // Accepted messages: index and decoded rows.
+    let mut accepted: Vec<(usize, RecordBatch)> = Vec::new();
+    for (i, m) in messages.iter().enumerate() {
+        let checked = decode_ipc(m.payload.as_deref()).and_then(|batch| {
+            let layout = FeatureLayout::for_model(&batch.schema(), &model.model)
+                .map_err(|e| Rejection::new(RejectReason::SchemaMismatch, e.to_string()))?;
+            let (columns, width) = match &layout {
+                FeatureLayout::Scalars(c) => (c.clone(), None),
+                FeatureLayout::Vector { column, width } => (vec![*column], Some(*width)),
+            };
+            check_ipc_features(&batch, &columns, width, model.impute_missing)?;
+            Ok(batch)
+        });
+        match checked {
+            Ok(batch) => accepted.push((i, batch)),
+            Err(r) => out[i] = Some(Outcome::Rejected(r)),
+        }
+    }
+    // Score runs of consecutive messages with the same schema together.
+    let mut start = 0;
+    while start < accepted.len() {
+        let schema = accepted[start].1.schema();
+        let mut end = start + 1;
+        while end < accepted.len() && accepted[end].1.schema() == schema {
+            end += 1;
+        }
+        let group = &accepted[start..end];
+        let together = concat_batches(&schema, group.iter().map(|(_, b)| b))
+            .map_err(Error::from)
+            .and_then(|all| score(model, mode, &all))
+            .and_then(|scored| {
+                let mut offset = 0;
+                let mut payloads = Vec::with_capacity(group.len());
+                for (_, b) in group {
+                    payloads.push(ipc_output(&scored.slice(offset, b.num_rows()), &model.tag)?);
+                    offset += b.num_rows();
+                }
+                Ok(payloads)
+            });
+        match together {
+            Ok(payloads) => {
+                for ((i, _), p) in group.iter().zip(payloads) {
+                    out[*i] = Some(Outcome::Output(p));
+                }
+            }
+            Err(_) => {
+                for (i, b) in group {
+                    out[*i] = Some(
+                        match score(model, mode, b).and_then(|s| ipc_output(&s, &model.tag)) {
+                            Ok(p) => Outcome::Output(p),
+                            Err(e) => Outcome::Rejected(Rejection::new(
+                                RejectReason::ScoringFailed,
+                                e.to_string(),
+                            )),
+                        },
+                    );
+                }
+            }
+        }
+        start = end;
+    }
+    out.into_iter()
+        .map(|o| {
+            o.unwrap_or_else(|| {
+                Outcome::Rejected(Rejection::new(
+                    RejectReason::ScoringFailed,
+                    "internal: message neither scored nor refused",
+                ))
+            })
+        })
+        .collect()
+}
+
+/// The model's outputs appended to `batch`.
+fn score(model: &ActiveModel, mode: Mode, batch: &RecordBatch) -> Result<RecordBatch> {
+    let layout = FeatureLayout::for_model(&batch.schema(), &model.model)?;
+    match mode {
+        Mode::Score => score_batch(&model.model, batch, &layout, &ScoreOptions::default()),
+        Mode::Encode => encode_batch(&model.model, batch, &layout),
+    }
+}
