@@ -650,7 +650,7 @@ fn cli_images_sample_streams_and_wrong_inputs_are_one_line_errors() {
         "--filters",
         "4,8",
         "--kernel-size",
-        "3",
+        "5,3",
         "--latent",
         "4",
         "--scaler",
@@ -659,7 +659,7 @@ fn cli_images_sample_streams_and_wrong_inputs_are_one_line_errors() {
         "6",
     ]);
     assert!(
-        out.contains("convolutional (input 1×8×8, filters 4,8, kernel 3, strided / transposed)"),
+        out.contains("convolutional (input 1×8×8, filters 4,8, kernel 5,3, strided / transposed)"),
         "{out}"
     );
     let encoded = dir.path().join("encoded.parquet");
@@ -754,6 +754,28 @@ fn cli_images_sample_streams_and_wrong_inputs_are_one_line_errors() {
             "-q",
         ],
         &["--filters", "got 4,0"],
+    );
+    fails(
+        &[
+            "train",
+            "--input",
+            p(&img),
+            "--out",
+            p(&cae),
+            "--kind",
+            "convolutional",
+            "--input-shape",
+            "1,8,8",
+            "--filters",
+            "4,8",
+            "--kernel-size",
+            "3,3,3",
+            "-q",
+        ],
+        &[
+            "--kernel-size",
+            "one size for every block or one per block (2 filters entries), got 3,3,3",
+        ],
     );
 
     // `aeflow sample` to a pipe that closes early: it generates in chunks and stops at the

@@ -140,6 +140,15 @@ fn numpy_reimplementation_of_version_2_matches() {
             13,
         ),
         (
+            "conv 2-D, kernels 5 then 3, stride / transpose",
+            Kind::Convolutional(ConvolutionalConfig {
+                filters: vec![3, 4],
+                kernel_size: vec![5, 3],
+                ..ConvolutionalConfig::new(vec![1, 7, 6])
+            }),
+            42,
+        ),
+        (
             "conv 1-D, stride / nearest",
             conv(vec![2, 9], Downsample::Stride, Upsampling::Nearest),
             18,

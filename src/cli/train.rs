@@ -151,9 +151,9 @@ pub struct Args {
     /// Convolutional: filters of each encoder block (default 16,32).
     #[arg(long, value_delimiter = ',', value_name = "16,32")]
     pub filters: Option<Vec<usize>>,
-    /// Convolutional: kernel size, odd (default 3).
-    #[arg(long, value_name = "N")]
-    pub kernel_size: Option<usize>,
+    /// Convolutional: kernel size, odd (default 3): one for every block, or one per block (5,3).
+    #[arg(long, value_delimiter = ',', value_name = "3")]
+    pub kernel_size: Option<Vec<usize>>,
     /// Convolutional: how each encoder block halves the size (default stride).
     #[arg(long, value_parser = ["stride", "max_pool"])]
     pub downsample: Option<String>,
@@ -436,8 +436,8 @@ fn kind(args: &Args) -> Result<Kind> {
             if let Some(f) = &args.filters {
                 c.filters = f.clone();
             }
-            if let Some(k) = args.kernel_size {
-                c.kernel_size = k;
+            if let Some(k) = &args.kernel_size {
+                c.kernel_size = k.clone();
             }
             if let Some(d) = &args.downsample {
                 c.downsample = named("--downsample", d)?;
@@ -595,7 +595,11 @@ pub(crate) fn kind_name(kind: &Kind) -> String {
                 .map(|v| v.to_string())
                 .collect::<Vec<_>>()
                 .join(","),
-            c.kernel_size,
+            c.kernel_size
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
             match c.downsample {
                 crate::model::Downsample::Stride => "strided",
                 crate::model::Downsample::MaxPool => "max pooling",

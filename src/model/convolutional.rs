@@ -70,8 +70,11 @@ pub struct ConvolutionalConfig {
     pub input_shape: Vec<usize>,
     /// Filters (output channels) of each encoder block. Default `[16, 32]`.
     pub filters: Vec<usize>,
-    /// Kernel size (`k×k` in 2-D, `k` in 1-D), odd. Default 3.
-    pub kernel_size: usize,
+    /// Kernel size (`k×k` in 2-D, `k` in 1-D), odd: one for every block, or one per block
+    /// (`[5, 3]`; the decoder block mirroring block `i` uses the same size). Default `[3]`. In
+    /// the model file a single size is written as a number (`"kernel_size": 3`).
+    #[serde(with = "one_or_many")]
+    pub kernel_size: Vec<usize>,
     /// Default: strided convolutions.
     #[serde(default)]
     pub downsample: Downsample,
@@ -86,7 +89,7 @@ impl ConvolutionalConfig {
         ConvolutionalConfig {
             input_shape,
             filters: DEFAULT_FILTERS.to_vec(),
-            kernel_size: DEFAULT_KERNEL_SIZE,
+            kernel_size: vec![DEFAULT_KERNEL_SIZE],
             downsample: Downsample::default(),
             upsample: Upsampling::default(),
         }
@@ -132,33 +135,52 @@ impl ConvolutionalConfig {
                 ),
             ));
         }
-        if self.kernel_size.is_multiple_of(2) {
+        let n = self.filters.len();
+        if self.kernel_size.is_empty()
+            || (self.kernel_size.len() != 1 && self.kernel_size.len() != n)
+        {
             return Err(Error::config(
                 "kernel_size",
                 format!(
-                    "must be odd (1, 3, 5, …) so that padding ⌊k/2⌋ centres it, got {}",
-                    self.kernel_size
+                    "expected one size for every block or one per block ({n} filters entries), got {}",
+                    fmt_widths(&self.kernel_size)
                 ),
             ));
         }
         let [_, h, w] = self.shape3();
         let side = h.max(w);
-        if self.kernel_size > side {
-            return Err(Error::config(
-                "kernel_size",
-                format!(
-                    "{} is wider than the input ({}); use a kernel of at most {side}",
-                    self.kernel_size,
-                    fmt_widths(&self.input_shape)
-                ),
-            ));
+        for &k in &self.kernel_size {
+            if k.is_multiple_of(2) {
+                return Err(Error::config(
+                    "kernel_size",
+                    format!("must be odd (1, 3, 5, …) so that padding ⌊k/2⌋ centres it, got {k}"),
+                ));
+            }
+            if k > side {
+                return Err(Error::config(
+                    "kernel_size",
+                    format!(
+                        "{k} is wider than the input ({}); use a kernel of at most {side}",
+                        fmt_widths(&self.input_shape)
+                    ),
+                ));
+            }
         }
         self.block_sizes().map(|_| ())
     }
 
-    /// Kernel, stride-2, padding and pooling window per axis, for this dimensionality.
-    fn axes(&self) -> ([usize; 2], [usize; 2], [usize; 2]) {
-        let k = self.kernel_size;
+    /// The kernel size of block `i` (and of the decoder block mirroring it).
+    pub fn kernel_of(&self, i: usize) -> usize {
+        match self.kernel_size[..] {
+            [k] => k,
+            ref per_block => per_block[i],
+        }
+    }
+
+    /// Kernel, stride-2, padding and pooling window per axis of block `i`, for this
+    /// dimensionality.
+    fn axes(&self, i: usize) -> ([usize; 2], [usize; 2], [usize; 2]) {
+        let k = self.kernel_of(i);
         if self.is_1d() {
             ([1, k], [1, 2], [0, k / 2])
         } else {
@@ -170,9 +192,9 @@ impl ConvolutionalConfig {
     /// sizes).
     fn block_sizes(&self) -> Result<Vec<[usize; 2]>> {
         let [_, h, w] = self.shape3();
-        let (kernel, stride, padding) = self.axes();
         let mut sizes = vec![[h, w]];
         for (i, _) in self.filters.iter().enumerate() {
+            let (kernel, stride, padding) = self.axes(i);
             let size = sizes[i];
             let next = match self.downsample {
                 Downsample::Stride => {
@@ -238,13 +260,13 @@ impl ConvolutionalConfig {
         let out_act = Activation::from(config.output_activation);
         let [c0, _, _] = self.shape3();
         let sizes = self.block_sizes()?;
-        let (kernel, stride, padding) = self.axes();
         let same = [1, 1];
         let mut channels = vec![c0];
         channels.extend(&self.filters);
 
         let mut encoder: Vec<Layer> = Vec::new();
         for (i, &f) in self.filters.iter().enumerate() {
+            let (kernel, stride, padding) = self.axes(i);
             let g = ConvGeometry {
                 channels: channels[i],
                 size: sizes[i],
@@ -282,6 +304,7 @@ impl ConvolutionalConfig {
         }
         for i in (0..self.filters.len()).rev() {
             let layer_act = if i == 0 { out_act } else { act };
+            let (kernel, stride, padding) = self.axes(i);
             let target = ConvGeometry {
                 channels: channels[i],
                 size: sizes[i],
@@ -320,6 +343,34 @@ impl ConvolutionalConfig {
             Sequential::from_layers(encoder, config.dropout)?,
             Sequential::from_layers(decoder, config.dropout)?,
         ))
+    }
+}
+
+/// `kernel_size` in JSON: a number for one size (as written before per-block sizes existed), a
+/// list otherwise; both are read.
+mod one_or_many {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(usize),
+        Many(Vec<usize>),
+    }
+
+    pub(super) fn serialize<S: Serializer>(v: &[usize], s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            [k] => OneOrMany::One(*k),
+            _ => OneOrMany::Many(v.to_vec()),
+        }
+        .serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<usize>, D::Error> {
+        Ok(match OneOrMany::deserialize(d)? {
+            OneOrMany::One(k) => vec![k],
+            OneOrMany::Many(v) => v,
+        })
     }
 }
 
@@ -498,6 +549,61 @@ mod tests {
     }
 
     #[test]
+    fn kernel_sizes_per_block_and_their_json() {
+        let c = ConvolutionalConfig {
+            filters: vec![4, 8],
+            kernel_size: vec![5, 3],
+            ..ConvolutionalConfig::new(vec![1, 12, 12])
+        };
+        let (e, d) = build(&c, &TrainConfig::default());
+        let kernels = |s: &Sequential| -> Vec<[usize; 2]> {
+            s.layers()
+                .iter()
+                .filter_map(|l| match l {
+                    Layer::Conv(c) => Some(c.geometry().kernel),
+                    Layer::ConvTranspose(c) => Some(c.geometry().kernel),
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(kernels(&e), vec![[5, 5], [3, 3]]);
+        // The decoder mirrors the blocks: block 2 (3×3) first, then block 1 (5×5).
+        assert_eq!(kernels(&d), vec![[3, 3], [5, 5]]);
+        assert_eq!(widths(&e)[..3], [144, 4 * 36, 8 * 9]);
+        assert_eq!(d.out_features(), 144);
+        let c1 = ConvolutionalConfig {
+            kernel_size: vec![5, 3],
+            ..ConvolutionalConfig::new(vec![1, 16])
+        };
+        let (e, _) = build(&c1, &TrainConfig::default());
+        assert_eq!(kernels(&e), vec![[1, 5], [1, 3]]);
+
+        // JSON: one size as a number (as files written before per-block sizes), several as a list.
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(json["kernel_size"], serde_json::json!([5, 3]));
+        let one = ConvolutionalConfig::new(vec![1, 8]);
+        let json = serde_json::to_value(&one).unwrap();
+        assert_eq!(json["kernel_size"], serde_json::json!(3));
+        assert_eq!(
+            serde_json::from_value::<ConvolutionalConfig>(json).unwrap(),
+            one
+        );
+        let back: ConvolutionalConfig =
+            serde_json::from_value(serde_json::to_value(&c).unwrap()).unwrap();
+        assert_eq!(back, c);
+
+        let wrong = ConvolutionalConfig {
+            kernel_size: vec![3, 3, 3],
+            ..c.clone()
+        };
+        let e = wrong.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("one size for every block or one per block (2 filters entries), got 3,3,3"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn bad_shapes_are_config_errors() {
         let cases: Vec<(ConvolutionalConfig, &str)> = vec![
             (ConvolutionalConfig::new(vec![28]), "input_shape"),
@@ -511,14 +617,14 @@ mod tests {
             ),
             (
                 ConvolutionalConfig {
-                    kernel_size: 4,
+                    kernel_size: vec![4],
                     ..ConvolutionalConfig::new(vec![1, 8])
                 },
                 "kernel_size",
             ),
             (
                 ConvolutionalConfig {
-                    kernel_size: 61,
+                    kernel_size: vec![61],
                     ..ConvolutionalConfig::new(vec![1, 28, 28])
                 },
                 "kernel_size",

@@ -163,7 +163,9 @@ impl TrainOptions {
                     convolutional.input_shape = Some(v.sizes("[1, 28, 28] or [1, 128]")?)
                 }
                 "filters" => convolutional.filters = Some(v.sizes("[16, 32]")?),
-                "kernel_size" => convolutional.kernel_size = Some(v.positive()?),
+                "kernel_size" => {
+                    convolutional.kernel_size = Some(v.sizes("3 or [5, 3] (one per block)")?)
+                }
                 "downsample" => {
                     convolutional.downsample =
                         Some(v.parse_enum::<Downsample>(&["stride", "max_pool"])?)
@@ -227,7 +229,7 @@ struct VariationalOptions {
 struct ConvolutionalOptions {
     input_shape: Option<Vec<usize>>,
     filters: Option<Vec<usize>>,
-    kernel_size: Option<usize>,
+    kernel_size: Option<Vec<usize>>,
     downsample: Option<Downsample>,
     upsample: Option<Upsampling>,
 }
@@ -643,7 +645,7 @@ mod tests {
             Kind::Convolutional(ConvolutionalConfig {
                 input_shape: vec![1, 28, 28],
                 filters: vec![8, 16, 32],
-                kernel_size: 5,
+                kernel_size: vec![5],
                 downsample: Downsample::MaxPool,
                 upsample: Upsampling::Nearest,
             })
