@@ -94,6 +94,11 @@ impl Activation {
                 &owned
             }
         };
+        if let Some(all) = y.as_slice_mut() {
+            // Standard layout: one call for every row (one dispatch, not one per row).
+            bias_forward_rows(self, all, b);
+            return;
+        }
         for mut row in y.rows_mut() {
             match row.as_slice_mut() {
                 Some(row) => self.bias_forward_row(row, b),
@@ -121,6 +126,10 @@ impl Activation {
         if self == Activation::Linear {
             return;
         }
+        if let (Some(d), Some(y)) = (dy.as_slice_mut(), y.as_slice()) {
+            backward_row(self, y, d);
+            return;
+        }
         for (mut d, y) in dy.rows_mut().into_iter().zip(y.rows()) {
             match (d.as_slice_mut(), y.to_slice()) {
                 (Some(d), Some(y)) => backward_row(self, y, d),
@@ -144,6 +153,27 @@ multiversion! {
             Activation::Tanh => pairs.for_each(|(v, &bj)| *v = (*v + bj).tanh()),
             Activation::Sigmoid => pairs.for_each(|(v, &bj)| *v = sigmoid(*v + bj)),
             Activation::Linear => pairs.for_each(|(v, &bj)| *v += bj),
+        }
+    }
+}
+
+multiversion! {
+    /// [`bias_forward_row`] on each row of a standard-layout matrix (`b.len()` columns).
+    fn bias_forward_rows(act: Activation, all: &mut [f32], b: &[f32]) {
+        if b.is_empty() {
+            return;
+        }
+        for row in all.chunks_exact_mut(b.len()) {
+            let pairs = row.iter_mut().zip(b);
+            match act {
+                Activation::Relu => pairs.for_each(|(v, &bj)| *v = relu(*v + bj)),
+                Activation::LeakyRelu => pairs.for_each(|(v, &bj)| *v = leaky_relu(*v + bj)),
+                Activation::Elu => pairs.for_each(|(v, &bj)| *v = elu(*v + bj)),
+                Activation::Selu => pairs.for_each(|(v, &bj)| *v = selu(*v + bj)),
+                Activation::Tanh => pairs.for_each(|(v, &bj)| *v = (*v + bj).tanh()),
+                Activation::Sigmoid => pairs.for_each(|(v, &bj)| *v = sigmoid(*v + bj)),
+                Activation::Linear => pairs.for_each(|(v, &bj)| *v += bj),
+            }
         }
     }
 }

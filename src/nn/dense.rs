@@ -180,10 +180,29 @@ impl Dense {
 /// `s[j] ← Σᵢ a[i, j]`, summed row after row (the same order whatever the vector width).
 fn column_sums(a: ArrayView2<'_, f32>, mut s: ArrayViewMut1<'_, f32>) {
     s.fill(0.0);
+    if let (Some(all), Some(sums)) = (a.as_slice(), s.as_slice_mut()) {
+        add_rows(sums, all);
+        return;
+    }
     for row in a.rows() {
         match (s.as_slice_mut(), row.to_slice()) {
             (Some(s), Some(row)) => add_assign(s, row),
             (_, _) => s.zip_mut_with(&row, |g, &d| *g += d),
+        }
+    }
+}
+
+multiversion! {
+    /// `acc[j] += Σ_rows all[row, j]` for a standard-layout matrix of `acc.len()` columns, row
+    /// after row.
+    fn add_rows(acc: &mut [f32], all: &[f32]) {
+        if acc.is_empty() {
+            return;
+        }
+        for row in all.chunks_exact(acc.len()) {
+            for (a, &v) in acc.iter_mut().zip(row) {
+                *a += v;
+            }
         }
     }
 }

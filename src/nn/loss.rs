@@ -145,6 +145,11 @@ fn mse_rows(
     mut sum: f64,
     mut row_sums: Option<&mut [f64]>,
 ) -> f64 {
+    let cols = y.ncols();
+    if let (Some(gs), Some(ys), Some(ts)) = (grad.as_slice_mut(), y.as_slice(), t.as_slice()) {
+        // Standard layout: one call for every row (one dispatch, not one per row).
+        return mse_all_rows(ys, ts, gs, cols, inv_n, sum, row_sums);
+    }
     for (i, ((g, yr), tr)) in grad
         .rows_mut()
         .into_iter()
@@ -164,30 +169,69 @@ fn mse_rows(
 }
 
 multiversion! {
+    /// [`mse_rows`] over a standard-layout matrix of `cols` columns: `sum` plus each row's sum
+    /// (formed as in [`mse_row`]) in row order.
+    fn mse_all_rows(
+        y: &[f32],
+        t: &[f32],
+        g: &mut [f32],
+        cols: usize,
+        inv_n: f32,
+        sum: f64,
+        row_sums: Option<&mut [f64]>,
+    ) -> f64 {
+        let mut sum = sum;
+        let mut row_sums = row_sums;
+        if cols == 0 {
+            return sum;
+        }
+        for (i, ((yr, tr), gr)) in y
+            .chunks_exact(cols)
+            .zip(t.chunks_exact(cols))
+            .zip(g.chunks_exact_mut(cols))
+            .enumerate()
+        {
+            let r = mse_row_body(yr, tr, gr, inv_n);
+            if let Some(s) = row_sums.as_deref_mut() {
+                s[i] = r;
+            }
+            sum += r;
+        }
+        sum
+    }
+}
+
+multiversion! {
     /// `Σ (yᵢ − tᵢ)²` of one row with the partial sums of [`sum_squared_diff`], writing
     /// `gᵢ = 2(yᵢ − tᵢ)/N`.
     fn mse_row(y: &[f32], t: &[f32], g: &mut [f32], inv_n: f32) -> f64 {
-        let mut acc = [0.0f64; 8];
-        let n8 = y.len() / 8 * 8;
-        for ((yc, tc), gc) in y[..n8]
-            .chunks_exact(8)
-            .zip(t[..n8].chunks_exact(8))
-            .zip(g[..n8].chunks_exact_mut(8))
-        {
-            for k in 0..8 {
-                let d = yc[k] - tc[k];
-                gc[k] = 2.0 * d * inv_n;
-                acc[k] += (d * d) as f64;
-            }
-        }
-        let mut tail = 0.0f64;
-        for ((&a, &b), gv) in y[n8..].iter().zip(&t[n8..]).zip(&mut g[n8..]) {
-            let d = a - b;
-            *gv = 2.0 * d * inv_n;
-            tail += (d * d) as f64;
-        }
-        acc.iter().sum::<f64>() + tail
+        mse_row_body(y, t, g, inv_n)
     }
+}
+
+/// The body of [`mse_row`], inlined into each compiled version of its callers.
+#[inline(always)]
+fn mse_row_body(y: &[f32], t: &[f32], g: &mut [f32], inv_n: f32) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let n8 = y.len() / 8 * 8;
+    for ((yc, tc), gc) in y[..n8]
+        .chunks_exact(8)
+        .zip(t[..n8].chunks_exact(8))
+        .zip(g[..n8].chunks_exact_mut(8))
+    {
+        for k in 0..8 {
+            let d = yc[k] - tc[k];
+            gc[k] = 2.0 * d * inv_n;
+            acc[k] += (d * d) as f64;
+        }
+    }
+    let mut tail = 0.0f64;
+    for ((&a, &b), gv) in y[n8..].iter().zip(&t[n8..]).zip(&mut g[n8..]) {
+        let d = a - b;
+        *gv = 2.0 * d * inv_n;
+        tail += (d * d) as f64;
+    }
+    acc.iter().sum::<f64>() + tail
 }
 
 /// `Σ (y − t)²` over all elements, row by row.

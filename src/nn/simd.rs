@@ -56,26 +56,49 @@ macro_rules! multiversion {
 }
 pub(crate) use multiversion;
 
-/// True when the AVX-512 versions may run (std caches the answer after the first call).
+/// The widest instruction set the CPU offers: 0 not yet detected, 1 baseline, 2 AVX2 + FMA,
+/// 3 AVX-512 (F, VL, BW, DQ with AVX2 + FMA). One relaxed load per call once known, so that loops
+/// called once per row of a narrow matrix do not pay for six feature checks each time.
+#[cfg(target_arch = "x86_64")]
+static LEVEL: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
 #[cfg(target_arch = "x86_64")]
 #[inline]
-pub(crate) fn has_avx512() -> bool {
-    !force_portable()
+fn level() -> u8 {
+    use std::sync::atomic::Ordering;
+    let l = LEVEL.load(Ordering::Relaxed);
+    if l != 0 {
+        return l;
+    }
+    let avx2 = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+    let avx512 = avx2
         && std::is_x86_feature_detected!("avx512f")
         && std::is_x86_feature_detected!("avx512vl")
         && std::is_x86_feature_detected!("avx512bw")
-        && std::is_x86_feature_detected!("avx512dq")
-        && std::is_x86_feature_detected!("avx2")
-        && std::is_x86_feature_detected!("fma")
+        && std::is_x86_feature_detected!("avx512dq");
+    let l = if avx512 {
+        3
+    } else if avx2 {
+        2
+    } else {
+        1
+    };
+    LEVEL.store(l, Ordering::Relaxed);
+    l
+}
+
+/// True when the AVX-512 versions may run.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub(crate) fn has_avx512() -> bool {
+    !force_portable() && level() == 3
 }
 
 /// True when the AVX2 + FMA versions may run.
 #[cfg(target_arch = "x86_64")]
 #[inline]
 pub(crate) fn has_avx2_fma() -> bool {
-    !force_portable()
-        && std::is_x86_feature_detected!("avx2")
-        && std::is_x86_feature_detected!("fma")
+    !force_portable() && level() >= 2
 }
 
 #[cfg(all(target_arch = "x86_64", test))]
