@@ -3,7 +3,7 @@
 //! Measured in one run, side by side:
 //! - **throughput**: messages/s through the stage for a 32-feature JSON scoring model, next to a
 //!   pass-through (the same consume → batch → produce → commit path, without decoding or a model),
-//!   over `AEFLOW_BENCH_MESSAGES` (default 100 000) pre-produced messages, alternating the two
+//!   over `AEFLOW_BENCH_MESSAGES` (default 40 000, spread over 8 partitions: the mock cluster keeps 5 MB per partition) pre-produced messages, alternating the two
 //!   `AEFLOW_BENCH_RUNS` (default 5) times; the timer runs from the first message consumed to the
 //!   last output acknowledged. Medians are reported, and their ratio (bar: ≥ 80 %).
 //! - **latency under light load**: 500 messages/s for 4 s with `--linger-ms 10`; for each
@@ -25,6 +25,9 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 const FEATURES: usize = 32;
+const PARTITIONS: i32 = 8;
+/// What librdkafka's mock cluster keeps per partition before it drops the oldest records.
+const MOCK_PARTITION_BYTES: usize = 5 * 1024 * 1024;
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -85,7 +88,7 @@ async fn throughput(builder: StreamStageBuilder, n: u64) -> f64 {
     let handle = tokio::spawn(stage.run_until(async {
         let _ = rx.await;
     }));
-    let deadline = Instant::now() + Duration::from_secs(600);
+    let deadline = Instant::now() + Duration::from_secs(120);
     let mut start = None;
     let rate = loop {
         let s = metrics.snapshot();
@@ -201,7 +204,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let n = env("AEFLOW_BENCH_MESSAGES", 100_000);
+    let _ = env_logger::try_init();
+    // librdkafka's mock cluster keeps at most 5 MB per partition and drops older records, so the
+    // input is spread over 8 partitions and kept under that (40 000 × ~534 B / 8 ≈ 2.7 MB, placed round-robin).
+    let n = env("AEFLOW_BENCH_MESSAGES", 40_000);
     let runs = env("AEFLOW_BENCH_RUNS", 5);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -223,13 +229,15 @@ fn main() {
 
     let cluster = MockCluster::new(1).unwrap();
     let brokers = cluster.bootstrap_servers();
-    cluster.create_topic("in", 3, 1).unwrap();
+    cluster.create_topic("in", PARTITIONS, 1).unwrap();
     let p = producer(&brokers, "5");
     let mut bytes = 0;
     for i in 0..n {
         let payload = json(&x, i, "");
         bytes += payload.len();
-        let mut rec = BaseRecord::<(), String>::to("in").payload(&payload);
+        let mut rec = BaseRecord::<(), String>::to("in")
+            .payload(&payload)
+            .partition((i % PARTITIONS as usize) as i32);
         loop {
             match p.send(rec) {
                 Ok(()) => break,
@@ -241,6 +249,10 @@ fn main() {
         }
     }
     p.flush(Duration::from_secs(60)).unwrap();
+    assert!(
+        bytes / PARTITIONS as usize <= MOCK_PARTITION_BYTES * 6 / 10,
+        "{n} messages ({bytes} B) overflow the mock cluster's {MOCK_PARTITION_BYTES} B per partition; lower AEFLOW_BENCH_MESSAGES"
+    );
     println!(
         "stream bench: mock cluster, {n} JSON messages of {FEATURES} features (avg {} B), model {:?}, batch 1000, linger 10 ms",
         bytes / n.max(1),
@@ -252,7 +264,7 @@ fn main() {
     for run in 0..runs {
         for scoring in [false, true] {
             let out = format!("out-{run}-{scoring}");
-            cluster.create_topic(&out, 3, 1).unwrap();
+            cluster.create_topic(&out, PARTITIONS, 1).unwrap();
             let b = stage(&brokers, &format!("g-{run}-{scoring}"), "in", &out);
             let b = if scoring {
                 b.model_path(&path)

@@ -826,6 +826,8 @@ fn demo_finds_the_injected_faults() {
         "sensors.parquet",
         "sensors.aemodel",
         "sensors_scored.parquet",
+        "2003 messages on demo-in → 2000 scored on demo-out",
+        "3 dead letters on demo-dlq",
     ] {
         assert!(
             r.stdout.contains(want),

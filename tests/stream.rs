@@ -843,3 +843,158 @@ fn bad_settings_are_refused_before_connecting() {
         .unwrap_err();
     assert!(e.to_string().contains("enable.auto.commit"), "{e}");
 }
+
+/// The stage uses the generic model API, so the variational and convolutional kinds stream like the
+/// dense one: the same numbers as `Autoencoder::score` / `Autoencoder::encode` on the same rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn variational_and_convolutional_models_stream_with_the_model_apis_numbers() {
+    use aeflow::model::{
+        Autoencoder, ConvolutionalConfig, Kind, ScalerKind, ScoreOptions, Silent, TrainConfig,
+        VariationalConfig, VariationalScore,
+    };
+    let (_c, brokers) = cluster(&[("in", 1), ("out", 1), ("in2", 1), ("out2", 1)]);
+    let n = 200;
+
+    // Variational, scalar features f0…f3, scored by the negative ELBO.
+    let x = rows(600, 4, 21);
+    let vae = Autoencoder::fit(
+        x.view(),
+        &feature_names(4),
+        &TrainConfig {
+            kind: Kind::Variational(VariationalConfig {
+                score: VariationalScore::Elbo,
+                ..VariationalConfig::default()
+            }),
+            epochs: 5,
+            seed: 3,
+            ..TrainConfig::default()
+        },
+        &mut Silent,
+    )
+    .expect("train vae");
+    let inputs: Vec<Input> = (0..n)
+        .map(|i| Input::new(json_row(&x, i, &format!("id-{i}"))))
+        .collect();
+    produce(&brokers, "in", &inputs);
+    let expected = vae
+        .score(
+            x.slice(ndarray::s![..n, ..]).view(),
+            &ScoreOptions::default(),
+        )
+        .unwrap()
+        .reconstruction_error;
+    let s = Running::start(stage(&brokers, "g-vae").model("vae", vae));
+    s.wait_processed(n as u64).await;
+    s.stop().await;
+    let out = read_topic(&brokers, "out", n, WAIT);
+    assert_eq!(out.len(), n);
+    for r in &out {
+        let v = r.json();
+        let i: usize = v["seq"].as_u64().unwrap() as usize;
+        let got = v["reconstruction_error"].as_f64().unwrap();
+        assert!(
+            (got - expected[i]).abs() <= 1e-9 * expected[i].abs().max(1.0),
+            "row {i}: stage {got}, model API {}",
+            expected[i]
+        );
+        assert_eq!(v["model"]["name"], "vae");
+    }
+
+    // Convolutional over one vector column `px` of 16 values, encoded to a 3-wide latent.
+    let px: Vec<String> = (0..16).map(|i| format!("px[{i}]")).collect();
+    let seqs = rows(400, 16, 5);
+    let cae = Autoencoder::fit(
+        seqs.view(),
+        &px,
+        &TrainConfig {
+            kind: Kind::Convolutional(ConvolutionalConfig {
+                filters: vec![4, 8],
+                ..ConvolutionalConfig::new(vec![1, 16])
+            }),
+            latent: Some(3),
+            scaler: ScalerKind::None,
+            epochs: 3,
+            seed: 4,
+            ..TrainConfig::default()
+        },
+        &mut Silent,
+    )
+    .expect("train cae");
+    let latent = cae.encode(seqs.slice(ndarray::s![..n, ..]).view()).unwrap();
+    let inputs: Vec<Input> = (0..n)
+        .map(|i| {
+            let row: Vec<f64> = seqs.row(i).iter().map(|v| f64::from(*v)).collect();
+            Input::new(serde_json::json!({"seq": i, "px": row}).to_string())
+        })
+        .collect();
+    produce(&brokers, "in2", &inputs);
+    let s = Running::start(
+        stage(&brokers, "g-cae")
+            .input_topic("in2")
+            .output_topic("out2")
+            .mode(Mode::Encode)
+            .model("cae", cae),
+    );
+    s.wait_processed(n as u64).await;
+    s.stop().await;
+    let out = read_topic(&brokers, "out2", n, WAIT);
+    assert_eq!(out.len(), n);
+    for r in &out {
+        let v = r.json();
+        let i: usize = v["seq"].as_u64().unwrap() as usize;
+        let got: Vec<f64> = v["latent"]
+            .as_array()
+            .expect("latent array")
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        assert_eq!(got.len(), 3);
+        for (g, e) in got.iter().zip(latent.row(i)) {
+            assert!(
+                (g - f64::from(*e)).abs() <= 1e-6,
+                "row {i}: {got:?} vs {:?}",
+                latent.row(i)
+            );
+        }
+    }
+}
+
+/// A producer queue far smaller than a batch: the stage waits on it (backpressure) instead of
+/// failing or dropping, and every output still arrives, in input order per partition.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_producer_queue_makes_the_stage_wait_and_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = model(dir.path());
+    let (_c, brokers) = cluster(&[("in", 2), ("out", 2)]);
+    let n = 1000;
+    let (inputs, _) = good_inputs(n, 4, 2);
+    produce(&brokers, "in", &inputs);
+    let s = Running::start(
+        stage(&brokers, "g-backpressure")
+            .model_path(&path)
+            .batch_size(200)
+            .kafka_option("producer.queue.buffering.max.messages", "5"),
+    );
+    s.wait_processed(n as u64).await;
+    let waits = s
+        .metrics
+        .producer_queue_full
+        .load(std::sync::atomic::Ordering::Relaxed);
+    s.stop().await;
+    assert!(
+        waits > 0,
+        "a 5-message queue filled up under 200-message batches"
+    );
+    let out = read_topic(&brokers, "out", n, WAIT);
+    assert_eq!(out.len(), n);
+    for (key, recs) in by(&out, |r| r.key_str()) {
+        let seq: Vec<u64> = recs
+            .iter()
+            .map(|r| r.json()["seq"].as_u64().unwrap())
+            .collect();
+        assert!(
+            seq.windows(2).all(|w| w[0] < w[1]),
+            "order of {key}: {seq:?}"
+        );
+    }
+}

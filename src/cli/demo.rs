@@ -89,6 +89,10 @@ pub fn steps() -> Vec<Step> {
         ("score every reading", score_step),
         ("find the top anomalies in SQL", super::sql::demo_step),
         ("write an HTML report", super::report::demo_step),
+        (
+            "stream readings through Kafka (in-process mock cluster)",
+            super::stream::demo_step,
+        ),
         // Surfaces append their steps here, e.g. ("SQL", super::sql::demo_step).
     ]
 }

@@ -158,12 +158,21 @@ pub struct DemoStreamReport {
     pub seconds: f64,
 }
 
-/// The streaming step of `aeflow demo`: starts librdkafka's mock cluster in-process, produces the
+/// Step of `aeflow demo`: the generated readings, as JSON messages, through the stage on
+/// librdkafka's in-process mock cluster, scored by the demo's model.
+pub(crate) fn demo_step(ctx: &mut super::demo::DemoContext) -> Result<()> {
+    let source = crate::batch::FileSource::open(&ctx.data, None)?;
+    let batches: Vec<RecordBatch> = source.batches(None, 2000)?.take(1).collect::<Result<_>>()?;
+    let mut out = Vec::new();
+    stream_demo(&ctx.model, &batches, &mut out)?;
+    ctx.say(String::from_utf8_lossy(&out).trim_end())
+}
+
+/// The streaming demo: starts librdkafka's mock cluster in-process, produces the
 /// first (at most 2000) rows of `batches` as JSON messages plus three malformed ones, streams
 /// them through the stage with the model at `model_path`, and prints what came out: counts, the
 /// dead letters with their reason headers, and a sample output.
-#[allow(dead_code)] // called by `aeflow demo` (src/cli/demo.rs) once its step list exists
-pub fn demo_step(
+pub fn stream_demo(
     model_path: &Path,
     batches: &[RecordBatch],
     out: &mut dyn Write,
