@@ -285,8 +285,7 @@ pub(crate) fn view_mut(buf: &mut [f32], rows: usize, cols: usize) -> ArrayViewMu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::gradcheck::{assert_close, numeric_grad};
-    use ndarray::Axis;
+    use crate::nn::gradcheck::{assert_close, check_layer_gradients};
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
@@ -356,46 +355,10 @@ mod tests {
         let c = Array2::from_shape_fn((rows, layer.out_features()), |(i, j)| {
             ((i * 17 + j) as f32 * 0.91).cos()
         });
-        let loss = |l: &Conv, x: &Array2<f32>| -> f64 {
-            let mut y = Array2::zeros((rows, l.out_features()));
-            l.forward(x.view(), y.view_mut());
-            y.iter().zip(&c).map(|(&a, &b)| a as f64 * b as f64).sum()
-        };
         let mut y = Array2::zeros((rows, layer.out_features()));
         layer.forward(x.view(), y.view_mut());
         assert_close(&y, &naive(&layer, x.view()), &format!("{what} forward"));
-        let mut dy = c.clone();
-        let mut grad = layer.zero_grad();
-        let mut dx = Array2::from_elem(x.raw_dim(), f32::NAN);
-        layer.backward(
-            x.view(),
-            y.view(),
-            dy.view_mut(),
-            GradAt::Output,
-            &mut grad,
-            Some(dx.view_mut()),
-        );
-        let num_w = numeric_grad(&layer.weight, |w| {
-            let mut l = layer.clone();
-            l.weight = w.clone();
-            loss(&l, &x)
-        });
-        assert_close(&grad.weight, &num_w, &format!("{what} dW"));
-        let num_b = numeric_grad(&layer.bias.clone().insert_axis(Axis(0)), |b| {
-            let mut l = layer.clone();
-            l.bias = b.row(0).to_owned();
-            loss(&l, &x)
-        });
-        assert_close(
-            &grad.bias.clone().insert_axis(Axis(0)),
-            &num_b,
-            &format!("{what} db"),
-        );
-        assert_close(
-            &dx,
-            &numeric_grad(&x, |x| loss(&layer, x)),
-            &format!("{what} dx"),
-        );
+        check_layer_gradients(&layer.into(), &x, &c, what);
     }
 
     #[test]

@@ -273,8 +273,7 @@ impl ConvTranspose {
 mod tests {
     use super::*;
     use crate::nn::Conv;
-    use crate::nn::gradcheck::{assert_close, numeric_grad};
-    use ndarray::Axis;
+    use crate::nn::gradcheck::check_layer_gradients;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
@@ -289,45 +288,7 @@ mod tests {
         let t = Array2::from_shape_fn((rows, layer.out_features()), |(i, j)| {
             ((i * 7 + j) as f32 * 0.83).cos()
         });
-        let loss = |l: &ConvTranspose, x: &Array2<f32>| -> f64 {
-            let mut y = Array2::zeros((rows, l.out_features()));
-            l.forward(x.view(), y.view_mut());
-            y.iter().zip(&t).map(|(&a, &b)| a as f64 * b as f64).sum()
-        };
-        let mut y = Array2::zeros((rows, layer.out_features()));
-        layer.forward(x.view(), y.view_mut());
-        let mut dy = t.clone();
-        let mut grad = layer.zero_grad();
-        let mut dx = Array2::from_elem(x.raw_dim(), f32::NAN);
-        layer.backward(
-            x.view(),
-            y.view(),
-            dy.view_mut(),
-            GradAt::Output,
-            &mut grad,
-            Some(dx.view_mut()),
-        );
-        let num_w = numeric_grad(&layer.weight, |w| {
-            let mut l = layer.clone();
-            l.weight = w.clone();
-            loss(&l, &x)
-        });
-        assert_close(&grad.weight, &num_w, &format!("{what} dW"));
-        let num_b = numeric_grad(&layer.bias.clone().insert_axis(Axis(0)), |b| {
-            let mut l = layer.clone();
-            l.bias = b.row(0).to_owned();
-            loss(&l, &x)
-        });
-        assert_close(
-            &grad.bias.clone().insert_axis(Axis(0)),
-            &num_b,
-            &format!("{what} db"),
-        );
-        assert_close(
-            &dx,
-            &numeric_grad(&x, |x| loss(&layer, x)),
-            &format!("{what} dx"),
-        );
+        check_layer_gradients(&layer.into(), &x, &t, what);
     }
 
     #[test]

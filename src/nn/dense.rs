@@ -219,8 +219,7 @@ multiversion! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::gradcheck::{assert_close, numeric_grad};
-    use ndarray::Axis;
+    use crate::nn::gradcheck::check_layer_gradients;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
@@ -241,46 +240,7 @@ mod tests {
             let layer = Dense::new(4, 3, act, &mut rng);
             let x = Array2::from_shape_fn((5, 4), |(i, j)| ((i * 4 + j) as f32 * 0.37).sin());
             let c = Array2::from_shape_fn((5, 3), |(i, j)| ((i * 3 + j) as f32 * 0.91).cos());
-            let loss = |layer: &Dense, x: &Array2<f32>| -> f64 {
-                let mut y = Array2::zeros((5, 3));
-                layer.forward(x.view(), y.view_mut());
-                y.iter()
-                    .zip(c.iter())
-                    .map(|(&a, &b)| a as f64 * b as f64)
-                    .sum()
-            };
-            let mut y = Array2::zeros((5, 3));
-            layer.forward(x.view(), y.view_mut());
-            let mut dy = c.clone();
-            let mut grad = layer.zero_grad();
-            let mut dx = Array2::zeros((5, 4));
-            layer.backward(
-                x.view(),
-                y.view(),
-                dy.view_mut(),
-                GradAt::Output,
-                &mut grad,
-                Some(dx.view_mut()),
-            );
-
-            let num_w = numeric_grad(&layer.weight, |w| {
-                let mut l = layer.clone();
-                l.weight = w.clone();
-                loss(&l, &x)
-            });
-            assert_close(&grad.weight, &num_w, &format!("{act:?} dW"));
-            let num_b = numeric_grad(&layer.bias.clone().insert_axis(Axis(0)), |b| {
-                let mut l = layer.clone();
-                l.bias = b.row(0).to_owned();
-                loss(&l, &x)
-            });
-            assert_close(
-                &grad.bias.clone().insert_axis(Axis(0)),
-                &num_b,
-                &format!("{act:?} db"),
-            );
-            let num_x = numeric_grad(&x, |x| loss(&layer, x));
-            assert_close(&dx, &num_x, &format!("{act:?} dx"));
+            check_layer_gradients(&layer.into(), &x, &c, &format!("{act:?}"));
         }
     }
 
