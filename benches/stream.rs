@@ -10,19 +10,26 @@
 //!   message, the time from its produce call to its output being read back (p50, p99), for the
 //!   scoring stage and for the pass-through (bar: the stage's p99 < 50 ms).
 //!
-//! Run: `cargo bench --bench stream`.
+//! Run: `cargo bench --bench stream`. For profiling, `AEFLOW_BENCH_ONLY=score` (or
+//! `pass-through`) runs one side only, and `AEFLOW_BENCH_WORKER_ONLY=1` stops after the
+//! broker-free measurement of the scoring worker.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aeflow::model::{Autoencoder, Silent, TrainConfig};
-use aeflow::stream::{Metrics, StreamStage, StreamStageBuilder};
+use aeflow::stream::message::InputMessage;
+use aeflow::stream::offsets::BatchOffsets;
+use aeflow::stream::reload::ActiveModel;
+use aeflow::stream::worker::{Work, WorkerSettings, process};
+use aeflow::stream::{Format, Metrics, Mode, StreamStage, StreamStageBuilder};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use std::sync::atomic::AtomicU64;
 
 const FEATURES: usize = 32;
 const PARTITIONS: i32 = 8;
@@ -203,6 +210,51 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// The scoring worker alone, without a broker: decode + score + encode of `batch`-message batches.
+/// Returns (messages/s, µs per message), median of `runs`.
+fn worker_alone(model: &Autoencoder, x: &Array2<f32>, batch: usize, runs: usize) -> (f64, f64) {
+    let active = Arc::new(ActiveModel::new("bench32", model.clone()).expect("model"));
+    let settings = WorkerSettings {
+        mode: Mode::Score,
+        format: Format::Json,
+        output_topic: Arc::from("out"),
+        dlq_topic: None,
+        log_budget: AtomicU64::new(10),
+    };
+    let metrics = Metrics::new();
+    let topic: Arc<str> = Arc::from("in");
+    let messages: Vec<InputMessage> = (0..batch)
+        .map(|i| InputMessage {
+            topic: topic.clone(),
+            partition: 0,
+            offset: i as i64,
+            key: None,
+            payload: Some(json(x, i, "").into_bytes()),
+            headers: Vec::new(),
+            timestamp_ms: None,
+            received_at: Instant::now(),
+        })
+        .collect();
+    let mut rates = Vec::new();
+    for _ in 0..runs {
+        let work = Work {
+            id: 0,
+            epoch: 0,
+            offsets: BatchOffsets::of(&messages),
+            messages: messages.clone(),
+            model: Some(active.clone()),
+            group: None,
+        };
+        let t = Instant::now();
+        let out = process(work, &settings, &metrics);
+        let secs = t.elapsed().as_secs_f64();
+        assert_eq!(out.records.len(), batch);
+        rates.push(batch as f64 / secs);
+    }
+    let m = median(rates);
+    (m, 1e6 / m)
+}
+
 fn main() {
     let _ = env_logger::try_init();
     // librdkafka's mock cluster keeps at most 5 MB per partition and drops older records, so the
@@ -226,6 +278,13 @@ fn main() {
     let path = dir.path().join("bench32.safetensors");
     model.save(&path).unwrap();
     let dims = model.summary().dims;
+    let (rate, us) = worker_alone(&model, &x, 1000, 31);
+    println!(
+        "worker alone (no broker): decode + score + encode, batches of 1000 JSON messages: {rate:.0} msg/s ({us:.2} µs/message, median of 31)"
+    );
+    if std::env::var_os("AEFLOW_BENCH_WORKER_ONLY").is_some() {
+        return;
+    }
 
     let cluster = MockCluster::new(1).unwrap();
     let brokers = cluster.bootstrap_servers();
@@ -263,6 +322,11 @@ fn main() {
     let mut score = Vec::new();
     for run in 0..runs {
         for scoring in [false, true] {
+            match std::env::var("AEFLOW_BENCH_ONLY").as_deref() {
+                Ok("score") if !scoring => continue,
+                Ok("pass-through") if scoring => continue,
+                _ => {}
+            }
             let out = format!("out-{run}-{scoring}");
             cluster.create_topic(&out, PARTITIONS, 1).unwrap();
             let b = stage(&brokers, &format!("g-{run}-{scoring}"), "in", &out);
@@ -283,6 +347,9 @@ fn main() {
                 pass.push(rate);
             }
         }
+    }
+    if pass.is_empty() || score.is_empty() {
+        return;
     }
     let (mp, ms) = (median(pass), median(score));
     println!(

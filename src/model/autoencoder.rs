@@ -1,7 +1,9 @@
 //! The trained autoencoder: its parts, and inference (encode, decode, reconstruct, score).
 //!
-//! Inference runs in chunks of [`INFERENCE_CHUNK`] rows through buffers reused from chunk to
-//! chunk, so memory beyond the outputs stays bounded whatever the number of rows.
+//! Inference runs in blocks of rows through buffers reused from block to block (scoring and
+//! encoding: blocks of [`SCORE_BLOCK`] rows shared out between two cores; reconstructing and
+//! decoding: chunks of [`INFERENCE_CHUNK`] rows), so memory beyond the outputs stays bounded
+//! whatever the number of rows.
 //!
 //! For raw rows `x` (`[rows, d]`, original units):
 //! ```text
@@ -19,6 +21,7 @@ use std::sync::Mutex;
 
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, Axis, s};
 
+use super::block_queue;
 use super::config::{ActivationKind, LossKind, TrainConfig};
 use super::file;
 use super::kind::Kind;
@@ -64,15 +67,16 @@ pub(crate) struct Pass {
     decoder: Buffers,
 }
 
-/// Chunks of at least this many rows are scored in two halves on two cores (below it the
-/// hand-over costs more than half the work of a small tabular model).
+/// Inputs of at least this many rows are scored and encoded on two cores (below it the hand-over
+/// costs more than half the work of a small tabular model); blocks are shared out one at a time
+/// (see [`block_queue`]).
 const PARALLEL_MIN_ROWS: usize = 512;
 
-/// Rows scored at a time through the whole network: a block's activations stay in the core's
-/// L2 cache from one layer to the next (about 2 MB for the 784-wide reference model at 256 rows).
-/// Measured on the reference model: a product on 256 rows runs at 1.3–1.7 times the GFLOP/s of
-/// the same product on 4096 rows (`cargo bench --bench breakdown`). Rows are independent, so
-/// the results are the same bits whatever the block.
+/// Rows scored (or encoded) at a time through the whole network: a block's activations stay in the
+/// core's L2 cache from one layer to the next (about 2 MB for the 784-wide reference model at 256
+/// rows). Measured on the reference model: a product on 256 rows runs at 1.3–1.7 times the
+/// GFLOP/s of the same product on 4096 rows (`cargo bench --bench breakdown`). Rows are
+/// independent, so the results are the same bits whatever the block and whichever core runs it.
 const SCORE_BLOCK: usize = 256;
 
 /// At most this many sets of inference buffers are kept per model (one per concurrent caller).
@@ -81,7 +85,8 @@ const POOLED_PASSES: usize = 2;
 /// Inference buffers reused across calls, so that scoring a stream of batches does not allocate
 /// (and page-fault) tens of megabytes per batch for wide models. Each call takes a set (or makes
 /// one) and gives it back; at most [`POOLED_PASSES`] are kept, each about
-/// `INFERENCE_CHUNK · (d + Σ widths) · 4` bytes.
+/// `INFERENCE_CHUNK · (d + Σ widths) · 4` bytes at most (`SCORE_BLOCK` rows when only scoring
+/// or encoding).
 #[derive(Default)]
 pub(crate) struct PassPool(Mutex<Vec<Pass>>);
 
@@ -241,14 +246,15 @@ impl Autoencoder {
     /// Latent vectors `[rows, latent]` for raw rows `[rows, features]`.
     pub fn encode(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
         self.check_width(x, "encode")?;
-        let mut z = Array2::zeros((x.nrows(), self.latent_dim()));
-        let mut pass = self.passes.take();
-        for start in (0..x.nrows()).step_by(INFERENCE_CHUNK) {
-            let end = (start + INFERENCE_CHUNK).min(x.nrows());
-            let zc = pass.encode(self, x.slice(s![start..end, ..]), start)?;
-            z.slice_mut(s![start..end, ..]).assign(&zc);
-        }
-        self.passes.put(pass);
+        let rows = x.nrows();
+        let mut z = Array2::zeros((rows, self.latent_dim()));
+        let items: Vec<_> = z.axis_chunks_iter_mut(Axis(0), SCORE_BLOCK).collect();
+        self.on_blocks(rows, items, |pass, block, mut zb| {
+            let start = block * SCORE_BLOCK;
+            let end = start + zb.nrows();
+            zb.assign(&pass.encode(self, x.slice(s![start..end, ..]), start)?);
+            Ok(())
+        })?;
         Ok(z)
     }
 
@@ -323,42 +329,26 @@ impl Autoencoder {
             .filter(|v| v.score == VariationalScore::Elbo)
             .map(|v| v.beta as f64);
         let errs = errors.as_slice_mut().expect("errors are contiguous");
-        let mut pass = self.passes.take();
-        let mut second = None;
-        for start in (0..rows).step_by(INFERENCE_CHUNK) {
-            let end = (start + INFERENCE_CHUNK).min(rows);
-            let chunk = x.slice(s![start..end, ..]);
-            let errs = &mut errs[start..end];
-            let mut fe = feature_errors
-                .as_mut()
-                .map(|fe| fe.slice_mut(s![start..end, ..]));
-            if end - start < PARALLEL_MIN_ROWS || !parallel::two_threads() {
-                self.score_chunk(&mut pass, chunk, start, errs, fe, elbo_beta)?;
-                continue;
-            }
-            // Rows are independent: each half of the chunk on its own core, same bits.
-            let cut = (end - start) / 2;
-            let (x1, x2) = chunk.split_at(Axis(0), cut);
-            let (e1, e2) = errs.split_at_mut(cut);
-            let (f1, f2) = match fe.as_mut() {
-                Some(fe) => {
-                    let (a, b) = fe.view_mut().split_at(Axis(0), cut);
-                    (Some(a), Some(b))
-                }
-                None => (None, None),
-            };
-            let pass2 = second.get_or_insert_with(|| self.passes.take());
-            let (mut r1, mut r2) = (Ok(()), Ok(()));
-            parallel::join(
-                || r1 = self.score_chunk(&mut pass, x1, start, e1, f1, elbo_beta),
-                || r2 = self.score_chunk(pass2, x2, start + cut, e2, f2, elbo_beta),
-            );
-            r1.and(r2)?;
-        }
-        self.passes.put(pass);
-        if let Some(p) = second {
-            self.passes.put(p);
-        }
+        let fe_blocks: Vec<Option<ArrayViewMut2<f32>>> = match feature_errors.as_mut() {
+            Some(fe) => fe
+                .axis_chunks_iter_mut(Axis(0), SCORE_BLOCK)
+                .map(Some)
+                .collect(),
+            None => (0..rows.div_ceil(SCORE_BLOCK)).map(|_| None).collect(),
+        };
+        let items: Vec<_> = errs.chunks_mut(SCORE_BLOCK).zip(fe_blocks).collect();
+        self.on_blocks(rows, items, |pass, block, (errs, fe)| {
+            let start = block * SCORE_BLOCK;
+            let end = start + errs.len();
+            self.score_block(
+                pass,
+                x.slice(s![start..end, ..]),
+                start,
+                errs,
+                fe,
+                elbo_beta,
+            )
+        })?;
         let threshold = options.threshold.or(self.threshold);
         let is_anomaly = threshold.map(|t| errors.iter().map(|&e| e > t).collect());
         Ok(Scores {
@@ -366,6 +356,27 @@ impl Autoencoder {
             is_anomaly,
             feature_errors,
         })
+    }
+
+    /// Runs `f(pass, block, item)` for the blocks of [`SCORE_BLOCK`] rows of a `rows`-row input
+    /// (`items[i]` holds block `i`'s outputs), on both cores when there are enough rows
+    /// ([`block_queue::run_blocks`]), with inference buffers from the pool.
+    fn on_blocks<T, F>(&self, rows: usize, items: Vec<T>, f: F) -> Result<()>
+    where
+        T: Send,
+        F: Fn(&mut Pass, usize, T) -> Result<()> + Sync,
+    {
+        let mut first = self.passes.take();
+        let result = if rows >= PARALLEL_MIN_ROWS && parallel::two_threads() {
+            let mut second = self.passes.take();
+            let r = block_queue::run_blocks(&mut first, Some(&mut second), items, f);
+            self.passes.put(second);
+            r
+        } else {
+            block_queue::run_blocks(&mut first, None, items, f)
+        };
+        self.passes.put(first);
+        result
     }
 
     /// Atomic save (temporary file, then rename) in the safetensors format.
@@ -388,35 +399,8 @@ impl Autoencoder {
         file::from_bytes(bytes, source)
     }
 
-    /// Reconstruction errors of the rows `x` (at most one chunk, starting at row `first_row` of
-    /// the caller's input) into `errors`, and per-feature errors into `feature_errors` if given,
-    /// in blocks of [`SCORE_BLOCK`] rows.
-    fn score_chunk(
-        &self,
-        pass: &mut Pass,
-        x: ArrayView2<f32>,
-        first_row: usize,
-        errors: &mut [f64],
-        mut feature_errors: Option<ArrayViewMut2<f32>>,
-        elbo_beta: Option<f64>,
-    ) -> Result<()> {
-        for start in (0..x.nrows()).step_by(SCORE_BLOCK) {
-            let end = (start + SCORE_BLOCK).min(x.nrows());
-            self.score_block(
-                pass,
-                x.slice(s![start..end, ..]),
-                first_row + start,
-                &mut errors[start..end],
-                feature_errors
-                    .as_mut()
-                    .map(|fe| fe.slice_mut(s![start..end, ..])),
-                elbo_beta,
-            )?;
-        }
-        Ok(())
-    }
-
-    /// [`Autoencoder::score_chunk`] for one block of rows.
+    /// Reconstruction errors of the rows `x` (one block, starting at row `first_row` of the
+    /// caller's input) into `errors`, and per-feature errors into `feature_errors` if given.
     fn score_block(
         &self,
         pass: &mut Pass,
@@ -540,5 +524,62 @@ pub(crate) fn list_names(names: &[String]) -> String {
             names[names.len() - 1],
             names.len()
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::testdata::{manifold, names};
+    use crate::model::{ScoreOptions, Silent};
+
+    /// Scoring and encoding many rows at once (blocks shared out between two threads) gives the
+    /// same bits as doing it a few rows at a time on one thread, and the first bad row is the one
+    /// named, however the blocks fell.
+    #[test]
+    fn blocks_on_two_threads_give_the_bits_of_small_calls() {
+        let x = manifold(2100, 3);
+        let config = TrainConfig {
+            epochs: 2,
+            ..Default::default()
+        };
+        let model = Autoencoder::fit(x.view(), &names(8), &config, &mut Silent).unwrap();
+        let options = ScoreOptions {
+            per_feature: true,
+            ..Default::default()
+        };
+        let all = model.score(x.view(), &options).unwrap();
+        let z = model.encode(x.view()).unwrap();
+        for start in (0..x.nrows()).step_by(7) {
+            let end = (start + 7).min(x.nrows());
+            let part = model.score(x.slice(s![start..end, ..]), &options).unwrap();
+            for (i, e) in part.reconstruction_error.iter().enumerate() {
+                assert_eq!(e.to_bits(), all.reconstruction_error[start + i].to_bits());
+            }
+            assert_eq!(
+                part.feature_errors.unwrap(),
+                all.feature_errors
+                    .as_ref()
+                    .unwrap()
+                    .slice(s![start..end, ..])
+            );
+            assert_eq!(
+                model.encode(x.slice(s![start..end, ..])).unwrap(),
+                z.slice(s![start..end, ..])
+            );
+        }
+        let mut bad = x.clone();
+        for row in [1500, 700, 1900] {
+            bad[[row, 2]] = f32::NAN;
+        }
+        for _ in 0..20 {
+            let e = model
+                .reconstruction_error(bad.view())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("row 700, feature 'f2'"), "{e}");
+            let e = model.encode(bad.view()).unwrap_err().to_string();
+            assert!(e.contains("row 700, feature 'f2'"), "{e}");
+        }
     }
 }

@@ -6,6 +6,7 @@
 
 mod architecture;
 mod autoencoder;
+mod block_queue;
 mod config;
 mod convolutional;
 mod file;
