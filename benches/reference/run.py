@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """aeflow's reference bench, then Keras 3 (JAX backend) and onnxruntime on the same data and cores.
 
-    python3 benches/reference/run.py [--epochs 5] [--skip-build]
+    python3 benches/reference/run.py [--epochs 5] [--rounds 3] [--skip-build]
 
 1. Makes (once) a virtual environment in ~/.cache/aeflow/refvenv with numpy, jax[cpu], keras, onnx
    and onnxruntime from PyPI (aeflow itself depends on none of them).
@@ -10,8 +10,13 @@
 3. Trains the same model in Keras on those rows (same epochs, batch, optimizer, loss), measures its
    test MSE and inference at batch 4096 (jit-compiled); runs onnxruntime (1 and 2 threads) on the
    reference and the small model.
-4. Prints one Markdown table with aeflow's figures, the references' and the ratios, plus the load.
+4. Repeats 2–3 `--rounds` times (this machine is a shared VM whose speed changes from minute to
+   minute: the same binary has measured 210k and 340k rows/s two minutes apart), so that every
+   framework is measured in every round, interleaved with the others.
+5. Prints one Markdown table with the median over rounds of each figure and the ratios of those
+   medians, the ratio in each round, plus the load.
 """
+import statistics
 import argparse, json, os, subprocess, sys, time
 from pathlib import Path
 
@@ -65,6 +70,19 @@ def run_ref(script, *args):
     return out
 
 
+def median_of(rounds, key):
+    """The median over rounds of every number in the results `key` (nested dicts); other values
+    from the first round."""
+    def merge(values):
+        first = values[0]
+        if isinstance(first, dict):
+            return {k: merge([v[k] for v in values]) for k in first}
+        if isinstance(first, (int, float)) and not isinstance(first, bool):
+            return statistics.median(values)
+        return first
+    return merge([r[key] for r in rounds])
+
+
 def fmt_rate(v):
     return f"{v / 1000:,.0f}k" if v < 1e7 else f"{v / 1e6:,.1f}M"
 
@@ -72,14 +90,24 @@ def fmt_rate(v):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=3, help="times every framework is measured, interleaved")
     ap.add_argument("--skip-build", action="store_true", help="quiet cargo output")
     a = ap.parse_args()
     ensure_venv()
     load_before = os.getloadavg()
-    ae = run_aeflow(a.epochs, a.skip_build)
-    keras = run_ref("keras_ref.py", "--data", str(DATA), "--epochs", str(a.epochs))
-    ort_ref = run_ref("onnx_ref.py", "--dims", "784,128,64,32,64,128,784", "--batches", "4096")
-    ort_small = run_ref("onnx_ref.py", "--dims", "32,16,4,16,32", "--batches", "256,4096", "--last", "linear")
+    rounds = []
+    for r in range(a.rounds):
+        print(f"--- round {r + 1} of {a.rounds}")
+        rounds.append({
+            "ae": run_aeflow(a.epochs, a.skip_build or r > 0),
+            "keras": run_ref("keras_ref.py", "--data", str(DATA), "--epochs", str(a.epochs)),
+            "ort_ref": run_ref("onnx_ref.py", "--dims", "784,128,64,32,64,128,784", "--batches", "4096"),
+            "ort_small": run_ref("onnx_ref.py", "--dims", "32,16,4,16,32", "--batches", "256,4096", "--last", "linear"),
+        })
+    ae = median_of(rounds, "ae")
+    keras = median_of(rounds, "keras")
+    ort_ref = median_of(rounds, "ort_ref")
+    ort_small = median_of(rounds, "ort_small")
     load_after = os.getloadavg()
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     ncpu = os.cpu_count()
@@ -105,6 +133,11 @@ def main():
     print(f"Machine: {cpu}, {ncpu} cores; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after; "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print(f"aeflow threads: {ae['threads']}; {keras['framework']}; {ort_ref['framework']} (2 threads unless noted)")
+    print(f"Medians over {a.rounds} rounds, each measuring every framework once (interleaved). Per round, inference "
+          "at batch 4096, aeflow ÷ onnxruntime: "
+          + ", ".join(f"{r['ae']['infer_rows_per_s_4096'] / r['ort_ref']['rows_per_s']['4096']['2']:.2f}" for r in rounds)
+          + "; aeflow ÷ Keras: "
+          + ", ".join(f"{r['ae']['infer_rows_per_s_4096'] / r['keras']['infer_rows_per_s_4096']:.2f}" for r in rounds))
     print()
     print("| | aeflow | Keras + JAX | onnxruntime | aeflow's speed ÷ the reference's (> 1: aeflow ahead) |")
     print("|---|---|---|---|---|")

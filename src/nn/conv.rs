@@ -37,20 +37,11 @@ pub struct Conv {
     activation: Activation,
 }
 
-/// `y = act(z + bias)` over a run of one channel's positions.
+/// `y = act(z + bias)` over a run of one channel's positions (vectorised, see
+/// [`Activation::bias_forward_run`]).
 #[inline]
 pub(crate) fn bias_activation(act: Activation, dst: &mut [f32], src: &[f32], bias: f32) {
-    match act {
-        Activation::Linear => dst.iter_mut().zip(src).for_each(|(d, &s)| *d = s + bias),
-        Activation::Relu => dst
-            .iter_mut()
-            .zip(src)
-            .for_each(|(d, &s)| *d = (s + bias).max(0.0)),
-        a => dst
-            .iter_mut()
-            .zip(src)
-            .for_each(|(d, &s)| *d = a.apply(s + bias)),
-    }
+    act.bias_forward_run(dst, src, bias);
 }
 
 impl Conv {
