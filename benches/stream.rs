@@ -1,4 +1,7 @@
-//! Throughput and latency of the Kafka stage on librdkafka's mock cluster (in-process broker).
+//! Throughput and latency of the Kafka stage on librdkafka's mock cluster (in-process broker), or
+//! on a separate-process broker given by `AEFLOW_BENCH_BROKERS=HOST:PORT` (e.g. Tansu, started by
+//! `scripts/tansu.sh start 19093`; topics are created with the admin API, named with the bench's
+//! process id so that runs do not meet).
 //!
 //! Measured in one run, side by side:
 //! - **throughput**: messages/s through the stage for a 32-feature JSON scoring model, next to a
@@ -22,9 +25,11 @@ use aeflow::stream::message::InputMessage;
 use aeflow::stream::offsets::BatchOffsets;
 use aeflow::stream::reload::ActiveModel;
 use aeflow::stream::worker::{Work, WorkerSettings, process};
-use aeflow::stream::{Format, Metrics, Mode, StreamStage, StreamStageBuilder};
+use aeflow::stream::{Format, Metrics, Mode, StageConfig, StreamStage, StreamStageBuilder};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -35,6 +40,62 @@ const FEATURES: usize = 32;
 const PARTITIONS: i32 = 8;
 /// What librdkafka's mock cluster keeps per partition before it drops the oldest records.
 const MOCK_PARTITION_BYTES: usize = 5 * 1024 * 1024;
+
+/// The broker the bench runs against.
+enum Broker {
+    /// librdkafka's in-process mock cluster.
+    Mock(MockCluster<'static, rdkafka::producer::DefaultProducerContext>),
+    /// A broker in another process.
+    External(String),
+}
+
+impl Broker {
+    fn brokers(&self) -> String {
+        match self {
+            Broker::Mock(c) => c.bootstrap_servers(),
+            Broker::External(b) => b.clone(),
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Broker::Mock(_) => "mock cluster (in process)".into(),
+            Broker::External(b) => format!("external broker {b} (separate process)"),
+        }
+    }
+
+    /// Creates `topic` (prefixed with the process id on an external broker) and returns its name.
+    fn create_topic(&self, topic: &str, partitions: i32) -> String {
+        match self {
+            Broker::Mock(c) => {
+                c.create_topic(topic, partitions, 1).expect("create topic");
+                topic.to_string()
+            }
+            Broker::External(b) => {
+                let name = format!("bench-{}-{topic}", std::process::id());
+                let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+                    .set("bootstrap.servers", b)
+                    .create()
+                    .expect("admin client");
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                let new = NewTopic::new(&name, partitions, TopicReplication::Fixed(1));
+                let results = rt
+                    .block_on(admin.create_topics(
+                        [&new],
+                        &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+                    ))
+                    .expect("create topics");
+                for r in results {
+                    r.unwrap_or_else(|(t, e)| panic!("create topic {t}: {e}"));
+                }
+                name
+            }
+        }
+    }
+}
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -286,15 +347,18 @@ fn main() {
         return;
     }
 
-    let cluster = MockCluster::new(1).unwrap();
-    let brokers = cluster.bootstrap_servers();
-    cluster.create_topic("in", PARTITIONS, 1).unwrap();
+    let broker = match std::env::var("AEFLOW_BENCH_BROKERS") {
+        Ok(b) if !b.is_empty() => Broker::External(b),
+        _ => Broker::Mock(MockCluster::new(1).unwrap()),
+    };
+    let brokers = broker.brokers();
+    let input = broker.create_topic("in", PARTITIONS);
     let p = producer(&brokers, "5");
     let mut bytes = 0;
     for i in 0..n {
         let payload = json(&x, i, "");
         bytes += payload.len();
-        let mut rec = BaseRecord::<(), String>::to("in")
+        let mut rec = BaseRecord::<(), String>::to(&input)
             .payload(&payload)
             .partition((i % PARTITIONS as usize) as i32);
         loop {
@@ -309,59 +373,59 @@ fn main() {
     }
     p.flush(Duration::from_secs(60)).unwrap();
     assert!(
-        bytes / PARTITIONS as usize <= MOCK_PARTITION_BYTES * 6 / 10,
+        !matches!(broker, Broker::Mock(_))
+            || bytes / PARTITIONS as usize <= MOCK_PARTITION_BYTES * 6 / 10,
         "{n} messages ({bytes} B) overflow the mock cluster's {MOCK_PARTITION_BYTES} B per partition; lower AEFLOW_BENCH_MESSAGES"
     );
     println!(
-        "stream bench: mock cluster, {n} JSON messages of {FEATURES} features (avg {} B), model {:?}, batch 1000, linger 10 ms",
+        "stream bench: {}, {n} JSON messages of {FEATURES} features (avg {} B), model {:?}, batch 1000, linger 10 ms",
+        broker.name(),
         bytes / n.max(1),
         dims
     );
 
-    let mut pass = Vec::new();
-    let mut score = Vec::new();
+    let labels = ["pass-through", "score", "score, 1 thread"];
+    let mut rates: [Vec<f64>; 3] = Default::default();
     for run in 0..runs {
-        for scoring in [false, true] {
+        // 0: pass-through, 1: score with the default threads, 2: score on one thread.
+        for variant in 0..3usize {
+            let scoring = variant > 0;
             match std::env::var("AEFLOW_BENCH_ONLY").as_deref() {
                 Ok("score") if !scoring => continue,
                 Ok("pass-through") if scoring => continue,
                 _ => {}
             }
-            let out = format!("out-{run}-{scoring}");
-            cluster.create_topic(&out, PARTITIONS, 1).unwrap();
-            let b = stage(&brokers, &format!("g-{run}-{scoring}"), "in", &out);
-            let b = if scoring {
-                b.model_path(&path)
-            } else {
-                b.pass_through()
+            let out = format!("out-{run}-{variant}");
+            let out = broker.create_topic(&out, PARTITIONS);
+            let group = format!("g-{}-{run}-{variant}", std::process::id());
+            let b = stage(&brokers, &group, &input, &out);
+            let b = match variant {
+                0 => b.pass_through(),
+                1 => b.model_path(&path),
+                _ => b.model_path(&path).score_threads(1),
             };
             let rate = rt.block_on(throughput(b, n as u64));
-            println!(
-                "  run {run} {:<12} {:>10.0} msg/s",
-                if scoring { "score" } else { "pass-through" },
-                rate
-            );
-            if scoring {
-                score.push(rate);
-            } else {
-                pass.push(rate);
-            }
+            println!("  run {run} {:<22} {rate:>10.0} msg/s", labels[variant]);
+            rates[variant].push(rate);
         }
     }
-    if pass.is_empty() || score.is_empty() {
+    if rates.iter().any(Vec::is_empty) {
         return;
     }
-    let (mp, ms) = (median(pass), median(score));
+    let [mp, ms, m1] = rates.map(median);
     println!(
-        "throughput (median of {runs}): pass-through {mp:.0} msg/s, score {ms:.0} msg/s, ratio {:.1} % (bar ≥ 80 %)",
-        100.0 * ms / mp
+        "throughput (median of {runs}): pass-through {mp:.0} msg/s, score {ms:.0} msg/s ({} score threads), ratio {:.1} % (bar ≥ 80 %); score on 1 thread {m1:.0} msg/s, ratio {:.1} %",
+        StageConfig::default().score_threads,
+        100.0 * ms / mp,
+        100.0 * m1 / mp,
     );
 
     for scoring in [false, true] {
         let (input, out) = (format!("lat-in-{scoring}"), format!("lat-out-{scoring}"));
-        cluster.create_topic(&input, 1, 1).unwrap();
-        cluster.create_topic(&out, 1, 1).unwrap();
-        let b = stage(&brokers, &format!("lat-{scoring}"), &input, &out);
+        let input = broker.create_topic(&input, 1);
+        let out = broker.create_topic(&out, 1);
+        let group = format!("lat-{}-{scoring}", std::process::id());
+        let b = stage(&brokers, &group, &input, &out);
         let b = if scoring {
             b.model_path(&path)
         } else {

@@ -74,6 +74,9 @@ struct Options {
     /// Longest wait after a batch's first message before it is scored, in ms.
     #[arg(long, value_name = "N", default_value_t = 10)]
     linger_ms: u64,
+    /// Threads that decode, score and encode each batch together [default: cores, at most 4].
+    #[arg(long, value_name = "N")]
+    score_threads: Option<usize>,
     /// Topic for messages that cannot be decoded or scored (unchanged, with reason headers).
     #[arg(long, value_name = "DLQ")]
     dlq_topic: Option<String>,
@@ -116,6 +119,9 @@ pub fn run(args: Args) -> Result<()> {
         .batch_size(args.batch_size)
         .linger(Duration::from_millis(args.linger_ms))
         .exactly_once(args.exactly_once);
+    if let Some(n) = args.score_threads {
+        builder = builder.score_threads(n);
+    }
     if let Some(dlq) = args.dlq_topic {
         builder = builder.dlq_topic(dlq);
     }

@@ -37,6 +37,9 @@ pub struct StageConfig {
     pub format: Format,
     /// Messages per batch at most.
     pub batch_size: usize,
+    /// Threads that decode, score and encode each batch together (default: the number of cores,
+    /// at most 4; see [`super::worker::Helpers`]).
+    pub score_threads: usize,
     /// Longest wait after a batch's first message before it is cut.
     pub linger: Duration,
     /// One transaction per batch.
@@ -55,6 +58,11 @@ pub struct StageConfig {
     pub shutdown_timeout: Duration,
 }
 
+/// The number of cores, at most 4 (the IO loop and librdkafka's threads need some too).
+fn default_score_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+}
+
 impl Default for StageConfig {
     fn default() -> Self {
         Self {
@@ -66,6 +74,7 @@ impl Default for StageConfig {
             mode: Mode::Score,
             format: Format::Json,
             batch_size: 1000,
+            score_threads: default_score_threads(),
             linger: Duration::from_millis(10),
             exactly_once: false,
             transactional_id: None,
@@ -113,6 +122,12 @@ impl StageConfig {
             return Err(Error::config(
                 "--batch-size",
                 format!("expected 1 to 1000000 messages, got {}", self.batch_size),
+            ));
+        }
+        if self.score_threads == 0 || self.score_threads > 64 {
+            return Err(Error::config(
+                "--score-threads",
+                format!("expected 1 to 64 threads, got {}", self.score_threads),
             ));
         }
         if self.linger > Duration::from_secs(3600) {

@@ -141,6 +141,12 @@ impl StreamStageBuilder {
         self.config.batch_size = n;
         self
     }
+    /// Threads that decode, score and encode each batch together (default: the number of
+    /// cores, at most 4).
+    pub fn score_threads(mut self, n: usize) -> Self {
+        self.config.score_threads = n;
+        self
+    }
     /// Longest wait after a batch's first message (default 10 ms).
     pub fn linger(mut self, linger: Duration) -> Self {
         self.config.linger = linger;
@@ -325,6 +331,7 @@ impl StreamStage {
             settings.clone(),
             epoch.clone(),
             metrics.clone(),
+            config.score_threads,
         )?;
         let mut tasks: Vec<JoinHandle<()>> = Vec::new();
         let txn_thread = if eos {

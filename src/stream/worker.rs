@@ -78,20 +78,23 @@ pub struct WorkerSettings {
 }
 
 /// What happens to one message.
-enum Outcome {
+pub enum Outcome {
     Output(Vec<u8>),
     PassThrough,
     Rejected(Rejection),
 }
 
-/// Starts the worker thread. It ends when `rx` is closed or `tx`'s receiver is dropped.
+/// Starts the worker thread, and `threads − 1` helper threads that each take a share of every
+/// batch (see [`Helpers`]). It ends when `rx` is closed or `tx`'s receiver is dropped.
 pub fn spawn(
     mut rx: mpsc::Receiver<Work>,
     tx: mpsc::Sender<Processed>,
     settings: Arc<WorkerSettings>,
     epoch: Arc<Epoch>,
     metrics: Arc<Metrics>,
+    threads: usize,
 ) -> Result<JoinHandle<()>> {
+    let helpers = Helpers::start(threads.saturating_sub(1), &settings)?;
     std::thread::Builder::new()
         .name("aeflow-score".into())
         .spawn(move || {
@@ -99,7 +102,7 @@ pub fn spawn(
                 if !epoch.is_current(work.epoch) {
                     continue;
                 }
-                let processed = process(work, &settings, &metrics);
+                let processed = process_with(work, &settings, &metrics, &helpers);
                 if tx.blocking_send(processed).is_err() {
                     break;
                 }
@@ -108,11 +111,111 @@ pub fn spawn(
         .map_err(|e| Error::Internal(format!("cannot start the scoring thread: {e}")))
 }
 
-/// Processes one batch: decode, score, encode, and build the records to produce.
+/// Batches smaller than this are not shared out: the hand-over would cost more than it saves.
+const SHARE_MIN_MESSAGES: usize = 64;
+
+/// A share of a batch sent to a helper: copies of its messages and the model.
+struct Share {
+    messages: Vec<InputMessage>,
+    model: Arc<ActiveModel>,
+}
+
+/// Helper threads for the scoring worker. Each batch of at least [`SHARE_MIN_MESSAGES`]
+/// messages is cut into `helpers + 1` contiguous shares; the worker decodes, scores and encodes
+/// the first itself and each helper one of the others, at the same time; the outcomes are put
+/// back in message order, so outputs are exactly those of one thread. Decoding JSON costs more
+/// than the network for tabular models, and one thread holds the stage to that thread's rate.
+///
+/// Helpers get copies of their messages (the originals stay with the worker until the batch is
+/// produced), so a helper that is gone costs time (its share is done by the worker), never a
+/// message.
+pub struct Helpers {
+    links: Vec<(
+        std::sync::mpsc::Sender<Share>,
+        std::sync::mpsc::Receiver<Vec<Outcome>>,
+    )>,
+}
+
+impl Helpers {
+    /// No helpers: everything on the worker thread.
+    pub fn none() -> Self {
+        Self { links: Vec::new() }
+    }
+
+    fn start(n: usize, settings: &Arc<WorkerSettings>) -> Result<Self> {
+        let mut links = Vec::with_capacity(n);
+        for i in 0..n {
+            let (share_tx, share_rx) = std::sync::mpsc::channel::<Share>();
+            let (out_tx, out_rx) = std::sync::mpsc::channel::<Vec<Outcome>>();
+            let settings = settings.clone();
+            std::thread::Builder::new()
+                .name(format!("aeflow-score-{}", i + 1))
+                .spawn(move || {
+                    while let Ok(share) = share_rx.recv() {
+                        let out = guarded_outcomes(&share.messages, &share.model, &settings);
+                        if out_tx.send(out).is_err() {
+                            break;
+                        }
+                    }
+                })
+                .map_err(|e| Error::Internal(format!("cannot start a scoring thread: {e}")))?;
+            links.push((share_tx, out_rx));
+        }
+        Ok(Self { links })
+    }
+
+    /// Outcomes for `messages`, in order, shared out between the worker and the helpers.
+    fn outcomes(
+        &self,
+        messages: &[InputMessage],
+        model: &Arc<ActiveModel>,
+        settings: &WorkerSettings,
+    ) -> Vec<Outcome> {
+        let parts = self.links.len() + 1;
+        if parts == 1 || messages.len() < SHARE_MIN_MESSAGES {
+            return guarded_outcomes(messages, model, settings);
+        }
+        let size = messages.len().div_ceil(parts);
+        let mut chunks = messages.chunks(size);
+        let own = chunks.next().unwrap_or_default();
+        // Send every share first, so that all threads work at once.
+        let sent: Vec<(&[InputMessage], bool)> = chunks
+            .zip(&self.links)
+            .map(|(chunk, (tx, _))| {
+                let share = Share {
+                    messages: chunk.to_vec(),
+                    model: model.clone(),
+                };
+                (chunk, tx.send(share).is_ok())
+            })
+            .collect();
+        let mut out = guarded_outcomes(own, model, settings);
+        for ((chunk, ok), (_, rx)) in sent.into_iter().zip(&self.links) {
+            match ok.then(|| rx.recv().ok()).flatten() {
+                Some(o) if o.len() == chunk.len() => out.extend(o),
+                _ => out.extend(guarded_outcomes(chunk, model, settings)),
+            }
+        }
+        out
+    }
+}
+
+/// Processes one batch on the calling thread alone: decode, score, encode, and build the records
+/// to produce.
 pub fn process(work: Work, settings: &WorkerSettings, metrics: &Metrics) -> Processed {
+    process_with(work, settings, metrics, &Helpers::none())
+}
+
+/// [`process`], sharing the batch out with `helpers`.
+pub fn process_with(
+    work: Work,
+    settings: &WorkerSettings,
+    metrics: &Metrics,
+    helpers: &Helpers,
+) -> Processed {
     let outcomes = match &work.model {
         None => work.messages.iter().map(|_| Outcome::PassThrough).collect(),
-        Some(model) => guarded_outcomes(&work.messages, model, settings),
+        Some(model) => helpers.outcomes(&work.messages, model, settings),
     };
     let tag = work.model.as_ref().map_or_else(
         || "pass-through".to_string(),
@@ -363,5 +466,120 @@ fn score(model: &ActiveModel, mode: Mode, batch: &RecordBatch) -> Result<RecordB
     match mode {
         Mode::Score => score_batch(&model.model, batch, &layout, &ScoreOptions::default()),
         Mode::Encode => encode_batch(&model.model, batch, &layout),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::model::{Autoencoder, Silent, TrainConfig};
+
+    fn settings(dlq: bool) -> Arc<WorkerSettings> {
+        Arc::new(WorkerSettings {
+            mode: Mode::Score,
+            format: Format::Json,
+            output_topic: Arc::from("out"),
+            dlq_topic: dlq.then(|| Arc::from("dlq")),
+            log_budget: AtomicU64::new(0),
+        })
+    }
+
+    fn work(model: &Arc<ActiveModel>, payloads: &[String]) -> Work {
+        let topic: Arc<str> = Arc::from("in");
+        let messages: Vec<InputMessage> = payloads
+            .iter()
+            .enumerate()
+            .map(|(i, p)| InputMessage {
+                topic: topic.clone(),
+                partition: (i % 3) as i32,
+                offset: i as i64,
+                key: Some(format!("k{i}").into_bytes()),
+                payload: Some(p.clone().into_bytes()),
+                headers: vec![("h".into(), Some(vec![i as u8]))],
+                timestamp_ms: Some(1000 + i as i64),
+                received_at: Instant::now(),
+            })
+            .collect();
+        Work {
+            id: 1,
+            epoch: 0,
+            offsets: BatchOffsets::of(&messages),
+            messages,
+            model: Some(model.clone()),
+            group: None,
+        }
+    }
+
+    /// A batch shared out between the worker and helper threads gives the records one thread
+    /// gives, in the same order, bad messages (in every share) included.
+    #[test]
+    fn shared_batches_give_the_records_of_one_thread() {
+        let x = ndarray::Array2::from_shape_fn((300, 4), |(i, j)| {
+            ((i as f32) * 0.1 + j as f32).sin() * (1.0 + j as f32)
+        });
+        let names: Vec<String> = (0..4).map(|j| format!("f{j}")).collect();
+        let config = TrainConfig {
+            epochs: 2,
+            ..TrainConfig::default()
+        };
+        let model = Autoencoder::fit(x.view(), &names, &config, &mut Silent).unwrap();
+        let model = Arc::new(ActiveModel::new("m", model).unwrap());
+        let payloads: Vec<String> = (0..300)
+            .map(|i| match i {
+                5 | 140 | 299 => "{not json".to_string(),
+                77 | 260 => format!("{{\"f0\":1,\"f1\":\"x\",\"f2\":3,\"f3\":{i}}}"),
+                210 => "[1,2,3,4]".to_string(),
+                _ => format!(
+                    "{{\"id\":{i},\"f0\":{},\"f1\":{},\"f2\":{},\"f3\":{}}}",
+                    x[[i, 0]],
+                    x[[i, 1]],
+                    x[[i, 2]],
+                    x[[i, 3]]
+                ),
+            })
+            .collect();
+        let metrics = Metrics::new();
+        for dlq in [true, false] {
+            let settings = settings(dlq);
+            let one = process(work(&model, &payloads), &settings, &metrics);
+            for n in [2, 3, 4] {
+                let helpers = Helpers::start(n - 1, &settings).unwrap();
+                let shared = process_with(work(&model, &payloads), &settings, &metrics, &helpers);
+                assert_eq!(shared.records.len(), one.records.len());
+                assert_eq!(shared.is_dead_letter, one.is_dead_letter);
+                for (a, b) in shared.records.iter().zip(&one.records) {
+                    assert_eq!(a.topic, b.topic);
+                    assert_eq!(a.key, b.key);
+                    assert_eq!(a.payload, b.payload);
+                    assert_eq!(a.headers, b.headers);
+                }
+            }
+            // A helper that is gone: its share is done by the worker, nothing is lost.
+            let (share_tx, share_rx) = std::sync::mpsc::channel::<Share>();
+            let (out_tx, out_rx) = std::sync::mpsc::channel::<Vec<Outcome>>();
+            drop((share_rx, out_tx));
+            let gone = Helpers {
+                links: vec![(share_tx, out_rx)],
+            };
+            let shared = process_with(work(&model, &payloads), &settings, &metrics, &gone);
+            assert_eq!(shared.is_dead_letter, one.is_dead_letter);
+            assert!(
+                shared
+                    .records
+                    .iter()
+                    .zip(&one.records)
+                    .all(|(a, b)| a.payload == b.payload)
+            );
+            let dead = one.is_dead_letter.iter().filter(|&&d| d).count();
+            if dlq {
+                assert_eq!(one.records.len(), 300);
+                assert_eq!(dead, 6);
+            } else {
+                assert_eq!(one.records.len(), 294);
+                assert_eq!(dead, 0);
+            }
+        }
     }
 }
