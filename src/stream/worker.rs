@@ -1,5 +1,6 @@
 //! The scoring worker: a dedicated thread that turns a batch of consumed messages into the records to
-//! produce (outputs and dead letters, in message order), away from the IO loop.
+//! produce (outputs and dead letters, in message order), away from the IO loop. With
+//! `score_threads > 1` it shares each batch with helper threads ([`Helpers`]).
 //!
 //! Text messages of a batch are decoded into one record batch and scored with one call to
 //! [`crate::arrow::score_batch`] (or [`crate::arrow::encode_batch`]); IPC messages with the same
