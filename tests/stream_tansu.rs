@@ -53,7 +53,13 @@ fn create_topics(brokers: &str, topics: &[(&str, i32)]) {
     }
 }
 
-fn start_stage(brokers: &str, model: &std::path::Path, t: &Topics, log: &std::path::Path) -> Child {
+fn start_stage(
+    brokers: &str,
+    model: &std::path::Path,
+    t: &Topics,
+    log: &std::path::Path,
+    extra: &[&str],
+) -> Child {
     let log = std::fs::File::create(log).unwrap();
     Command::new(env!("CARGO_BIN_EXE_aeflow"))
         .args(["stream", "--brokers", brokers, "--group-id", &t.group])
@@ -70,6 +76,7 @@ fn start_stage(brokers: &str, model: &std::path::Path, t: &Topics, log: &std::pa
         .args(["--batch-size", "200", "--linger-ms", "10"])
         .args(["--kafka-option", "session.timeout.ms=6000"])
         .args(["--kafka-option", "heartbeat.interval.ms=500"])
+        .args(extra)
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(log)
@@ -122,7 +129,7 @@ fn wait_exit(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("aeflow stream did not exit within {timeout:?} after SIGTERM");
+            panic!("aeflow stream did not exit within {timeout:?} after a stop signal");
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -193,7 +200,7 @@ fn sigkill_and_restart_lose_no_valid_message_and_dead_letter_every_malformed_one
 
     // First run: killed with SIGKILL once part of the input is done.
     let log1 = dir.path().join("stage1.log");
-    let mut first = start_stage(&brokers, &model, &t, &log1);
+    let mut first = start_stage(&brokers, &model, &t, &log1, &[]);
     wait_until(
         "a fifth of the input committed before the kill",
         Duration::from_secs(120),
@@ -218,7 +225,7 @@ fn sigkill_and_restart_lose_no_valid_message_and_dead_letter_every_malformed_one
 
     // Second run: resumes from the committed offsets and finishes.
     let log2 = dir.path().join("stage2.log");
-    let mut second = start_stage(&brokers, &model, &t, &log2);
+    let mut second = start_stage(&brokers, &model, &t, &log2, &[]);
     wait_until(
         "every input committed after the restart",
         Duration::from_secs(240),
@@ -321,6 +328,46 @@ fn sigkill_and_restart_lose_no_valid_message_and_dead_letter_every_malformed_one
         })
         .collect();
     assert_eq!(dead_inputs, bad);
+
+    // A third run with nothing left to read: its periodic summary lines appear every second
+    // (`--summary-secs 1`), and SIGINT (Ctrl-C) stops it cleanly too.
+    let log3 = dir.path().join("stage3.log");
+    let mut third = start_stage(&brokers, &model, &t, &log3, &["--summary-secs", "1"]);
+    let summaries = || {
+        std::fs::read_to_string(&log3)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("stream: in "))
+            .count()
+    };
+    wait_until(
+        "three periodic summary lines",
+        Duration::from_secs(60),
+        || {
+            if let Ok(Some(s)) = third.try_wait() {
+                panic!("aeflow stream exited early ({s}): {}", stage_log(&log3));
+            }
+            summaries() >= 3
+        },
+    );
+    let status = Command::new("kill")
+        .args(["-INT", &third.id().to_string()])
+        .status()
+        .expect("send SIGINT");
+    assert!(status.success());
+    let exit = wait_exit(&mut third, Duration::from_secs(60));
+    assert!(
+        exit.success(),
+        "exit after SIGINT: {exit}\n{}",
+        stage_log(&log3)
+    );
+    let after = summaries();
+    assert!(
+        after >= 4,
+        "a last summary line at exit: {after} summaries\n{}",
+        stage_log(&log3)
+    );
+
     let duplicates = out.len() - valid.len();
     eprintln!(
         "e2e: {n} inputs, killed at {committed_at_kill} committed ({committed_per_partition:?} per partition), {} outputs ({duplicates} duplicates re-sent after the kill), {} dead letters",

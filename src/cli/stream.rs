@@ -93,6 +93,10 @@ struct Options {
     /// Serve Prometheus metrics at http://HOST:PORT/metrics.
     #[arg(long, value_name = "HOST:PORT")]
     metrics_addr: Option<SocketAddr>,
+    /// Seconds between the one-line summaries in the log (messages in/out/dead-lettered, batch
+    /// latency, lag).
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    summary_secs: u64,
 }
 
 /// Run `aeflow stream` until SIGINT or SIGTERM.
@@ -118,7 +122,8 @@ pub fn run(args: Args) -> Result<()> {
         })
         .batch_size(args.batch_size)
         .linger(Duration::from_millis(args.linger_ms))
-        .exactly_once(args.exactly_once);
+        .exactly_once(args.exactly_once)
+        .summary_interval(Duration::from_secs(args.summary_secs));
     if let Some(n) = args.score_threads {
         builder = builder.score_threads(n);
     }
