@@ -9,9 +9,9 @@ use super::console::{TrainProgress, Verbosity, duration, note, say};
 use crate::arrow::FeatureSelection;
 use crate::batch::{FileFormat, TrainingData, TrainingOptions, read_training_data};
 use crate::error::{Error, Result};
+use crate::model::kind_options::in_range;
 use crate::model::{
-    Autoencoder, ConvolutionalConfig, Kind, MissingPolicy, ModelSummary, TrainConfig,
-    VariationalConfig,
+    Autoencoder, Kind, KindOptions, MissingPolicy, ModelSummary, OptionSyntax, TrainConfig,
 };
 
 const ACTIVATIONS: [&str; 7] = [
@@ -23,14 +23,6 @@ const ACTIVATIONS: [&str; 7] = [
     "sigmoid",
     "linear",
 ];
-
-/// Default std of the input noise of `--kind denoising` (scaled units) when neither
-/// `--noise-std` nor `--mask-ratio` is given.
-pub const DEFAULT_NOISE_STD: f32 = 0.1;
-/// Default L1 activity weight of `--kind sparse` when no sparsity option is given.
-pub const DEFAULT_L1_ACTIVITY: f32 = 1e-3;
-/// Default weight of the KL sparsity penalty when `--sparsity-target` is given alone.
-pub const DEFAULT_SPARSITY_WEIGHT: f32 = 0.1;
 
 /// Arguments of `aeflow train`.
 #[derive(Debug, Clone, clap::Args)]
@@ -321,140 +313,30 @@ pub fn config(args: &Args) -> Result<TrainConfig> {
     Ok(c)
 }
 
+/// `--kind` and its parameters, by the rules shared with SQL's `CREATE MODEL` ([`KindOptions`]).
 fn kind(args: &Args) -> Result<Kind> {
-    let denoising = args.noise_std.is_some() || args.mask_ratio.is_some();
-    let sparse = args.l1_activity.is_some()
-        || args.sparsity_target.is_some()
-        || args.sparsity_weight.is_some();
-    let kind = args.kind.as_deref().unwrap_or("vanilla");
-    if denoising && kind != "denoising" {
-        return Err(Error::config(
-            "--noise-std/--mask-ratio",
-            "apply to --kind denoising only",
-        ));
+    KindOptions {
+        kind: args.kind.clone(),
+        noise_std: args.noise_std,
+        mask_ratio: args.mask_ratio,
+        l1_activity: args.l1_activity,
+        sparsity_target: args.sparsity_target,
+        sparsity_weight: args.sparsity_weight,
+        beta: args.beta,
+        kl_warmup: args.kl_warmup,
+        anomaly_score: named_opt("--anomaly-score", &args.anomaly_score)?,
+        input_shape: args.input_shape.clone(),
+        filters: args.filters.clone(),
+        kernel_size: args.kernel_size.clone(),
+        downsample: named_opt("--downsample", &args.downsample)?,
+        upsample: named_opt("--upsample", &args.upsample)?,
     }
-    if sparse && kind != "sparse" {
-        return Err(Error::config(
-            "--l1-activity/--sparsity-target/--sparsity-weight",
-            "apply to --kind sparse only",
-        ));
-    }
-    let variational =
-        args.beta.is_some() || args.kl_warmup.is_some() || args.anomaly_score.is_some();
-    if variational && kind != "variational" {
-        return Err(Error::config(
-            "--beta/--kl-warmup/--anomaly-score",
-            "apply to --kind variational only",
-        ));
-    }
-    let convolutional = args.input_shape.is_some()
-        || args.filters.is_some()
-        || args.kernel_size.is_some()
-        || args.downsample.is_some()
-        || args.upsample.is_some();
-    if convolutional && kind != "convolutional" {
-        return Err(Error::config(
-            "--input-shape/--filters/--kernel-size/--downsample/--upsample",
-            "apply to --kind convolutional only",
-        ));
-    }
-    Ok(match kind {
-        "denoising" => {
-            let noise_std = args.noise_std.unwrap_or(if args.mask_ratio.is_some() {
-                0.0
-            } else {
-                DEFAULT_NOISE_STD
-            });
-            let mask_ratio = args.mask_ratio.unwrap_or(0.0);
-            in_range("--noise-std", noise_std as f64, 0.0, f64::MAX, true)?;
-            in_range("--mask-ratio", mask_ratio as f64, 0.0, 1.0, false)?;
-            Kind::Denoising {
-                noise_std,
-                mask_ratio,
-            }
-        }
-        "sparse" => {
-            if let Some(t) = args.sparsity_target {
-                in_range("--sparsity-target", t as f64, 0.0, 1.0, false)?;
-                if t == 0.0 {
-                    return Err(Error::config(
-                        "--sparsity-target",
-                        "expected a value in (0, 1)",
-                    ));
-                }
-            }
-            let l1_activity = args
-                .l1_activity
-                .unwrap_or(if args.sparsity_target.is_some() {
-                    0.0
-                } else {
-                    DEFAULT_L1_ACTIVITY
-                });
-            let sparsity_weight = args.sparsity_weight.unwrap_or(DEFAULT_SPARSITY_WEIGHT);
-            in_range("--l1-activity", l1_activity as f64, 0.0, f64::MAX, true)?;
-            in_range(
-                "--sparsity-weight",
-                sparsity_weight as f64,
-                0.0,
-                f64::MAX,
-                true,
-            )?;
-            if args.sparsity_weight.is_some() && args.sparsity_target.is_none() {
-                return Err(Error::config(
-                    "--sparsity-weight",
-                    "needs --sparsity-target (the mean activation to pull toward)",
-                ));
-            }
-            Kind::Sparse {
-                l1_activity,
-                sparsity_target: args.sparsity_target,
-                sparsity_weight,
-            }
-        }
-        "variational" => {
-            let mut v = VariationalConfig::default();
-            if let Some(b) = args.beta {
-                in_range("--beta", b as f64, 0.0, f64::MAX, true)?;
-                v.beta = b;
-            }
-            if let Some(w) = args.kl_warmup {
-                v.kl_warmup = w;
-            }
-            if let Some(s) = &args.anomaly_score {
-                v.score = named("--anomaly-score", s)?;
-            }
-            Kind::Variational(v)
-        }
-        "convolutional" => {
-            let Some(shape) = &args.input_shape else {
-                return Err(Error::config(
-                    "--input-shape",
-                    "--kind convolutional needs the shape of one row: channels,length (e.g. 1,128) or channels,height,width (e.g. 1,28,28)",
-                ));
-            };
-            let mut c = ConvolutionalConfig::new(shape.clone());
-            if let Some(f) = &args.filters {
-                c.filters = f.clone();
-            }
-            if let Some(k) = &args.kernel_size {
-                c.kernel_size = k.clone();
-            }
-            if let Some(d) = &args.downsample {
-                c.downsample = named("--downsample", d)?;
-            }
-            if let Some(u) = &args.upsample {
-                c.upsample = named("--upsample", u)?;
-            }
-            c.validate().map_err(|e| match e {
-                Error::Config { option, message } => {
-                    Error::config(format!("--{}", option.replace('_', "-")), message)
-                }
-                other => other,
-            })?;
-            Kind::Convolutional(c)
-        }
-        _ => Kind::Vanilla,
-    })
+    .to_kind(OptionSyntax::Cli)
+}
+
+/// [`named`] for an optional value.
+fn named_opt<T: DeserializeOwned>(option: &str, name: &Option<String>) -> Result<Option<T>> {
+    name.as_deref().map(|n| named(option, n)).transpose()
 }
 
 /// A config enum from its snake_case name (the names clap already checked).
@@ -471,25 +353,6 @@ fn positive(option: &str, v: usize) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// `lo <= v < hi` (or `<= hi` when `inclusive`).
-fn in_range(option: &str, v: f64, lo: f64, hi: f64, inclusive: bool) -> Result<()> {
-    let ok = v.is_finite() && v >= lo && if inclusive { v <= hi } else { v < hi };
-    if ok {
-        return Ok(());
-    }
-    let bound = if hi == f64::MAX {
-        format!("at least {lo}")
-    } else if inclusive {
-        format!("in [{lo}, {hi}]")
-    } else {
-        format!("in [{lo}, {hi})")
-    };
-    Err(Error::config(
-        option,
-        format!("expected a value {bound}, got {v}"),
-    ))
 }
 
 /// The end-of-training summary: final losses, threshold, dead latent units, time.

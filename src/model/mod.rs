@@ -11,6 +11,7 @@ mod config;
 mod convolutional;
 mod file;
 mod kind;
+pub(crate) mod kind_options;
 mod observer;
 mod scaler;
 mod score;
@@ -31,6 +32,9 @@ pub use convolutional::{
 };
 pub use file::{FORMAT, FORMAT_VERSION};
 pub use kind::Kind;
+pub use kind_options::{
+    DEFAULT_L1_ACTIVITY, DEFAULT_NOISE_STD, DEFAULT_SPARSITY_WEIGHT, KindOptions, OptionSyntax,
+};
 pub use observer::{EpochRecord, Silent, TrainObserver};
 pub use scaler::{MissingPolicy, Preprocessing, ScalerKind};
 pub use score::{ScoreOptions, Scores};

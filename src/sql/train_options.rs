@@ -9,8 +9,8 @@
 use crate::arrow::FeatureSelection;
 use crate::error::{Error, Result};
 use crate::model::{
-    ActivationKind, ConvolutionalConfig, Downsample, Kind, LossKind, MissingPolicy, OptimizerKind,
-    ScalerKind, TrainConfig, Upsampling, VariationalConfig, VariationalScore,
+    ActivationKind, Downsample, KindOptions, LossKind, MissingPolicy, OptimizerKind, OptionSyntax,
+    ScalerKind, TrainConfig, Upsampling, VariationalScore,
 };
 use crate::sql::statement::OptionValue;
 
@@ -56,17 +56,8 @@ pub const VALID_OPTIONS: [&str; 38] = [
     "exclude",
 ];
 
-/// Default noise std for `kind = 'denoising'` when neither `noise_std` nor `mask_ratio` is given
-/// (scaled units, the same default as `aeflow train --kind denoising`).
-const DEFAULT_NOISE_STD: f32 = 0.1;
-
 /// Default `max_rows`: the training sample's cap, as `aeflow train --max-rows`.
 const DEFAULT_MAX_ROWS: usize = 1_000_000;
-/// Default L1 activity weight of `kind = 'sparse'` when no sparsity option is given (as
-/// `aeflow train`).
-const DEFAULT_L1_ACTIVITY: f32 = 1e-3;
-/// Default weight of the KL sparsity penalty when `sparsity_target` is given alone.
-const DEFAULT_SPARSITY_WEIGHT: f32 = 0.1;
 
 /// What `CREATE MODEL` trains with.
 #[derive(Debug, Clone)]
@@ -90,14 +81,7 @@ impl TrainOptions {
         let mut selection = FeatureSelection::All;
         let mut threshold = None;
         let mut max_rows = DEFAULT_MAX_ROWS;
-        let mut kind: Option<String> = None;
-        let mut noise_std = None;
-        let mut mask_ratio = None;
-        let mut l1_activity = None;
-        let mut sparsity_target = None;
-        let mut sparsity_weight = None;
-        let mut variational = VariationalOptions::default();
-        let mut convolutional = ConvolutionalOptions::default();
+        let mut k = KindOptions::default();
         let mut seen: Vec<&str> = Vec::new();
 
         for (key, value) in options {
@@ -108,7 +92,7 @@ impl TrainOptions {
             let v = Value { key, value };
             match key.as_str() {
                 "kind" => {
-                    kind = Some(v.word(&[
+                    k.kind = Some(v.word(&[
                         "vanilla",
                         "denoising",
                         "sparse",
@@ -146,33 +130,25 @@ impl TrainOptions {
                 "threshold" => threshold = Some(v.non_negative()?),
                 "seed" => config.seed = v.integer::<u64>("a non-negative integer")?,
                 "max_rows" => max_rows = v.positive()?,
-                "noise_std" => noise_std = Some(v.non_negative_f32()?),
-                "mask_ratio" => mask_ratio = Some(v.fraction_f32(false)?),
-                "l1_activity" => l1_activity = Some(v.non_negative_f32()?),
-                "sparsity_target" => sparsity_target = Some(v.fraction_f32(false)?),
-                "sparsity_weight" => sparsity_weight = Some(v.non_negative_f32()?),
-                "beta" => variational.beta = Some(v.non_negative_f32()?),
-                "kl_warmup" => {
-                    variational.kl_warmup = Some(v.integer::<usize>("a non-negative integer")?)
-                }
+                "noise_std" => k.noise_std = Some(v.non_negative_f32()?),
+                "mask_ratio" => k.mask_ratio = Some(v.fraction_f32(false)?),
+                "l1_activity" => k.l1_activity = Some(v.non_negative_f32()?),
+                "sparsity_target" => k.sparsity_target = Some(v.fraction_f32(false)?),
+                "sparsity_weight" => k.sparsity_weight = Some(v.non_negative_f32()?),
+                "beta" => k.beta = Some(v.non_negative_f32()?),
+                "kl_warmup" => k.kl_warmup = Some(v.integer::<usize>("a non-negative integer")?),
                 "anomaly_score" => {
-                    variational.score =
+                    k.anomaly_score =
                         Some(v.parse_enum::<VariationalScore>(&["reconstruction", "elbo"])?)
                 }
-                "input_shape" => {
-                    convolutional.input_shape = Some(v.sizes("[1, 28, 28] or [1, 128]")?)
-                }
-                "filters" => convolutional.filters = Some(v.sizes("[16, 32]")?),
-                "kernel_size" => {
-                    convolutional.kernel_size = Some(v.sizes("3 or [5, 3] (one per block)")?)
-                }
+                "input_shape" => k.input_shape = Some(v.sizes("[1, 28, 28] or [1, 128]")?),
+                "filters" => k.filters = Some(v.sizes("[16, 32]")?),
+                "kernel_size" => k.kernel_size = Some(v.sizes("3 or [5, 3] (one per block)")?),
                 "downsample" => {
-                    convolutional.downsample =
-                        Some(v.parse_enum::<Downsample>(&["stride", "max_pool"])?)
+                    k.downsample = Some(v.parse_enum::<Downsample>(&["stride", "max_pool"])?)
                 }
                 "upsample" => {
-                    convolutional.upsample =
-                        Some(v.parse_enum::<Upsampling>(&["transpose", "nearest"])?)
+                    k.upsample = Some(v.parse_enum::<Upsampling>(&["transpose", "nearest"])?)
                 }
                 "columns" => selection = FeatureSelection::Columns(v.names()?),
                 "exclude" => selection = FeatureSelection::Exclude(v.names()?),
@@ -194,18 +170,7 @@ impl TrainOptions {
             ));
         }
 
-        let kind = kind.as_deref().unwrap_or("vanilla");
-        config.kind = match variational_or_convolutional(kind, variational, convolutional)? {
-            Some(k) => k,
-            None => kind_from_options(
-                kind,
-                noise_std,
-                mask_ratio,
-                l1_activity,
-                sparsity_target,
-                sparsity_weight,
-            )?,
-        };
+        config.kind = k.to_kind(OptionSyntax::Sql)?;
         Ok(Self {
             config,
             selection,
@@ -213,141 +178,6 @@ impl TrainOptions {
             max_rows,
         })
     }
-}
-
-/// Options of the variational kind (`beta`, `kl_warmup`, `anomaly_score`).
-#[derive(Default)]
-struct VariationalOptions {
-    beta: Option<f32>,
-    kl_warmup: Option<usize>,
-    score: Option<VariationalScore>,
-}
-
-/// Options of the convolutional kind (`input_shape`, `filters`, `kernel_size`, `downsample`,
-/// `upsample`).
-#[derive(Default)]
-struct ConvolutionalOptions {
-    input_shape: Option<Vec<usize>>,
-    filters: Option<Vec<usize>>,
-    kernel_size: Option<Vec<usize>>,
-    downsample: Option<Downsample>,
-    upsample: Option<Upsampling>,
-}
-
-/// `kind = 'variational'` or `'convolutional'` with its options (`None` for the other kinds);
-/// their options with another kind are an error, as with `aeflow train`.
-fn variational_or_convolutional(
-    kind: &str,
-    v: VariationalOptions,
-    c: ConvolutionalOptions,
-) -> Result<Option<Kind>> {
-    let variational = v.beta.is_some() || v.kl_warmup.is_some() || v.score.is_some();
-    if variational && kind != "variational" {
-        return Err(Error::config(
-            "beta/kl_warmup/anomaly_score",
-            "apply to kind = 'variational' only",
-        ));
-    }
-    let convolutional = c.input_shape.is_some()
-        || c.filters.is_some()
-        || c.kernel_size.is_some()
-        || c.downsample.is_some()
-        || c.upsample.is_some();
-    if convolutional && kind != "convolutional" {
-        return Err(Error::config(
-            "input_shape/filters/kernel_size/downsample/upsample",
-            "apply to kind = 'convolutional' only",
-        ));
-    }
-    Ok(match kind {
-        "variational" => {
-            let d = VariationalConfig::default();
-            Some(Kind::Variational(VariationalConfig {
-                beta: v.beta.unwrap_or(d.beta),
-                kl_warmup: v.kl_warmup.unwrap_or(d.kl_warmup),
-                score: v.score.unwrap_or(d.score),
-            }))
-        }
-        "convolutional" => {
-            let Some(shape) = c.input_shape else {
-                return Err(Error::config(
-                    "input_shape",
-                    "kind = 'convolutional' needs the shape of one row, e.g. [1, 28, 28] or [1, 128]",
-                ));
-            };
-            let d = ConvolutionalConfig::new(shape);
-            let config = ConvolutionalConfig {
-                filters: c.filters.unwrap_or_else(|| d.filters.clone()),
-                kernel_size: c.kernel_size.unwrap_or(d.kernel_size),
-                downsample: c.downsample.unwrap_or(d.downsample),
-                upsample: c.upsample.unwrap_or(d.upsample),
-                ..d
-            };
-            config.validate()?;
-            Some(Kind::Convolutional(config))
-        }
-        _ => None,
-    })
-}
-
-/// The kind and its parameters, with `aeflow train`'s rules: parameters of another kind are
-/// an error, and the defaults are the CLI's.
-fn kind_from_options(
-    kind: &str,
-    noise_std: Option<f32>,
-    mask_ratio: Option<f32>,
-    l1_activity: Option<f32>,
-    sparsity_target: Option<f32>,
-    sparsity_weight: Option<f32>,
-) -> Result<Kind> {
-    let denoising = noise_std.is_some() || mask_ratio.is_some();
-    let sparse = l1_activity.is_some() || sparsity_target.is_some() || sparsity_weight.is_some();
-    if denoising && kind != "denoising" {
-        return Err(Error::config(
-            "noise_std/mask_ratio",
-            "apply to kind = 'denoising' only",
-        ));
-    }
-    if sparse && kind != "sparse" {
-        return Err(Error::config(
-            "l1_activity/sparsity_target/sparsity_weight",
-            "apply to kind = 'sparse' only",
-        ));
-    }
-    Ok(match kind {
-        "denoising" => Kind::Denoising {
-            noise_std: noise_std.unwrap_or(if mask_ratio.is_some() {
-                0.0
-            } else {
-                DEFAULT_NOISE_STD
-            }),
-            mask_ratio: mask_ratio.unwrap_or(0.0),
-        },
-        "sparse" => {
-            if sparsity_target == Some(0.0) {
-                return Err(Error::config(
-                    "sparsity_target",
-                    "expected a value in (0, 1)",
-                ));
-            }
-            if sparsity_weight.is_some() && sparsity_target.is_none() {
-                return Err(Error::config(
-                    "sparsity_weight",
-                    "needs sparsity_target (the mean activation to pull toward)",
-                ));
-            }
-            Kind::Sparse {
-                l1_activity: l1_activity.unwrap_or(if sparsity_target.is_some() {
-                    0.0
-                } else {
-                    DEFAULT_L1_ACTIVITY
-                }),
-                sparsity_target,
-                sparsity_weight: sparsity_weight.unwrap_or(DEFAULT_SPARSITY_WEIGHT),
-            }
-        }
-        _ => Kind::Vanilla,
-    })
 }
 
 const ACTIVATIONS: &[&str] = &[
@@ -533,6 +363,9 @@ impl Value<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{
+        ConvolutionalConfig, DEFAULT_NOISE_STD, DEFAULT_SPARSITY_WEIGHT, Kind, VariationalConfig,
+    };
 
     fn opts(list: &[(&str, OptionValue)]) -> Vec<(String, OptionValue)> {
         list.iter()
