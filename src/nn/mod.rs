@@ -35,7 +35,7 @@ mod pool;
 mod reduce;
 mod scratch;
 mod sequential;
-mod simd;
+pub(crate) mod simd;
 mod upsample;
 
 #[cfg(test)]
