@@ -2,9 +2,9 @@
 //!
 //! Inference cuts its input into blocks of a few hundred rows. With a fixed split (first half of
 //! the rows to one core, second half to the other) a call lasts as long as its slower half, and on
-//! a shared machine one core is often slower: measured on the reference model at batch 4096, two
-//! cores then gave 1.2–1.4 times one core's rows/s. Here each thread takes the next block when
-//! it is done with its last one, so a slowed core simply takes fewer blocks.
+//! a shared machine one core is often slower. Here each thread takes the next block when it is done
+//! with its last one, so a slowed core simply takes fewer blocks (measured against the fixed split
+//! on a loaded machine: the README's benchmark section).
 //!
 //! # Same bits, same error
 //! Each block is computed by the same code whichever thread takes it, and rows are independent, so
