@@ -369,6 +369,14 @@ mod tests {
                 .contains("--batch-size")
         );
         let mut c = config();
+        c.score_threads = 0;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("--score-threads")
+        );
+        let mut c = config();
         c.exactly_once = true;
         assert_eq!(c.transactional_id(), "aeflow-g-in");
         assert_eq!(
