@@ -148,35 +148,60 @@ impl Activation {
     }
 }
 
+/// `$body` with `$f` bound to the element-wise function of `$act`, chosen once outside the loop
+/// in `$body`, so that each arm is a straight loop the vector versions vectorise.
+macro_rules! with_activation {
+    ($act:expr, |$f:ident| $body:expr) => {
+        match $act {
+            Activation::Relu => {
+                let $f = relu;
+                $body
+            }
+            Activation::LeakyRelu => {
+                let $f = leaky_relu;
+                $body
+            }
+            Activation::Elu => {
+                let $f = elu;
+                $body
+            }
+            Activation::Selu => {
+                let $f = selu;
+                $body
+            }
+            Activation::Tanh => {
+                let $f = f32::tanh;
+                $body
+            }
+            Activation::Sigmoid => {
+                let $f = sigmoid;
+                $body
+            }
+            Activation::Linear => {
+                let $f = linear;
+                $body
+            }
+        }
+    };
+}
+
 multiversion! {
     /// `dst[j] ← f(src[j] + bias)`.
     fn bias_forward_run(act: Activation, dst: &mut [f32], src: &[f32], bias: f32) {
-        let pairs = dst.iter_mut().zip(src);
-        match act {
-            Activation::Relu => pairs.for_each(|(d, &s)| *d = relu(s + bias)),
-            Activation::LeakyRelu => pairs.for_each(|(d, &s)| *d = leaky_relu(s + bias)),
-            Activation::Elu => pairs.for_each(|(d, &s)| *d = elu(s + bias)),
-            Activation::Selu => pairs.for_each(|(d, &s)| *d = selu(s + bias)),
-            Activation::Tanh => pairs.for_each(|(d, &s)| *d = (s + bias).tanh()),
-            Activation::Sigmoid => pairs.for_each(|(d, &s)| *d = sigmoid(s + bias)),
-            Activation::Linear => pairs.for_each(|(d, &s)| *d = s + bias),
-        }
+        with_activation!(act, |f| dst
+            .iter_mut()
+            .zip(src)
+            .for_each(|(d, &s)| *d = f(s + bias)))
     }
 }
 
 multiversion! {
     /// `row[j] ← f(row[j] + b[j])`.
     fn bias_forward_row(act: Activation, row: &mut [f32], b: &[f32]) {
-        let pairs = row.iter_mut().zip(b);
-        match act {
-            Activation::Relu => pairs.for_each(|(v, &bj)| *v = relu(*v + bj)),
-            Activation::LeakyRelu => pairs.for_each(|(v, &bj)| *v = leaky_relu(*v + bj)),
-            Activation::Elu => pairs.for_each(|(v, &bj)| *v = elu(*v + bj)),
-            Activation::Selu => pairs.for_each(|(v, &bj)| *v = selu(*v + bj)),
-            Activation::Tanh => pairs.for_each(|(v, &bj)| *v = (*v + bj).tanh()),
-            Activation::Sigmoid => pairs.for_each(|(v, &bj)| *v = sigmoid(*v + bj)),
-            Activation::Linear => pairs.for_each(|(v, &bj)| *v += bj),
-        }
+        with_activation!(act, |f| row
+            .iter_mut()
+            .zip(b)
+            .for_each(|(v, &bj)| *v = f(*v + bj)))
     }
 }
 
@@ -186,18 +211,9 @@ multiversion! {
         if b.is_empty() {
             return;
         }
-        for row in all.chunks_exact_mut(b.len()) {
-            let pairs = row.iter_mut().zip(b);
-            match act {
-                Activation::Relu => pairs.for_each(|(v, &bj)| *v = relu(*v + bj)),
-                Activation::LeakyRelu => pairs.for_each(|(v, &bj)| *v = leaky_relu(*v + bj)),
-                Activation::Elu => pairs.for_each(|(v, &bj)| *v = elu(*v + bj)),
-                Activation::Selu => pairs.for_each(|(v, &bj)| *v = selu(*v + bj)),
-                Activation::Tanh => pairs.for_each(|(v, &bj)| *v = (*v + bj).tanh()),
-                Activation::Sigmoid => pairs.for_each(|(v, &bj)| *v = sigmoid(*v + bj)),
-                Activation::Linear => pairs.for_each(|(v, &bj)| *v += bj),
-            }
-        }
+        with_activation!(act, |f| for row in all.chunks_exact_mut(b.len()) {
+            row.iter_mut().zip(b).for_each(|(v, &bj)| *v = f(*v + bj));
+        })
     }
 }
 
@@ -217,6 +233,10 @@ multiversion! {
     }
 }
 
+#[inline(always)]
+fn linear(x: f32) -> f32 {
+    x
+}
 #[inline]
 fn relu(x: f32) -> f32 {
     x.max(0.0)

@@ -374,6 +374,11 @@ fn text_outcomes(
             }
         }
     }
+    settle(out)
+}
+
+/// Every message's outcome; one left without any (a bug) is refused rather than lost.
+fn settle(out: Vec<Option<Outcome>>) -> Vec<Outcome> {
     out.into_iter()
         .map(|o| {
             o.unwrap_or_else(|| {
@@ -449,16 +454,7 @@ fn ipc_outcomes(messages: &[InputMessage], model: &ActiveModel, mode: Mode) -> V
         }
         start = end;
     }
-    out.into_iter()
-        .map(|o| {
-            o.unwrap_or_else(|| {
-                Outcome::Rejected(Rejection::new(
-                    RejectReason::ScoringFailed,
-                    "internal: message neither scored nor refused",
-                ))
-            })
-        })
-        .collect()
+    settle(out)
 }
 
 /// The model's outputs appended to `batch`.
