@@ -117,6 +117,16 @@ fn model(dir: &Path) -> std::path::PathBuf {
     train_model(dir, "sensors", 4, 7).0
 }
 
+/// `reconstruction_error` of the model file at `path` on `x`, through the model API.
+fn model_api_errors(path: &Path, x: ndarray::ArrayView2<'_, f32>) -> Vec<f64> {
+    aeflow::Autoencoder::load(path)
+        .unwrap()
+        .score(x, &aeflow::model::ScoreOptions::default())
+        .unwrap()
+        .reconstruction_error
+        .to_vec()
+}
+
 fn good_inputs(n: usize, keys: usize, partitions: i32) -> (Vec<Input>, ndarray::Array2<f32>) {
     let x = rows(n, 4, 11);
     let inputs = (0..n)
@@ -136,8 +146,9 @@ async fn at_least_once_scores_every_message_keeps_keys_headers_order_and_commits
     let path = model(dir.path());
     let (_c, brokers) = cluster(&[("in", 3), ("out", 3)]);
     let n = 3000;
-    let (inputs, _) = good_inputs(n, 10, 3);
+    let (inputs, x) = good_inputs(n, 10, 3);
     produce(&brokers, "in", &inputs);
+    let expected = model_api_errors(&path, x.view());
 
     let s = Running::start(stage(&brokers, "g1").model_path(&path).batch_size(200));
     s.wait_processed(n as u64).await;
@@ -157,7 +168,13 @@ async fn at_least_once_scores_every_message_keeps_keys_headers_order_and_commits
         assert_eq!(r.header("trace"), Some(format!("t-{i}")));
         assert!(r.header(headers::MODEL).unwrap().starts_with("sensors@"));
         assert_eq!(v["seq"], i);
-        assert!(v["reconstruction_error"].as_f64().unwrap() >= 0.0);
+        // Row for row the numbers of the model API on the same rows.
+        let got = v["reconstruction_error"].as_f64().unwrap();
+        assert!(
+            (got - expected[i]).abs() <= 1e-9 * expected[i].abs().max(1.0),
+            "row {i}: stage {got}, model API {}",
+            expected[i]
+        );
         assert!(v["is_anomaly"].is_boolean());
         assert_eq!(v["model"]["name"], "sensors");
         ids.insert(i);
@@ -802,11 +819,21 @@ async fn csv_in_gives_csv_out_and_metrics_are_served_over_http() {
     assert!(text.contains("aeflow_stream_batch_latency_seconds_bucket"));
     let out = read_topic(&brokers, "out", 2, WAIT);
     let lines: Vec<String> = out.iter().map(Record::text).collect();
-    for (line, prefix) in lines.iter().zip(["0.1,0.2,0.3,0.4,", "0.5,0.6,0.7,0.8,"]) {
+    let rows = ndarray::array![[0.1f32, 0.2, 0.3, 0.4], [0.5, 0.6, 0.7, 0.8]];
+    let expected = model_api_errors(&path, rows.view());
+    for ((line, prefix), expected) in lines
+        .iter()
+        .zip(["0.1,0.2,0.3,0.4,", "0.5,0.6,0.7,0.8,"])
+        .zip(expected)
+    {
         assert!(line.starts_with(prefix), "{line}");
         let fields: Vec<&str> = line.split(',').collect();
         assert_eq!(fields.len(), 6, "{line}");
-        assert!(fields[4].parse::<f64>().unwrap() >= 0.0);
+        let got = fields[4].parse::<f64>().unwrap();
+        assert!(
+            (got - expected).abs() <= 1e-9 * expected.abs().max(1.0),
+            "{line}: model API gives {expected}"
+        );
         assert!(fields[5] == "true" || fields[5] == "false");
     }
 }
