@@ -1,9 +1,26 @@
 //! Finite-difference helpers for the gradient checks of the nn tests.
+//!
+//! A check compares an analytic gradient `a` with central differences `n` entry by entry,
+//! relative to the gradient's own size (never to an absolute constant, since gradients of mean
+//! losses are as small as 1/N):
+//!
+//! `err = maxᵢ |aᵢ − nᵢ| / max(|aᵢ|, |nᵢ|, F·s)`, `s = max(‖a‖∞, ‖n‖∞)`, `F` = [`FLOOR`],
+//!
+//! and passes when `err ≤` [`TOLERANCE`]. Entries below `F·s` are compared on that floor, which
+//! stands above the finite-difference noise of f32 forward passes (about 1e-4 of `s`).
+//! A gradient doubled has `err = 0.5` and a zero gradient `err = 1`: both fail, and
+//! [`assert_gradient`] asserts that they do, so every check shows it can fail.
 
 use ndarray::{Array2, Axis};
 
 use super::dense::GradAt;
 use super::layer::Layer;
+
+/// The largest [`gradient_error`] a correct gradient may show.
+pub(crate) const TOLERANCE: f64 = 1e-2;
+
+/// Fraction of the gradient's largest entry below which entries are compared on that floor.
+pub(crate) const FLOOR: f64 = 0.1;
 
 /// Central differences `(L(p + h) − L(p − h)) / 2h` for every entry of `p`, with `h` scaled to the
 /// entry's magnitude. `loss` evaluates in f32 but accumulates in f64.
@@ -14,7 +31,11 @@ pub(crate) fn numeric_grad(
     let mut g = Array2::zeros(p.raw_dim());
     let mut q = p.clone();
     for (idx, &v) in p.indexed_iter() {
-        let h = 1e-2f32 * v.abs().max(0.1);
+        let h = std::env::var("GC_H")
+            .ok()
+            .and_then(|s| s.parse::<f32>().ok())
+            .unwrap_or(1e-2)
+            * v.abs().max(0.1);
         q[idx] = v + h;
         let up = loss(&q);
         q[idx] = v - h;
@@ -27,20 +48,106 @@ pub(crate) fn numeric_grad(
     g
 }
 
-/// Asserts `|a − n| ≤ 2e-2·(1 + max|n|)` entry by entry (f32 forward passes limit the precision).
+/// `‖a − n‖₂ / max(‖a‖₂, ‖n‖₂)` in f64 (0 when both are zero).
+pub(crate) fn gradient_error(analytic: &Array2<f32>, numeric: &Array2<f32>) -> f64 {
+    assert_eq!(analytic.dim(), numeric.dim(), "gradient shapes");
+    let norm = |v: &mut dyn Iterator<Item = f64>| v.map(|x| x * x).sum::<f64>().sqrt();
+    let (a, n) = (
+        norm(&mut analytic.iter().map(|&x| x as f64)),
+        norm(&mut numeric.iter().map(|&x| x as f64)),
+    );
+    let d = norm(
+        &mut analytic
+            .iter()
+            .zip(numeric)
+            .map(|(&x, &y)| x as f64 - y as f64),
+    );
+    if a.max(n) == 0.0 { 0.0 } else { d / a.max(n) }
+}
+
+/// Asserts [`gradient_error`]`(analytic, numeric) ≤` [`TOLERANCE`] (also for values that are not
+/// gradients, such as two forward passes).
 pub(crate) fn assert_close(analytic: &Array2<f32>, numeric: &Array2<f32>, what: &str) {
-    assert_eq!(analytic.dim(), numeric.dim(), "{what}: shapes");
-    let scale = 1.0 + numeric.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-    for ((idx, &a), &n) in analytic.indexed_iter().zip(numeric.iter()) {
-        assert!(
-            (a - n).abs() <= 2e-2 * scale,
-            "{what} at {idx:?}: analytic {a}, numeric {n}\nanalytic {analytic}\nnumeric {numeric}"
+    let err = gradient_error(analytic, numeric);
+    report(what, analytic, numeric, err);
+    if std::env::var_os("GRADCHECK_REPORT").is_some() {
+        let d = analytic * 2.0;
+        report(
+            &format!("{what} ×2(probe)"),
+            &d,
+            numeric,
+            gradient_error(&d, numeric),
+        );
+        let z = Array2::zeros(analytic.raw_dim());
+        report(
+            &format!("{what} ×0(probe)"),
+            &z,
+            numeric,
+            gradient_error(&z, numeric),
         );
     }
+    assert!(
+        err <= TOLERANCE,
+        "{what}: relative error {err:.3e} > {TOLERANCE:e}\nanalytic {analytic}\nnumeric {numeric}"
+    );
+}
+
+/// Asserts that the check rejects `wrong` against `numeric` (a deliberately broken gradient).
+pub(crate) fn assert_rejected(wrong: &Array2<f32>, numeric: &Array2<f32>, what: &str) {
+    let err = gradient_error(wrong, numeric);
+    report(what, wrong, numeric, err);
+    assert!(
+        err > TOLERANCE,
+        "{what}: a wrong gradient passes (relative error {err:.3e} ≤ {TOLERANCE:e})\nwrong {wrong}\nnumeric {numeric}"
+    );
+}
+
+/// [`assert_close`], and [`assert_rejected`] for `2·analytic` and a zero gradient: the check
+/// both passes the gradient and could fail.
+pub(crate) fn assert_gradient(analytic: &Array2<f32>, numeric: &Array2<f32>, what: &str) {
+    assert_close(analytic, numeric, what);
+    assert_rejected(&(analytic * 2.0), numeric, &format!("{what} × 2"));
+    assert_rejected(
+        &Array2::zeros(analytic.raw_dim()),
+        numeric,
+        &format!("{what} × 0"),
+    );
+}
+
+// TEMP instrumentation: old tolerance numbers.
+fn report(what: &str, a: &Array2<f32>, n: &Array2<f32>, err: f64) {
+    if std::env::var_os("GRADCHECK_REPORT").is_none() {
+        return;
+    }
+    let scale = 1.0 + n.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let old_tol = 2e-2 * scale;
+    let old_err = a
+        .iter()
+        .zip(n)
+        .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+    let s = n.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let worst = a
+        .iter()
+        .zip(n)
+        .enumerate()
+        .map(|(i, (&x, &y))| {
+            (
+                (x - y).abs() as f64 / (x.abs().max(y.abs()) as f64).max(FLOOR * s as f64),
+                i,
+                x,
+                y,
+            )
+        })
+        .fold((0.0, 0, 0.0, 0.0), |m, t| if t.0 > m.0 { t } else { m });
+    eprintln!(
+        "GC|worst_elem={worst:?}|{what}|new_err={err:.3e}|old_err={old_err:.3e}|old_tol={old_tol:.4}|old_pass={}|max|n|={s:.3e}",
+        old_err <= old_tol
+    );
 }
 
 /// Checks `layer`'s backward pass against finite differences of `L = Σ c ⊙ layer(x)` (so
-/// `∂L/∂y = c`): the weight and bias gradients of layers with parameters, and `∂L/∂x`.
+/// `∂L/∂y = c`) with [`assert_gradient`]: the weight and bias gradients of layers with
+/// parameters, and `∂L/∂x`.
 pub(crate) fn check_layer_gradients(layer: &Layer, x: &Array2<f32>, c: &Array2<f32>, what: &str) {
     let loss = |l: &Layer, x: &Array2<f32>| -> f64 {
         let mut y = Array2::zeros((x.nrows(), l.out_features()));
@@ -75,15 +182,15 @@ pub(crate) fn check_layer_gradients(layer: &Layer, x: &Array2<f32>, c: &Array2<f
             l
         };
         let num_w = numeric_grad(w, |w| loss(&with(Some(w), None), x));
-        assert_close(&grad.weight, &num_w, &format!("{what} dW"));
+        assert_gradient(&grad.weight, &num_w, &format!("{what} dW"));
         let b = b.clone().insert_axis(Axis(0));
         let num_b = numeric_grad(&b, |b| loss(&with(None, Some(b)), x));
-        assert_close(
+        assert_gradient(
             &grad.bias.clone().insert_axis(Axis(0)),
             &num_b,
             &format!("{what} db"),
         );
     }
     let num_x = numeric_grad(x, |x| loss(layer, x));
-    assert_close(&dx, &num_x, &format!("{what} dx"));
+    assert_gradient(&dx, &num_x, &format!("{what} dx"));
 }

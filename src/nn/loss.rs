@@ -261,7 +261,7 @@ fn bce_term(y: f32, t: f32) -> f64 {
 mod tests {
     use super::*;
     use crate::nn::dense::{Dense, DenseGrad};
-    use crate::nn::gradcheck::{assert_close, numeric_grad};
+    use crate::nn::gradcheck::{assert_gradient, numeric_grad};
     use ndarray::{Array2, array};
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
@@ -324,7 +324,7 @@ mod tests {
                 Some(dx.view_mut()),
             );
             let num = numeric_grad(&x, eval);
-            assert_close(&dx, &num, &format!("{loss:?} after {act:?}"));
+            assert_gradient(&dx, &num, &format!("{loss:?} after {act:?}"));
         }
     }
 
