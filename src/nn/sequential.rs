@@ -408,7 +408,7 @@ mod tests {
                 assert_gradient(
                     &grads.layers[li].bias.clone().insert_axis(Axis(0)),
                     &num,
-                    &format!("db{li}"),
+                    &format!("db{li}, dropout {dropout}"),
                 );
             }
         }
