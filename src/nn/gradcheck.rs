@@ -19,7 +19,7 @@ use super::dense::GradAt;
 use super::layer::Layer;
 
 /// The largest [`gradient_error`] a correct gradient may show.
-pub(crate) const TOLERANCE: f64 = 1e-2;
+const TOLERANCE: f64 = 1e-2;
 
 /// Central differences `(L(p + h) − L(p − h)) / 2h` for every entry of `p`, with `h` scaled to the
 /// entry's magnitude. `loss` evaluates in f32 but accumulates in f64.
@@ -61,23 +61,6 @@ pub(crate) fn gradient_error(analytic: &Array2<f32>, numeric: &Array2<f32>) -> f
 /// gradients, such as two forward passes).
 pub(crate) fn assert_close(analytic: &Array2<f32>, numeric: &Array2<f32>, what: &str) {
     let err = gradient_error(analytic, numeric);
-    report(what, analytic, numeric, err);
-    if std::env::var_os("GRADCHECK_REPORT").is_some() {
-        let d = analytic * 2.0;
-        report(
-            &format!("{what} ×2(probe)"),
-            &d,
-            numeric,
-            gradient_error(&d, numeric),
-        );
-        let z = Array2::zeros(analytic.raw_dim());
-        report(
-            &format!("{what} ×0(probe)"),
-            &z,
-            numeric,
-            gradient_error(&z, numeric),
-        );
-    }
     assert!(
         err <= TOLERANCE,
         "{what}: relative error {err:.3e} > {TOLERANCE:e}\nanalytic {analytic}\nnumeric {numeric}"
@@ -87,7 +70,6 @@ pub(crate) fn assert_close(analytic: &Array2<f32>, numeric: &Array2<f32>, what: 
 /// Asserts that the check rejects `wrong` against `numeric` (a deliberately broken gradient).
 pub(crate) fn assert_rejected(wrong: &Array2<f32>, numeric: &Array2<f32>, what: &str) {
     let err = gradient_error(wrong, numeric);
-    report(what, wrong, numeric, err);
     assert!(
         err > TOLERANCE,
         "{what}: a wrong gradient passes (relative error {err:.3e} ≤ {TOLERANCE:e})\nwrong {wrong}\nnumeric {numeric}"
@@ -103,25 +85,6 @@ pub(crate) fn assert_gradient(analytic: &Array2<f32>, numeric: &Array2<f32>, wha
         &Array2::zeros(analytic.raw_dim()),
         numeric,
         &format!("{what} × 0"),
-    );
-}
-
-// TEMP instrumentation: old tolerance numbers.
-fn report(what: &str, a: &Array2<f32>, n: &Array2<f32>, err: f64) {
-    if std::env::var_os("GRADCHECK_REPORT").is_none() {
-        return;
-    }
-    let scale = 1.0 + n.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-    let old_tol = 2e-2 * scale;
-    let old_err = a
-        .iter()
-        .zip(n)
-        .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
-    let s = n.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-    eprintln!(
-        "GC\t{}\t{what}\t{err:.3e}\t{old_err:.3e}\t{old_tol:.4}\t{}\t{s:.3e}",
-        std::thread::current().name().unwrap_or("?"),
-        old_err <= old_tol
     );
 }
 
@@ -173,4 +136,41 @@ pub(crate) fn check_layer_gradients(layer: &Layer, x: &Array2<f32>, c: &Array2<f
     }
     let num_x = numeric_grad(x, |x| loss(layer, x));
     assert_gradient(&dx, &num_x, &format!("{what} dx"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    /// The error of a doubled, zeroed or partly wrong gradient, at the size of a mean loss's
+    /// gradient (about 1/60) and a thousand times smaller: the same, since it is relative.
+    #[test]
+    fn rejects_wrong_gradients_whatever_their_size() {
+        for size in [1.0f32 / 60.0, 1.0 / 60_000.0] {
+            let g = array![[1.0f32, -0.5, 0.25], [-1.0, 0.75, 0.1]] * size;
+            assert!(gradient_error(&g, &g) == 0.0);
+            assert!((gradient_error(&(&g * 2.0), &g) - 0.5).abs() < 1e-12);
+            assert!((gradient_error(&Array2::zeros((2, 3)), &g) - 1.0).abs() < 1e-12);
+            // One entry of six dropped: ‖0.75‖ / ‖g‖.
+            let mut one = g.clone();
+            one[[1, 1]] = 0.0;
+            let want = 0.75 / (1.0f64 + 0.25 + 0.0625 + 1.0 + 0.5625 + 0.01).sqrt();
+            assert!((gradient_error(&one, &g) - want).abs() < 1e-6);
+            // 0.5 % off everywhere passes.
+            assert!(gradient_error(&(&g * 1.005), &g) < TOLERANCE);
+            assert_gradient(&g, &(&g * 1.001), &format!("size {size}"));
+        }
+        assert_eq!(
+            gradient_error(&Array2::zeros((1, 2)), &Array2::zeros((1, 2))),
+            0.0
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "a wrong gradient passes")]
+    fn a_wrong_gradient_that_passes_is_reported() {
+        let g = array![[0.02f32, -0.01]];
+        assert_rejected(&(&g * 1.001), &g, "almost right");
+    }
 }
