@@ -135,13 +135,13 @@ mod tests {
     }
 
     #[test]
-    fn values_and_l1_gradient_known_by_hand() {
+    fn values_and_gradients_known_by_hand() {
         // Σ|z| = 2.5 over 4 entries: 0.4 · 0.625.
         let z = array![[0.5f32, -0.25], [-1.0, 0.75]];
         let p = ActivityPenalty { l1: 0.4, kl: None };
         let mut g = Array2::zeros((2, 2));
         let v = p.add_grad(z.view(), g.view_mut());
-        assert!((v - 0.25).abs() < 1e-7, "{v}");
+        assert!((v - 0.25).abs() < 1e-7, "L1 penalty {v}, want 0.25");
         assert!((p.value(z.view()) - 0.25).abs() < 1e-7);
         // λ·sign(z)/(n·k) = ±0.1.
         assert_eq!(g, array![[0.1f32, -0.1], [-0.1, 0.1]]);
@@ -158,8 +158,16 @@ mod tests {
                 + 0.9 * 1.5f64.ln());
         let mut g = Array2::zeros((2, 2));
         let v = p.add_grad(z.view(), g.view_mut());
-        assert!((v - want).abs() < 1e-6, "{v} vs {want}");
+        assert!((v - want).abs() < 1e-6, "KL penalty {v}, want {want}");
         assert!((p.value(z.view()) - want).abs() < 1e-6);
+        // w·(−ρ/ρ̂ + (1 − ρ)/(1 − ρ̂))/n: (−1/3 + 9/7) and (−1/4 + 3/2) in every row.
+        let d = [-1.0f32 / 3.0 + 9.0 / 7.0, -0.25 + 1.5];
+        for row in g.rows() {
+            assert!(
+                (row[0] - d[0]).abs() < 1e-5 && (row[1] - d[1]).abs() < 1e-5,
+                "{g}"
+            );
+        }
     }
 
     /// L1 on activations of both signs, KL on (0, 1) activations, and both together; the value
