@@ -1,5 +1,8 @@
 //! Which columns of a table are a model's features: chosen at training time
 //! ([`FeatureLayout::select`]), found again by name at scoring time ([`FeatureLayout::for_model`]).
+//!
+//! Errors name a selection by its neutral option names, `columns` and `exclude` (the SQL
+//! `OPTIONS` keys); the CLI spells them as its flags.
 
 use ::arrow::array::{Array, AsArray, RecordBatch};
 use ::arrow::datatypes::{DataType, Schema};
@@ -179,7 +182,7 @@ fn choose(schema: &Schema, selection: &FeatureSelection) -> Result<Choice> {
             Err(Error::data(
                 "feature columns",
                 format!(
-                    "{what} there are several vector columns ({}); name one with --columns",
+                    "{what} there are several vector columns ({}); name one with `columns`",
                     list_names(vectors.iter().map(|&i| fields[i].name().as_str()))
                 ),
             ))
@@ -202,7 +205,7 @@ fn choose(schema: &Schema, selection: &FeatureSelection) -> Result<Choice> {
         FeatureSelection::Exclude(names) => {
             let mut excluded = Vec::with_capacity(names.len());
             for name in names {
-                excluded.push(index_of(schema, name, "--exclude")?);
+                excluded.push(index_of(schema, name, "exclude")?);
             }
             let keep = |v: Vec<usize>| -> Vec<usize> {
                 v.into_iter().filter(|i| !excluded.contains(i)).collect()
@@ -211,14 +214,14 @@ fn choose(schema: &Schema, selection: &FeatureSelection) -> Result<Choice> {
         }
         FeatureSelection::Columns(names) => {
             if names.is_empty() {
-                return Err(Error::config("--columns", "no column names given"));
+                return Err(Error::config("columns", "no column names given"));
             }
             let mut cols = Vec::with_capacity(names.len());
             for name in names {
-                let i = index_of(schema, name, "--columns")?;
+                let i = index_of(schema, name, "columns")?;
                 if cols.contains(&i) {
                     return Err(Error::config(
-                        "--columns",
+                        "columns",
                         format!("column '{name}' is named twice"),
                     ));
                 }
@@ -400,7 +403,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("--columns") && e.contains("'zz'") && e.contains("id, a, b"),
+            e.contains("invalid value for columns:")
+                && e.contains("'zz'")
+                && e.contains("id, a, b")
+                && !e.contains("--"),
             "{e}"
         );
         let e = FeatureLayout::select(&schema(), &FeatureSelection::Columns(names(&["id"])))
