@@ -3,6 +3,8 @@
 //! Variants are grouped by kind. Messages name the input (file, column, model, option, message
 //! offset) and say what was expected, because they are shown to users as one line.
 
+use std::fmt;
+use std::ops::Deref;
 use std::path::PathBuf;
 
 /// `Result<T, aeflow::Error>`.
@@ -119,7 +121,7 @@ pub enum Error {
         what: String,
         /// The error underneath.
         #[source]
-        source: Box<Error>,
+        source: Cause,
     },
 }
 
@@ -161,7 +163,7 @@ impl Error {
     pub fn context(self, what: impl Into<String>) -> Self {
         Error::Context {
             what: what.into(),
-            source: Box::new(self),
+            source: Cause(Box::new(self)),
         }
     }
 
@@ -180,6 +182,39 @@ impl Error {
             expected: expected.into(),
             got: got.into(),
         }
+    }
+}
+
+/// The error under an [`Error::Context`], boxed; it derefs to that [`Error`].
+///
+/// It is deliberately not an error type itself: so `source()` of a context hands out the
+/// [`Error`] inside, and `e.source().and_then(|c| c.downcast_ref::<aeflow::Error>())` finds it.
+pub struct Cause(Box<Error>);
+
+impl Cause {
+    /// The error inside.
+    pub fn into_inner(self) -> Error {
+        *self.0
+    }
+}
+
+impl Deref for Cause {
+    type Target = Error;
+
+    fn deref(&self) -> &Error {
+        &self.0
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Debug for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
     }
 }
 

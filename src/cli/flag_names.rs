@@ -21,10 +21,9 @@ pub(crate) fn with_flag_names(e: Error, command: &clap::Command) -> Error {
             input,
             message: quoted_as_flags(&message, command),
         },
-        Error::Context { what, source } => Error::Context {
-            what,
-            source: Box::new(with_flag_names(*source, command)),
-        },
+        Error::Context { what, source } => {
+            with_flag_names(source.into_inner(), command).context(what)
+        }
         other => other,
     }
 }

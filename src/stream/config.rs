@@ -37,8 +37,8 @@ pub struct StageConfig {
     pub format: Format,
     /// Messages per batch at most.
     pub batch_size: usize,
-    /// Threads that decode, score and encode each batch together (default: the number of cores,
-    /// at most 4; see [`super::worker::Helpers`]).
+    /// Threads that decode, score and encode each batch together, each taking a share of its
+    /// rows (default: the number of cores, at most 4).
     pub score_threads: usize,
     /// Longest wait after a batch's first message before it is cut.
     pub linger: Duration,

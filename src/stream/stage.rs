@@ -872,3 +872,55 @@ impl<'a> RunState<'a> {
         result
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use rdkafka::error::KafkaError;
+
+    use super::*;
+
+    #[test]
+    fn a_failed_rewind_is_the_kafka_error_with_what_was_being_done() {
+        let e = rewind_failed(
+            KafkaError::Seek("Local: Erroneous state".into()),
+            "in",
+            3,
+            42,
+        );
+        let text = e.to_string();
+        assert!(
+            text.starts_with("rewinding in/3 to offset 42 after a failed batch: kafka: ")
+                && text.contains("Erroneous state"),
+            "{text}"
+        );
+        let cause = e.source().and_then(|c| c.downcast_ref::<Error>());
+        assert!(
+            matches!(cause, Some(Error::Kafka(KafkaError::Seek(_)))),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn the_builder_names_its_settings_not_cli_flags() {
+        let builder = || {
+            StreamStage::builder()
+                .brokers("localhost:1")
+                .group_id("g")
+                .input_topic("a")
+                .output_topic("b")
+        };
+        let e = builder().build().unwrap_err();
+        assert!(
+            matches!(&e, Error::Config { option, .. } if option == "model"),
+            "{e}"
+        );
+        let e = builder().pass_through().batch_size(0).build().unwrap_err();
+        assert!(
+            matches!(&e, Error::Config { option, .. } if option == "batch_size"),
+            "{e}"
+        );
+        assert!(!e.to_string().contains("--"), "{e}");
+    }
+}
