@@ -158,7 +158,7 @@ impl Error {
         }
     }
 
-    /// This error, with `what` was being done when it happened (see [`Error::Context`]).
+    /// This error as the cause of an [`Error::Context`] saying `what` was being done.
     #[must_use]
     pub fn context(self, what: impl Into<String>) -> Self {
         Error::Context {
@@ -218,9 +218,9 @@ impl fmt::Debug for Cause {
     }
 }
 
-/// [`Error::context`] on a `Result`, for `?` chains: `read(path).context(path.display())?`.
+/// [`Error::context`] on a `Result`, for `?` chains: `load(path).context("loading the model")?`.
 pub trait ResultExt<T> {
-    /// The error, if any, with `what` was being done when it happened.
+    /// The error, if any, as the cause of an [`Error::Context`] saying `what` was being done.
     fn context(self, what: impl Into<String>) -> Result<T>;
 
     /// Like [`ResultExt::context`], building the description only on error.

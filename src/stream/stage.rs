@@ -301,9 +301,9 @@ impl StreamStage {
     /// metrics. Returns an error when the stage cannot go on (a fatal producer error, a failed
     /// rewind); a restart then resumes from the last commit.
     ///
-    /// Phases: connect the clients ([`Clients::connect`]), start the threads behind the IO loop
-    /// ([`Pipeline::start`]), run the IO loop ([`RunState::main_loop`]), drain it
-    /// ([`RunState::shut_down`]) and stop the threads ([`Pipeline::stop`]).
+    /// Phases: connect the clients (`Clients::connect`), start the threads behind the IO loop
+    /// (`Pipeline::start`), run the IO loop (`RunState::main_loop`), drain it
+    /// (`RunState::shut_down`) and stop the threads (`Pipeline::stop`).
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<MetricsSnapshot> {
         let StreamStage {
             config,
