@@ -21,10 +21,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aeflow::model::{Autoencoder, Silent, TrainConfig};
-use aeflow::stream::message::InputMessage;
-use aeflow::stream::offsets::BatchOffsets;
-use aeflow::stream::reload::ActiveModel;
-use aeflow::stream::worker::{Work, WorkerSettings, process};
+use aeflow::stream::bench::{
+    ActiveModel, BatchOffsets, InputMessage, Work, WorkerSettings, process,
+};
 use aeflow::stream::{Format, Metrics, Mode, StageConfig, StreamStage, StreamStageBuilder};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};

@@ -3,6 +3,8 @@
 //! Variants are grouped by kind. Messages name the input (file, column, model, option, message
 //! offset) and say what was expected, because they are shown to users as one line.
 
+use std::fmt;
+use std::ops::Deref;
 use std::path::PathBuf;
 
 /// `Result<T, aeflow::Error>`.
@@ -107,6 +109,20 @@ pub enum Error {
     /// A bug in aeflow: an invariant did not hold. Please report it.
     #[error("internal error (a bug in aeflow): {0}")]
     Internal(String),
+
+    // ----- context -----
+    /// Another error, with what was being done when it happened: the file, the SQL statement,
+    /// the Kafka partition. The cause is kept as the [`source`](std::error::Error::source), not
+    /// rewritten into a string, so callers can still match on it (see [`Error::root`]).
+    #[error("{what}: {source}")]
+    Context {
+        /// What was being done, in the caller's vocabulary, e.g. `data.csv` or
+        /// `statement 2 (SELECT …)`.
+        what: String,
+        /// The error underneath.
+        #[source]
+        source: Cause,
+    },
 }
 
 impl Error {
@@ -142,6 +158,23 @@ impl Error {
         }
     }
 
+    /// This error as the cause of an [`Error::Context`] saying `what` was being done.
+    #[must_use]
+    pub fn context(self, what: impl Into<String>) -> Self {
+        Error::Context {
+            what: what.into(),
+            source: Cause(Box::new(self)),
+        }
+    }
+
+    /// The error under every [`Error::Context`] layer: the one that says what went wrong.
+    pub fn root(&self) -> &Error {
+        match self {
+            Error::Context { source, .. } => source.root(),
+            other => other,
+        }
+    }
+
     /// Shorthand for [`Error::Shape`].
     pub fn shape(op: &'static str, expected: impl Into<String>, got: impl Into<String>) -> Self {
         Error::Shape {
@@ -149,5 +182,85 @@ impl Error {
             expected: expected.into(),
             got: got.into(),
         }
+    }
+}
+
+/// The error under an [`Error::Context`], boxed; it derefs to that [`Error`].
+///
+/// It is deliberately not an error type itself: so `source()` of a context hands out the
+/// [`Error`] inside, and `e.source().and_then(|c| c.downcast_ref::<aeflow::Error>())` finds it.
+pub struct Cause(Box<Error>);
+
+impl Cause {
+    /// The error inside.
+    pub fn into_inner(self) -> Error {
+        *self.0
+    }
+}
+
+impl Deref for Cause {
+    type Target = Error;
+
+    fn deref(&self) -> &Error {
+        &self.0
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Debug for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+/// [`Error::context`] on a `Result`, for `?` chains: `load(path).context("loading the model")?`.
+pub trait ResultExt<T> {
+    /// The error, if any, as the cause of an [`Error::Context`] saying `what` was being done.
+    fn context(self, what: impl Into<String>) -> Result<T>;
+
+    /// Like [`ResultExt::context`], building the description only on error.
+    fn with_context<S: Into<String>>(self, what: impl FnOnce() -> S) -> Result<T>;
+}
+
+impl<T, E: Into<Error>> ResultExt<T> for std::result::Result<T, E> {
+    fn context(self, what: impl Into<String>) -> Result<T> {
+        self.map_err(|e| e.into().context(what))
+    }
+
+    fn with_context<S: Into<String>>(self, what: impl FnOnce() -> S) -> Result<T> {
+        self.map_err(|e| e.into().context(what()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn context_shows_what_then_the_cause_and_keeps_the_cause_as_source() {
+        let e = Error::data("column 'x'", "has type Utf8").context("data.csv");
+        assert_eq!(e.to_string(), "data.csv: column 'x': has type Utf8");
+        let source = e.source().expect("the cause is kept");
+        let cause = source.downcast_ref::<Error>().expect("an aeflow error");
+        assert!(matches!(cause, Error::Data { input, .. } if input == "column 'x'"));
+
+        let nested: Result<()> = Err(e).context("statement 2");
+        let nested = nested.unwrap_err();
+        assert_eq!(
+            nested.to_string(),
+            "statement 2: data.csv: column 'x': has type Utf8"
+        );
+        assert!(matches!(nested.root(), Error::Data { .. }));
+        let io: std::result::Result<(), Error> =
+            Err(Error::io("m.aemodel", std::io::ErrorKind::NotFound.into()));
+        let e = io.with_context(|| "loading the model").unwrap_err();
+        assert!(matches!(e.root(), Error::Io { .. }), "{e}");
     }
 }

@@ -780,6 +780,64 @@ fn user_errors_are_one_line_and_exit_code_1() {
     assert!(!out.exists(), "no failed command left an output");
 }
 
+/// The library names options neutrally (`output_topic`, `` `format` ``); on the command line they
+/// read as the subcommand's flags, and the file or setting stays named around the cause.
+#[test]
+fn library_errors_name_the_flags_of_the_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.aemodel");
+    let stream = |extra: &[&str]| {
+        let mut args = vec![
+            "stream",
+            "--brokers",
+            "localhost:1",
+            "--group-id",
+            "g",
+            "--input-topic",
+            "in",
+            "--model",
+            p(&model),
+        ];
+        args.extend_from_slice(extra);
+        args.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let run = |args: Vec<String>, want: &[&str]| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let line = fails(&args, want);
+        assert!(!line.contains('`'), "a neutral name left in: {line}");
+    };
+    run(
+        stream(&["--output-topic", "in"]),
+        &["invalid value for --output-topic: must differ from --input-topic"],
+    );
+    run(
+        stream(&["--output-topic", "out", "--batch-size", "0"]),
+        &["invalid value for --batch-size"],
+    );
+    run(
+        stream(&[
+            "--output-topic",
+            "out",
+            "--kafka-option",
+            "bootstrap.servers=x",
+        ]),
+        &["invalid value for --kafka-option bootstrap.servers: use --brokers"],
+    );
+
+    let text = dir.path().join("data.txt");
+    std::fs::write(&text, "a,b\n1,2\n").unwrap();
+    run(
+        vec![
+            "train".into(),
+            "-i".into(),
+            p(&text).into(),
+            "-o".into(),
+            p(&model).into(),
+        ],
+        &["data.txt", "name it with --format"],
+    );
+}
+
 #[test]
 fn a_failure_midway_leaves_no_output() {
     let dir = tempfile::tempdir().unwrap();

@@ -534,6 +534,22 @@ fn aeflow_sql_runs_scripts_in_order_and_reports_errors_in_one_line() {
         "{stderr}"
     );
 
+    // A SQL user reads the statement's error in SQL's words: the OPTIONS key, not a CLI flag.
+    let bad = aeflow(&[
+        "sql",
+        "--table",
+        &table_arg,
+        "SELECT 1; CREATE MODEL z OPTIONS (columns = ['zz'], epochs = 1) AS SELECT a, b FROM readings",
+    ]);
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("statement 2 (CREATE MODEL z")
+            && stderr.contains("invalid value for columns: no column 'zz'")
+            && !stderr.contains("--columns"),
+        "{stderr}"
+    );
+
     let missing = aeflow(&["sql", "--table", "x=/no/such/file.parquet", "SELECT 1"]);
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/no/such/file.parquet"));

@@ -19,8 +19,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aeflow::stream::dead_letter::headers;
-use aeflow::stream::{Format, Metrics, MetricsSnapshot, Mode, StreamStage, StreamStageBuilder};
+use aeflow::stream::{
+    Format, Metrics, MetricsSnapshot, Mode, StreamStage, StreamStageBuilder, dlq_headers as headers,
+};
 use rdkafka::mocking::{MockCluster, MockCoordinator};
 use rdkafka::producer::DefaultProducerContext;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
@@ -849,7 +850,24 @@ fn bad_settings_are_refused_before_connecting() {
         .pass_through()
         .build()
         .unwrap_err();
-    assert!(e.to_string().contains("--output-topic"), "{e}");
+    // A library caller sees the builder's names, not the CLI's flags.
+    let text = e.to_string();
+    assert!(
+        text.contains("output_topic") && text.contains("`input_topic`") && !text.contains("--"),
+        "{text}"
+    );
+    let e = StreamStage::builder()
+        .brokers("localhost:1")
+        .group_id("g")
+        .input_topic("a")
+        .output_topic("b")
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(&e, aeflow::Error::Config { option, .. } if option == "model"),
+        "{e}"
+    );
+    assert!(!e.to_string().contains("--model"), "{e}");
     let e = StreamStage::builder()
         .brokers("localhost:1")
         .group_id("g")

@@ -1,5 +1,8 @@
 //! Which columns of a table are a model's features: chosen at training time
 //! ([`FeatureLayout::select`]), found again by name at scoring time ([`FeatureLayout::for_model`]).
+//!
+//! Errors name a selection by its neutral option names, `columns` and `exclude` (the SQL
+//! `OPTIONS` keys); the CLI spells them as its flags.
 
 use ::arrow::array::{Array, AsArray, RecordBatch};
 use ::arrow::datatypes::{DataType, Schema};
@@ -170,82 +173,95 @@ fn choose(schema: &Schema, selection: &FeatureSelection) -> Result<Choice> {
     let vectors: Vec<usize> = (0..fields.len())
         .filter(|&i| vector_width(fields[i].data_type()).is_some())
         .collect();
-    let pick_default = |numeric: Vec<usize>, vectors: Vec<usize>, what: &str| {
-        if !numeric.is_empty() {
-            Ok(Choice::Scalars(numeric))
-        } else if let [v] = vectors[..] {
-            Ok(Choice::Vector(v))
-        } else if vectors.len() > 1 {
-            Err(Error::data(
-                "feature columns",
-                format!(
-                    "{what} there are several vector columns ({}); name one with --columns",
-                    list_names(vectors.iter().map(|&i| fields[i].name().as_str()))
-                ),
-            ))
-        } else {
-            Err(Error::data(
-                "feature columns",
-                format!(
-                    "{what} there is no numeric column and no vector column (the input has {})",
-                    list_names(
-                        fields
-                            .iter()
-                            .map(|f| format!("{} {}", f.name(), f.data_type()))
-                    )
-                ),
-            ))
-        }
-    };
     match selection {
-        FeatureSelection::All => pick_default(numeric, vectors, "in the input"),
+        FeatureSelection::All => default_choice(schema, numeric, vectors, "in the input"),
         FeatureSelection::Exclude(names) => {
             let mut excluded = Vec::with_capacity(names.len());
             for name in names {
-                excluded.push(index_of(schema, name, "--exclude")?);
+                excluded.push(index_of(schema, name, "exclude")?);
             }
             let keep = |v: Vec<usize>| -> Vec<usize> {
                 v.into_iter().filter(|i| !excluded.contains(i)).collect()
             };
-            pick_default(keep(numeric), keep(vectors), "after the exclusions")
+            default_choice(schema, keep(numeric), keep(vectors), "after the exclusions")
         }
-        FeatureSelection::Columns(names) => {
-            if names.is_empty() {
-                return Err(Error::config("--columns", "no column names given"));
-            }
-            let mut cols = Vec::with_capacity(names.len());
-            for name in names {
-                let i = index_of(schema, name, "--columns")?;
-                if cols.contains(&i) {
-                    return Err(Error::config(
-                        "--columns",
-                        format!("column '{name}' is named twice"),
-                    ));
-                }
-                cols.push(i);
-            }
-            if let [i] = cols[..]
-                && vector_width(fields[i].data_type()).is_some()
-            {
-                return Ok(Choice::Vector(i));
-            }
-            for &i in &cols {
-                let dt = fields[i].data_type();
-                if !is_numeric(dt) {
-                    let hint = if vector_width(dt).is_some() {
-                        "; a vector column must be the only feature column"
-                    } else {
-                        ""
-                    };
-                    return Err(Error::data(
-                        format!("column '{}'", fields[i].name()),
-                        format!("has type {dt}; expected {EXPECTED_NUMERIC}{hint}"),
-                    ));
-                }
-            }
-            Ok(Choice::Scalars(cols))
+        FeatureSelection::Columns(names) => named_columns(schema, names),
+    }
+}
+
+/// Without named columns: the numeric scalar columns, else the one vector column. `what` says
+/// which columns were looked at, for the error.
+fn default_choice(
+    schema: &Schema,
+    numeric: Vec<usize>,
+    vectors: Vec<usize>,
+    what: &str,
+) -> Result<Choice> {
+    let fields = schema.fields();
+    if !numeric.is_empty() {
+        Ok(Choice::Scalars(numeric))
+    } else if let [v] = vectors[..] {
+        Ok(Choice::Vector(v))
+    } else if vectors.len() > 1 {
+        Err(Error::data(
+            "feature columns",
+            format!(
+                "{what} there are several vector columns ({}); name one with `columns`",
+                list_names(vectors.iter().map(|&i| fields[i].name().as_str()))
+            ),
+        ))
+    } else {
+        Err(Error::data(
+            "feature columns",
+            format!(
+                "{what} there is no numeric column and no vector column (the input has {})",
+                list_names(
+                    fields
+                        .iter()
+                        .map(|f| format!("{} {}", f.name(), f.data_type()))
+                )
+            ),
+        ))
+    }
+}
+
+/// Exactly the named columns, in order: numeric scalars, or one vector column alone.
+fn named_columns(schema: &Schema, names: &[String]) -> Result<Choice> {
+    let fields = schema.fields();
+    if names.is_empty() {
+        return Err(Error::config("columns", "no column names given"));
+    }
+    let mut cols = Vec::with_capacity(names.len());
+    for name in names {
+        let i = index_of(schema, name, "columns")?;
+        if cols.contains(&i) {
+            return Err(Error::config(
+                "columns",
+                format!("column '{name}' is named twice"),
+            ));
+        }
+        cols.push(i);
+    }
+    if let [i] = cols[..]
+        && vector_width(fields[i].data_type()).is_some()
+    {
+        return Ok(Choice::Vector(i));
+    }
+    for &i in &cols {
+        let dt = fields[i].data_type();
+        if !is_numeric(dt) {
+            let hint = if vector_width(dt).is_some() {
+                "; a vector column must be the only feature column"
+            } else {
+                ""
+            };
+            return Err(Error::data(
+                format!("column '{}'", fields[i].name()),
+                format!("has type {dt}; expected {EXPECTED_NUMERIC}{hint}"),
+            ));
         }
     }
+    Ok(Choice::Scalars(cols))
 }
 
 fn index_of(schema: &Schema, name: &str, option: &str) -> Result<usize> {
@@ -400,7 +416,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("--columns") && e.contains("'zz'") && e.contains("id, a, b"),
+            e.contains("invalid value for columns:")
+                && e.contains("'zz'")
+                && e.contains("id, a, b")
+                && !e.contains("--"),
             "{e}"
         );
         let e = FeatureLayout::select(&schema(), &FeatureSelection::Columns(names(&["id"])))

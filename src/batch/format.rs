@@ -34,7 +34,7 @@ impl FileFormat {
             _ => Err(Error::data(
                 path.display().to_string(),
                 "cannot tell the file format from the extension (expected .parquet, .csv, \
-                 .ndjson, .jsonl or .json); name it with --format parquet|csv|ndjson",
+                 .ndjson, .jsonl or .json); name it with `format` (parquet, csv or ndjson)",
             )),
         }
     }
@@ -57,7 +57,7 @@ impl FromStr for FileFormat {
             "csv" => Ok(FileFormat::Csv),
             "ndjson" | "jsonl" | "json" => Ok(FileFormat::Ndjson),
             _ => Err(Error::config(
-                "--format",
+                "format",
                 format!("unknown format '{s}'; expected parquet, csv or ndjson"),
             )),
         }
@@ -95,7 +95,10 @@ mod tests {
         let e = FileFormat::from_path(Path::new("x.txt"))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("x.txt") && e.contains("--format"), "{e}");
+        assert!(
+            e.contains("x.txt") && e.contains("`format`") && !e.contains("--"),
+            "{e}"
+        );
         assert_eq!("CSV".parse::<FileFormat>().unwrap(), FileFormat::Csv);
         assert!("xml".parse::<FileFormat>().is_err());
         for f in FileFormat::ALL {

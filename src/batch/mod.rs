@@ -27,18 +27,40 @@ use std::path::Path;
 
 use crate::error::Error;
 
-/// Name the file in a data error about one of its columns or rows
-/// (`column 'x': …` → `data.csv, column 'x': …`).
+/// Name the file an error happened in, keeping the error as the cause
+/// (`column 'x': …` → `data.csv: column 'x': …`). An I/O error on that very file already names
+/// it and is returned as is.
 pub(crate) fn in_file(e: Error, path: &Path) -> Error {
     match e {
-        Error::Data { input, message } => Error::Data {
-            input: format!("{}, {input}", path.display()),
-            message,
-        },
-        Error::Config { option, message } => Error::Config {
-            option,
-            message: format!("{message} (in {})", path.display()),
-        },
-        other => other,
+        Error::Io { path: ref p, .. } if p == path => e,
+        other => other.context(path.display().to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn in_file_names_the_file_and_keeps_the_cause() {
+        let e = in_file(Error::data("column 'x'", "not found"), Path::new("d.csv"));
+        assert_eq!(e.to_string(), "d.csv: column 'x': not found");
+        let cause = e.source().and_then(|s| s.downcast_ref::<Error>());
+        assert!(matches!(cause, Some(Error::Data { .. })), "{e:?}");
+
+        let e = in_file(
+            Error::config("columns", "no column 'q'"),
+            Path::new("d.csv"),
+        );
+        assert_eq!(
+            e.to_string(),
+            "d.csv: invalid value for columns: no column 'q'"
+        );
+        assert!(matches!(e.root(), Error::Config { option, .. } if option == "columns"));
+
+        let io = Error::io("d.csv", std::io::ErrorKind::NotFound.into());
+        assert!(matches!(in_file(io, Path::new("d.csv")), Error::Io { .. }));
     }
 }

@@ -1,8 +1,10 @@
 //! The `aeflow` command line: a thin layer that wires the surfaces together.
 //!
-//! One file per subcommand; each defines its `Args` (clap derive) and a `run`.
+//! One file per subcommand; each defines its `Args` (clap derive) and a `run`. Errors of the
+//! library name options neutrally; [`run`] spells them as the subcommand's flags
+//! ([`flag_names`]).
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::error::Result;
 
@@ -12,6 +14,7 @@ pub mod console;
 mod demo;
 mod demo_data;
 mod encode;
+mod flag_names;
 mod inspect;
 mod report;
 mod sample;
@@ -54,19 +57,28 @@ enum Command {
     Cluster(cluster::Args),
 }
 
-/// Parse the command line and run it.
+/// Run the parsed command line. Errors name the subcommand's flags (`--batch-size`) where the
+/// library named an option neutrally (`batch_size`); `aeflow sql` keeps the SQL names of its
+/// statements' errors and spells its own flags itself.
 pub fn run(cli: Cli) -> Result<()> {
-    match cli.command {
-        Command::Train(a) => train::run(a),
-        Command::Encode(a) => encode::run(a),
-        Command::Score(a) => score::run(a),
-        Command::Inspect(a) => inspect::run(a),
-        Command::Sql(a) => sql::run(a),
-        Command::Stream(a) => stream::run(a),
-        Command::Report(a) => report::run(a),
-        Command::Sample(a) => sample::run(a),
-        Command::Demo(a) => demo::run(a),
+    let (name, result) = match cli.command {
+        Command::Train(a) => ("train", train::run(a)),
+        Command::Encode(a) => ("encode", encode::run(a)),
+        Command::Score(a) => ("score", score::run(a)),
+        Command::Inspect(a) => ("inspect", inspect::run(a)),
+        Command::Sql(a) => return sql::run(a),
+        Command::Stream(a) => ("stream", stream::run(a)),
+        Command::Report(a) => ("report", report::run(a)),
+        Command::Sample(a) => ("sample", sample::run(a)),
+        Command::Demo(a) => ("demo", demo::run(a)),
         #[cfg(feature = "ballista")]
-        Command::Cluster(a) => cluster::run(a),
-    }
+        Command::Cluster(a) => ("cluster", cluster::run(a)),
+    };
+    result.map_err(|e| {
+        let cli = Cli::command();
+        match cli.find_subcommand(name) {
+            Some(command) => flag_names::with_flag_names(e, command),
+            None => e,
+        }
+    })
 }

@@ -62,22 +62,14 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 async fn run_async(args: Args) -> Result<()> {
-    let script = match (&args.query, &args.file) {
-        (Some(q), _) => q.clone(),
-        (None, Some(f)) => std::fs::read_to_string(f).map_err(|e| Error::io(f, e))?,
-        (None, None) => return Err(Error::config("QUERY", "give a query or -f FILE.sql")),
-    };
-    let statements = split_statements(&script)?;
-    if statements.is_empty() {
-        return Err(Error::config("QUERY", "no SQL statement given"));
-    }
+    let script = Script::read(&args)?;
     let ctx = session(&args).await?;
-    let last = statements.len() - 1;
+    let last = script.statements.len() - 1;
     let mut stdout = std::io::stdout().lock();
-    for (i, statement) in statements.iter().enumerate() {
+    for (i, statement) in script.statements.iter().enumerate() {
         let df = execute(&ctx, statement)
             .await
-            .map_err(|e| in_statement(i, &statements, e))?;
+            .map_err(|e| script.in_statement(i, e))?;
         if i == last
             && let Some(path) = &args.output
         {
@@ -89,12 +81,50 @@ async fn run_async(args: Args) -> Result<()> {
         let batches = df
             .collect()
             .await
-            .map_err(|e| in_statement(i, &statements, e.into()))?;
+            .map_err(|e| script.in_statement(i, e.into()))?;
         if !print(&mut stdout, &batches)? {
             break; // Broken pipe: the reader has gone, which is a normal end.
         }
     }
     Ok(())
+}
+
+/// The statements to run, and the file they were read from.
+struct Script {
+    statements: Vec<String>,
+    file: Option<PathBuf>,
+}
+
+impl Script {
+    /// The statements of the query argument or of `-f FILE` (at least one).
+    fn read(args: &Args) -> Result<Self> {
+        let (text, file) = match (&args.query, &args.file) {
+            (Some(q), _) => (q.clone(), None),
+            (None, Some(f)) => (
+                std::fs::read_to_string(f).map_err(|e| Error::io(f, e))?,
+                Some(f.clone()),
+            ),
+            (None, None) => return Err(Error::config("QUERY", "give a query or -f FILE.sql")),
+        };
+        let statements = split_statements(&text)?;
+        if statements.is_empty() {
+            return Err(Error::config("QUERY", "no SQL statement given"));
+        }
+        Ok(Script { statements, file })
+    }
+
+    /// `e` with the statement it came from as context (`q.sql, statement 2 (SELECT …)`), kept
+    /// as its cause so that it still shows the SQL names the statement used. A lone statement
+    /// given on the command line needs no naming.
+    fn in_statement(&self, i: usize, e: Error) -> Error {
+        let first_line = self.statements[i].lines().next().unwrap_or_default();
+        let statement = format!("statement {} ({first_line})", i + 1);
+        match &self.file {
+            Some(f) => e.context(format!("{}, {statement}", f.display())),
+            None if self.statements.len() > 1 => e.context(statement),
+            None => e,
+        }
+    }
 }
 
 /// A session with aeflow registered, the models and the tables of `args`.
@@ -149,12 +179,13 @@ fn table_format(path: &Path) -> Result<(FileFormat, String)> {
     };
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if !meta.is_dir() {
-        let format = FileFormat::from_path(path)?;
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .unwrap_or_default();
-        return Ok((format, ext.to_string()));
+        return ext_of(path).ok_or_else(|| {
+            Error::data(
+                input,
+                "cannot tell the file format from the extension (expected .parquet, .csv, \
+                 .ndjson, .jsonl or .json)",
+            )
+        });
     }
     let mut found: Option<(FileFormat, String)> = None;
     for entry in std::fs::read_dir(path).map_err(|e| Error::io(path, e))? {
@@ -193,15 +224,6 @@ fn name_and_path<'a>(flag: &str, spec: &'a str) -> Result<(&'a str, &'a str)> {
             format!("expected NAME=PATH, got '{spec}'"),
         )),
     }
-}
-
-/// Name the failing statement when a script holds several.
-fn in_statement(i: usize, statements: &[String], e: Error) -> Error {
-    if statements.len() == 1 {
-        return e;
-    }
-    let first_line = statements[i].lines().next().unwrap_or_default();
-    Error::config(format!("statement {} ({first_line})", i + 1), e.to_string())
 }
 
 /// Print batches as a table; `false` when stdout is closed (broken pipe).
@@ -333,5 +355,77 @@ fn quote_ident(name: &str) -> String {
         name.to_string()
     } else {
         format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use datafusion::arrow::array::Float64Array;
+
+    use super::*;
+
+    fn script(statements: &[&str], file: Option<&str>) -> Script {
+        Script {
+            statements: statements.iter().map(|s| s.to_string()).collect(),
+            file: file.map(PathBuf::from),
+        }
+    }
+
+    async fn failure(ctx: &SessionContext, sql: &str) -> Error {
+        match execute(ctx, sql).await {
+            Err(e) => e,
+            Ok(df) => Error::from(df.collect().await.expect_err(sql)),
+        }
+    }
+
+    async fn session_with_table() -> SessionContext {
+        let ctx = SessionContext::new();
+        register(&ctx, ModelRegistry::new());
+        let column = |v: f64| Arc::new(Float64Array::from(vec![v, v + 1.0, v + 2.0])) as _;
+        let batch = RecordBatch::try_from_iter([("a", column(0.0)), ("b", column(5.0))]).unwrap();
+        ctx.register_batch("t", batch).unwrap();
+        ctx
+    }
+
+    #[tokio::test]
+    async fn a_failed_statement_is_named_and_keeps_its_cause() {
+        let ctx = session_with_table().await;
+        let s = script(&["SELECT 1", "SELECT ae_encode('nope', a) FROM t"], None);
+        let e = s.in_statement(1, failure(&ctx, &s.statements[1]).await);
+        let text = e.to_string();
+        assert!(
+            text.starts_with("statement 2 (SELECT ae_encode('nope', a) FROM t): ")
+                && text.contains("unknown model 'nope'"),
+            "{text}"
+        );
+        // The DataFusion error is the cause, not a string inside a configuration error.
+        let cause = e.source().and_then(|c| c.downcast_ref::<Error>());
+        assert!(matches!(cause, Some(Error::DataFusion(_))), "{e:?}");
+
+        // A lone statement on the command line is not renamed.
+        let lone = script(&["SELECT ae_encode('nope', a) FROM t"], None);
+        let e = lone.in_statement(0, failure(&ctx, &lone.statements[0]).await);
+        assert!(matches!(e, Error::DataFusion(_)), "{e:?}");
+    }
+
+    #[tokio::test]
+    async fn a_statement_of_a_file_is_named_with_the_file_and_keeps_sql_option_names() {
+        let ctx = session_with_table().await;
+        let sql = "CREATE MODEL m OPTIONS (columns = ['zz'], epochs = 1) AS SELECT a, b FROM t";
+        let s = script(&[sql], Some("train.sql"));
+        let e = s.in_statement(0, failure(&ctx, sql).await);
+        let text = e.to_string();
+        assert!(
+            text.starts_with("train.sql, statement 1 (CREATE MODEL m")
+                && text.contains("invalid value for columns: no column 'zz'")
+                && !text.contains("--"),
+            "{text}"
+        );
+        assert!(
+            matches!(e.root(), Error::Config { option, .. } if option == "columns"),
+            "{e:?}"
+        );
     }
 }

@@ -14,7 +14,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{ClientConfig, Message};
 
 use crate::error::{Error, Result};
-use crate::stream::{Format, Mode, StreamStage, parse_kafka_option};
+use crate::stream::{Format, MetricsSnapshot, Mode, StreamStage, dlq_headers, parse_kafka_option};
 
 /// What each message gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -71,8 +71,8 @@ struct Options {
     /// Messages per batch at most.
     #[arg(long, value_name = "N", default_value_t = 1000)]
     batch_size: usize,
-    /// Longest wait after a batch's first message before it is scored, in ms.
-    #[arg(long, value_name = "N", default_value_t = 10)]
+    /// Longest wait after a batch's first message before it is scored, in ms (at most an hour).
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
     linger_ms: u64,
     /// Threads that decode, score and encode each batch together [default: cores, at most 4].
     #[arg(long, value_name = "N")]
@@ -188,15 +188,43 @@ pub fn stream_demo(
     batches: &[RecordBatch],
     out: &mut dyn Write,
 ) -> Result<DemoStreamReport> {
-    const MAX_ROWS: usize = 2000;
-    let io = |e: std::io::Error| Error::io("<stdout>", e);
     let cluster = MockCluster::new(1)?;
     let brokers = cluster.bootstrap_servers();
     for topic in ["demo-in", "demo-out", "demo-dlq"] {
         cluster.create_topic(topic, 2, 1)?;
     }
+    let payloads = demo_payloads(batches)?;
+    produce(&brokers, "demo-in", &payloads)?;
 
-    // Rows as JSON lines, then malformed messages.
+    let stage = StreamStage::builder()
+        .brokers(&brokers)
+        .group_id("aeflow-demo")
+        .input_topic("demo-in")
+        .output_topic("demo-out")
+        .dlq_topic("demo-dlq")
+        .model_path(model_path)
+        .batch_size(500)
+        .linger(Duration::from_millis(10))
+        .build()?;
+    let started = Instant::now();
+    let snapshot = run_until_processed(stage, payloads.len() as u64, Duration::from_secs(60))?;
+    let seconds = started.elapsed().as_secs_f64();
+    let read = read_back(&brokers, snapshot.messages_out + snapshot.dead_lettered)?;
+
+    let report = DemoStreamReport {
+        messages: payloads.len(),
+        outputs: snapshot.messages_out,
+        dead_letters: snapshot.dead_lettered,
+        anomalies: read.anomalies,
+        seconds,
+    };
+    print_demo(out, &brokers, model_path, &report, &read).map_err(|e| Error::io("<stdout>", e))?;
+    Ok(report)
+}
+
+/// The first (at most 2000) rows of `batches` as JSON lines, then three malformed messages.
+fn demo_payloads(batches: &[RecordBatch]) -> Result<Vec<Vec<u8>>> {
+    const MAX_ROWS: usize = 2000;
     let mut payloads: Vec<Vec<u8>> = Vec::new();
     for batch in batches {
         let take = batch.num_rows().min(MAX_ROWS - payloads.len());
@@ -217,59 +245,66 @@ pub fn stream_demo(
     payloads.push(b"{\"this is not\": json".to_vec());
     payloads.push(b"[1, 2, 3]".to_vec());
     payloads.push(b"{\"unrelated\": \"fields only\"}".to_vec());
+    Ok(payloads)
+}
+
+/// Produces `payloads` to `topic`, keyed `row-0`, `row-1`, …, and waits for them to be sent.
+fn produce(brokers: &str, topic: &str, payloads: &[Vec<u8>]) -> Result<()> {
     let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
+        .set("bootstrap.servers", brokers)
         .create()?;
     for (i, p) in payloads.iter().enumerate() {
         let key = format!("row-{i}");
         producer
-            .send(BaseRecord::to("demo-in").key(&key).payload(p))
+            .send(BaseRecord::to(topic).key(&key).payload(p))
             .map_err(|(e, _)| e)?;
     }
     producer.flush(Duration::from_secs(10))?;
+    Ok(())
+}
 
-    let stage = StreamStage::builder()
-        .brokers(&brokers)
-        .group_id("aeflow-demo")
-        .input_topic("demo-in")
-        .output_topic("demo-out")
-        .dlq_topic("demo-dlq")
-        .model_path(model_path)
-        .batch_size(500)
-        .linger(Duration::from_millis(10))
-        .build()?;
+/// Runs `stage` until `total` messages came out as outputs or dead letters, or `limit` passed.
+fn run_until_processed(stage: StreamStage, total: u64, limit: Duration) -> Result<MetricsSnapshot> {
     let metrics = stage.metrics();
-    let total = payloads.len() as u64;
-    let started = Instant::now();
-    let done = {
-        let metrics = metrics.clone();
-        async move {
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while Instant::now() < deadline {
-                let s = metrics.snapshot();
-                if s.messages_out + s.dead_lettered >= total {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
+    let done = async move {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            let s = metrics.snapshot();
+            if s.messages_out + s.dead_lettered >= total {
+                return;
             }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     };
-    let snapshot = runtime()?.block_on(stage.run_until(done))?;
-    let seconds = started.elapsed().as_secs_f64();
+    runtime()?.block_on(stage.run_until(done))
+}
 
-    // Read back the outputs and dead letters.
+/// What the demo read back from its output and DLQ topics.
+struct DemoReadBack {
+    /// The first output.
+    sample: Option<String>,
+    /// Outputs flagged as anomalies.
+    anomalies: usize,
+    /// Each dead letter: its reason header, then its payload.
+    dead: Vec<String>,
+}
+
+/// Reads `expected` messages (or what comes within 30 s) from `demo-out` and `demo-dlq`.
+fn read_back(brokers: &str, expected: u64) -> Result<DemoReadBack> {
     let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
+        .set("bootstrap.servers", brokers)
         .set("group.id", "aeflow-demo-reader")
         .set("auto.offset.reset", "earliest")
         .create()?;
     consumer.subscribe(&["demo-out", "demo-dlq"])?;
-    let mut sample: Option<String> = None;
-    let mut anomalies = 0;
-    let mut dead: Vec<String> = Vec::new();
+    let mut read = DemoReadBack {
+        sample: None,
+        anomalies: 0,
+        dead: Vec::new(),
+    };
     let mut seen = 0u64;
     let deadline = Instant::now() + Duration::from_secs(30);
-    while seen < snapshot.messages_out + snapshot.dead_lettered && Instant::now() < deadline {
+    while seen < expected && Instant::now() < deadline {
         let Some(m) = consumer.poll(Duration::from_millis(100)) else {
             continue;
         };
@@ -279,40 +314,44 @@ pub fn stream_demo(
         if m.topic() == "demo-dlq" {
             let reason = m
                 .headers()
-                .and_then(|h| {
-                    h.iter()
-                        .find(|h| h.key == crate::stream::dead_letter::headers::REASON)
-                })
+                .and_then(|h| h.iter().find(|h| h.key == dlq_headers::REASON))
                 .and_then(|h| h.value)
                 .map(|v| String::from_utf8_lossy(v).into_owned())
                 .unwrap_or_default();
-            dead.push(format!("{reason:<20} {payload}"));
+            read.dead.push(format!("{reason:<20} {payload}"));
         } else {
             if payload.contains("\"is_anomaly\":true") {
-                anomalies += 1;
+                read.anomalies += 1;
             }
-            sample.get_or_insert(payload);
+            read.sample.get_or_insert(payload);
         }
     }
+    Ok(read)
+}
 
+/// Prints what the demo did: the cluster, the counts, the dead letters, a sample output and the
+/// command for a real broker.
+fn print_demo(
+    out: &mut dyn Write,
+    brokers: &str,
+    model_path: &Path,
+    report: &DemoStreamReport,
+    read: &DemoReadBack,
+) -> std::io::Result<()> {
     writeln!(
         out,
         "stream: librdkafka mock cluster at {brokers} (in-process)"
-    )
-    .map_err(io)?;
+    )?;
     writeln!(
         out,
-        "stream: {} messages on demo-in → {} scored on demo-out ({anomalies} anomalies), {} dead letters on demo-dlq, in {seconds:.1} s",
-        payloads.len(),
-        snapshot.messages_out,
-        snapshot.dead_lettered
-    )
-    .map_err(io)?;
-    for d in &dead {
-        writeln!(out, "stream: dead letter  {d}").map_err(io)?;
+        "stream: {} messages on demo-in → {} scored on demo-out ({} anomalies), {} dead letters on demo-dlq, in {:.1} s",
+        report.messages, report.outputs, read.anomalies, report.dead_letters, report.seconds
+    )?;
+    for d in &read.dead {
+        writeln!(out, "stream: dead letter  {d}")?;
     }
-    if let Some(s) = &sample {
-        writeln!(out, "stream: sample output {s}").map_err(io)?;
+    if let Some(s) = &read.sample {
+        writeln!(out, "stream: sample output {s}")?;
     }
     writeln!(
         out,
@@ -320,12 +359,4 @@ pub fn stream_demo(
          --output-topic OUT --dlq-topic DLQ --model {}",
         model_path.display()
     )
-    .map_err(io)?;
-    Ok(DemoStreamReport {
-        messages: payloads.len(),
-        outputs: snapshot.messages_out,
-        dead_letters: snapshot.dead_lettered,
-        anomalies,
-        seconds,
-    })
 }

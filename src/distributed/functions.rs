@@ -22,7 +22,7 @@ pub fn load_models(dir: impl AsRef<Path>) -> Result<ModelRegistry> {
     let dir = dir.as_ref();
     if !dir.is_dir() {
         return Err(Error::config(
-            "--model-dir",
+            "model_dir",
             format!(
                 "{} is not a directory; expected a directory of model files (*.aemodel, *.aefm, *.safetensors)",
                 dir.display()

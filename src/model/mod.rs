@@ -15,6 +15,7 @@ pub(crate) mod kind_options;
 mod observer;
 mod scaler;
 mod score;
+mod source;
 mod spatial_spec;
 mod summary;
 mod threshold;
@@ -38,6 +39,7 @@ pub use kind_options::{
 pub use observer::{EpochRecord, Silent, TrainObserver};
 pub use scaler::{MissingPolicy, Preprocessing, ScalerKind};
 pub use score::{ScoreOptions, Scores};
+pub use source::ModelSource;
 pub use summary::{DEAD_UNIT_STD, Diagnostics, LatentActivity, ModelSummary};
 pub use threshold::{
     DIAGNOSTIC_QUANTILES, calibrate, error_quantiles, quantile_sorted, sorted_errors,

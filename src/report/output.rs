@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 pub fn write_html(path: &Path, html: &str) -> Result<()> {
     let file_name = path
         .file_name()
-        .ok_or_else(|| Error::config("--out", format!("{} is not a file path", path.display())))?;
+        .ok_or_else(|| Error::config("out", format!("{} is not a file path", path.display())))?;
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(file_name);
     tmp_name.push(format!(".{}.tmp", std::process::id()));

@@ -22,30 +22,10 @@ use crate::model::Autoencoder;
 /// `CREATE MODEL` saves into the model directory.
 pub const MODEL_EXTENSIONS: [&str; 3] = ["aemodel", "aefm", "safetensors"];
 
-/// Where a registered model came from (shown by `SHOW MODELS`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ModelSource {
-    /// Registered from a value in memory.
-    Memory,
-    /// Loaded from a model file outside the model directory.
-    File(PathBuf),
-    /// Loaded from, or saved by `CREATE MODEL` into, the registry's model directory.
-    ModelDir(PathBuf),
-    /// Trained by `CREATE MODEL` in a session without a model directory (lives in memory only).
-    Trained,
-}
-
-impl ModelSource {
-    /// A one-line description, e.g. `file /data/m.aemodel`.
-    pub fn describe(&self) -> String {
-        match self {
-            ModelSource::Memory => "memory".to_string(),
-            ModelSource::File(p) => format!("file {}", p.display()),
-            ModelSource::ModelDir(p) => format!("model directory {}", p.display()),
-            ModelSource::Trained => "CREATE MODEL (not saved)".to_string(),
-        }
-    }
-}
+/// Where a registered model came from (shown by `SHOW MODELS`): the model layer's one
+/// definition. `CREATE MODEL` gives [`ModelSource::ModelDir`] when it saves into the model
+/// directory, else [`ModelSource::Trained`].
+pub use crate::model::ModelSource;
 
 /// A model with its provenance.
 #[derive(Debug, Clone)]
@@ -232,7 +212,7 @@ impl Hash for ModelRegistry {
 
 fn checked_name(name: String) -> Result<String> {
     if name.trim().is_empty() {
-        return Err(Error::config("model name", "expected a non-empty name"));
+        return Err(Error::config("model", "expected a non-empty model name"));
     }
     Ok(name)
 }

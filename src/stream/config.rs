@@ -37,8 +37,8 @@ pub struct StageConfig {
     pub format: Format,
     /// Messages per batch at most.
     pub batch_size: usize,
-    /// Threads that decode, score and encode each batch together (default: the number of cores,
-    /// at most 4; see [`super::worker::Helpers`]).
+    /// Threads that decode, score and encode each batch together, each taking a share of its
+    /// rows (default: the number of cores, at most 4).
     pub score_threads: usize,
     /// Longest wait after a batch's first message before it is cut.
     pub linger: Duration,
@@ -92,7 +92,7 @@ pub fn parse_kafka_option(s: &str) -> Result<(String, String)> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
         _ => Err(Error::config(
-            "--kafka-option",
+            "kafka_option",
             format!("expected key=value (e.g. session.timeout.ms=6000), got '{s}'"),
         )),
     }
@@ -105,13 +105,14 @@ enum Client {
 }
 
 impl StageConfig {
-    /// Checks the settings; errors name the option.
+    /// Checks the settings; errors name the option by its field name (`batch_size`), which the
+    /// CLI spells as its flag (`--batch-size`).
     pub fn validate(&self) -> Result<()> {
         let required = [
-            ("--brokers", &self.brokers),
-            ("--group-id", &self.group_id),
-            ("--input-topic", &self.input_topic),
-            ("--output-topic", &self.output_topic),
+            ("brokers", &self.brokers),
+            ("group_id", &self.group_id),
+            ("input_topic", &self.input_topic),
+            ("output_topic", &self.output_topic),
         ];
         for (option, value) in required {
             if value.trim().is_empty() {
@@ -120,30 +121,27 @@ impl StageConfig {
         }
         if self.batch_size == 0 || self.batch_size > 1_000_000 {
             return Err(Error::config(
-                "--batch-size",
+                "batch_size",
                 format!("expected 1 to 1000000 messages, got {}", self.batch_size),
             ));
         }
         if self.score_threads == 0 || self.score_threads > 64 {
             return Err(Error::config(
-                "--score-threads",
+                "score_threads",
                 format!("expected 1 to 64 threads, got {}", self.score_threads),
             ));
         }
         if self.linger > Duration::from_secs(3600) {
-            return Err(Error::config("--linger-ms", "expected at most one hour"));
+            return Err(Error::config("linger", "expected at most one hour"));
         }
         if self.output_topic == self.input_topic {
             return Err(Error::config(
-                "--output-topic",
-                "must differ from --input-topic (the stage would read its own outputs)",
+                "output_topic",
+                "must differ from `input_topic` (the stage would read its own outputs)",
             ));
         }
         if self.dlq_topic.as_deref() == Some(self.input_topic.as_str()) {
-            return Err(Error::config(
-                "--dlq-topic",
-                "must differ from --input-topic",
-            ));
+            return Err(Error::config("dlq_topic", "must differ from `input_topic`"));
         }
         for (key, value) in &self.kafka_options {
             self.check_option(key, value)?;
@@ -158,13 +156,13 @@ impl StageConfig {
             .unwrap_or(key);
         let refuse = |why: &str| {
             Err(Error::config(
-                format!("--kafka-option {key}"),
+                format!("kafka_option {key}"),
                 why.to_string(),
             ))
         };
         match bare {
-            "bootstrap.servers" => refuse("use --brokers"),
-            "group.id" => refuse("use --group-id"),
+            "bootstrap.servers" => refuse("use `brokers`"),
+            "group.id" => refuse("use `group_id`"),
             "enable.auto.commit" | "enable.auto.offset.store" if value != "false" => refuse(
                 "the stage commits offsets itself, after every output of a batch is acknowledged",
             ),
@@ -178,7 +176,7 @@ impl StageConfig {
             "enable.idempotence" if value != "true" => refuse(
                 "the stage's producer must be idempotent (ordering and no duplicates on retry)",
             ),
-            "transactional.id" if !self.exactly_once => refuse("only with --exactly-once"),
+            "transactional.id" if !self.exactly_once => refuse("only with `exactly_once`"),
             _ => Ok(()),
         }
     }
@@ -349,33 +347,31 @@ mod tests {
 
     #[test]
     fn required_settings_and_topics() {
+        // Errors name the settings as a library caller knows them, not as CLI flags.
+        let refused = |c: StageConfig, option: &str| {
+            let e = c.validate().unwrap_err();
+            let text = e.to_string();
+            assert!(
+                matches!(&e, Error::Config { option: o, .. } if o == option)
+                    && !text.contains("--"),
+                "{text}"
+            );
+        };
         let mut c = config();
         c.output_topic = "in".into();
-        assert!(
-            c.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("--output-topic")
-        );
+        refused(c, "output_topic");
         let mut c = config();
         c.brokers.clear();
-        assert!(c.validate().unwrap_err().to_string().contains("--brokers"));
+        refused(c, "brokers");
         let mut c = config();
         c.batch_size = 0;
-        assert!(
-            c.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("--batch-size")
-        );
+        refused(c, "batch_size");
         let mut c = config();
         c.score_threads = 0;
-        assert!(
-            c.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("--score-threads")
-        );
+        refused(c, "score_threads");
+        let mut c = config();
+        c.linger = Duration::from_secs(7200);
+        refused(c, "linger");
         let mut c = config();
         c.exactly_once = true;
         assert_eq!(c.transactional_id(), "aeflow-g-in");

@@ -19,10 +19,10 @@ const READ_TIMEOUT: Duration = Duration::from_secs(5);
 pub async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr)> {
     let listener = TcpListener::bind(addr)
         .await
-        .map_err(|e| Error::config("--metrics-addr", format!("cannot listen on {addr}: {e}")))?;
+        .map_err(|e| Error::config("metrics_addr", format!("cannot listen on {addr}: {e}")))?;
     let local = listener
         .local_addr()
-        .map_err(|e| Error::config("--metrics-addr", e.to_string()))?;
+        .map_err(|e| Error::config("metrics_addr", e.to_string()))?;
     Ok((listener, local))
 }
 

@@ -12,7 +12,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -40,7 +40,7 @@ use super::sink::{self, Done};
 use super::worker::{self, Work, WorkerSettings};
 use super::{http, transaction};
 use crate::error::{Error, Result};
-use crate::model::Autoencoder;
+use crate::model::{Autoencoder, ModelSource};
 
 /// Dropped-message warnings logged per summary interval (the rest are counted).
 const LOG_BUDGET: u64 = 20;
@@ -48,13 +48,14 @@ const TICK: Duration = Duration::from_millis(100);
 /// How often an at-least-once stage checks that the broker acknowledged its delivered offsets.
 const RECOMMIT_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Where the model comes from.
+/// The model a stage is built with.
 #[derive(Debug)]
-enum ModelSource {
-    /// A file, watched for changes.
-    Path(PathBuf),
-    /// A model in memory, with its name; no hot reload.
-    Memory(String, Box<Autoencoder>),
+enum StageModel {
+    /// Loaded at build from where it comes from (a [`ModelSource::File`], watched for changes
+    /// and hot-reloaded).
+    Load(ModelSource),
+    /// Given in memory, with its name in outputs; no hot reload.
+    Given(String, Box<Autoencoder>),
     /// No model: outputs are the inputs (to measure the Kafka path alone).
     PassThrough,
 }
@@ -81,7 +82,7 @@ enum ModelSource {
 #[derive(Debug)]
 pub struct StreamStageBuilder {
     config: StageConfig,
-    model: Option<ModelSource>,
+    model: Option<StageModel>,
 }
 
 impl StreamStageBuilder {
@@ -112,18 +113,20 @@ impl StreamStageBuilder {
     }
     /// The model file; it is watched and hot-reloaded.
     pub fn model_path(mut self, path: impl AsRef<Path>) -> Self {
-        self.model = Some(ModelSource::Path(path.as_ref().to_path_buf()));
+        self.model = Some(StageModel::Load(ModelSource::File(
+            path.as_ref().to_path_buf(),
+        )));
         self
     }
     /// A model in memory, named `name` in outputs (no hot reload).
     pub fn model(mut self, name: impl Into<String>, model: Autoencoder) -> Self {
-        self.model = Some(ModelSource::Memory(name.into(), Box::new(model)));
+        self.model = Some(StageModel::Given(name.into(), Box::new(model)));
         self
     }
     /// No model: every message is forwarded unchanged through the same consume → batch →
     /// produce → commit path. For measuring what the Kafka path alone costs.
     pub fn pass_through(mut self) -> Self {
-        self.model = Some(ModelSource::PassThrough);
+        self.model = Some(StageModel::PassThrough);
         self
     }
     /// Score (default) or encode.
@@ -195,31 +198,35 @@ impl StreamStageBuilder {
         self
     }
 
-    /// Validates the settings and loads the model.
+    /// Validates the settings and loads the model. Errors name the settings as this builder
+    /// does (`model`, `format`, `batch_size`), not as CLI flags.
     pub fn build(self) -> Result<StreamStage> {
         self.config.validate()?;
         let (model, watcher) = match self.model {
             None => {
                 return Err(Error::config(
-                    "--model",
+                    "model",
                     "is required (a model file, a model in memory, or pass-through)",
                 ));
             }
-            Some(ModelSource::Path(p)) => {
-                let m = ActiveModel::load(&p)?;
-                (Some(Arc::new(m)), Some(ModelWatcher::new(&p)))
+            Some(StageModel::Load(source)) => {
+                let path = source.path().ok_or_else(|| {
+                    Error::Internal(format!("a stage loads its model from a file, not {source}"))
+                })?;
+                let m = ActiveModel::load(path)?;
+                (Some(Arc::new(m)), Some(ModelWatcher::new(path)))
             }
-            Some(ModelSource::Memory(name, m)) => {
+            Some(StageModel::Given(name, m)) => {
                 (Some(Arc::new(ActiveModel::new(&name, *m)?)), None)
             }
-            Some(ModelSource::PassThrough) => (None, None),
+            Some(StageModel::PassThrough) => (None, None),
         };
         if let Some(m) = &model
             && self.config.format == Format::Csv
             && matches!(m.shape, FeatureShape::Vector { .. })
         {
             return Err(Error::config(
-                "--format",
+                "format",
                 format!(
                     "csv needs a model trained on scalar columns; model {} reads one vector column",
                     m.tag.name
@@ -293,6 +300,10 @@ impl StreamStage {
     /// (bounded by the shutdown timeout), commits what was delivered and returns the final
     /// metrics. Returns an error when the stage cannot go on (a fatal producer error, a failed
     /// rewind); a restart then resumes from the last commit.
+    ///
+    /// Phases: connect the clients (`Clients::connect`), start the threads behind the IO loop
+    /// (`Pipeline::start`), run the IO loop (`RunState::main_loop`), drain it
+    /// (`RunState::shut_down`) and stop the threads (`Pipeline::stop`).
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<MetricsSnapshot> {
         let StreamStage {
             config,
@@ -300,9 +311,51 @@ impl StreamStage {
             watcher,
             metrics,
         } = self;
-        let eos = config.exactly_once;
         let epoch = Arc::new(Epoch::new());
+        let clients = Clients::connect(&config, &metrics, &epoch).await?;
+        let (pipeline, work_tx, mut done_rx) =
+            Pipeline::start(&config, &clients.producer, &metrics, &epoch).await?;
+        log_start(&config, model.as_deref());
 
+        let mut state = RunState::new(
+            &clients.consumer,
+            &config,
+            &metrics,
+            &pipeline.settings,
+            &epoch,
+            model,
+            watcher,
+        );
+        let result = match state.main_loop(&work_tx, &mut done_rx, shutdown).await {
+            Ok(()) => state.shut_down(work_tx, &mut done_rx).await,
+            Err(e) => {
+                drop(work_tx);
+                Err(e)
+            }
+        };
+        drop(state);
+        pipeline.stop(config.shutdown_timeout).await;
+        clients.close(config.exactly_once);
+        log::info!("{}", metrics.summary_line(&MetricsSnapshot::default()));
+        result.map(|()| metrics.snapshot())
+    }
+}
+
+/// The two Kafka clients of a stage.
+struct Clients {
+    producer: FutureProducer,
+    consumer: StreamConsumer<StageContext>,
+}
+
+impl Clients {
+    /// Creates the producer (initialising its transactions under exactly-once) and the
+    /// consumer, subscribed to the input topic.
+    async fn connect(
+        config: &StageConfig,
+        metrics: &Arc<Metrics>,
+        epoch: &Arc<Epoch>,
+    ) -> Result<Self> {
+        let eos = config.exactly_once;
         let producer: FutureProducer = config.producer_config().create()?;
         if eos {
             let p = producer.clone();
@@ -314,7 +367,37 @@ impl StreamStage {
             .consumer_config()
             .create_with_context(StageContext::new(metrics.clone(), epoch.clone(), eos))?;
         consumer.subscribe(&[&config.input_topic])?;
+        Ok(Clients { producer, consumer })
+    }
 
+    /// Leaves the group, and under at-least-once flushes what the producer still holds.
+    fn close(self, exactly_once: bool) {
+        drop(self.consumer);
+        if !exactly_once {
+            let _ = self.producer.flush(Duration::from_secs(5));
+        }
+    }
+}
+
+/// The threads and tasks behind the IO loop: the scoring thread, the producer side (the
+/// transaction thread, or the enqueue and ack tasks) and the metrics server.
+struct Pipeline {
+    settings: Arc<WorkerSettings>,
+    worker: std::thread::JoinHandle<()>,
+    txn_thread: Option<std::thread::JoinHandle<()>>,
+    tasks: Vec<JoinHandle<()>>,
+    server: Option<JoinHandle<()>>,
+}
+
+impl Pipeline {
+    /// Starts everything and returns the IO loop's ends of it: where batches go in, and where
+    /// delivered or failed batches come back.
+    async fn start(
+        config: &StageConfig,
+        producer: &FutureProducer,
+        metrics: &Arc<Metrics>,
+        epoch: &Arc<Epoch>,
+    ) -> Result<(Self, mpsc::Sender<Work>, mpsc::UnboundedReceiver<Done>)> {
         let settings = Arc::new(WorkerSettings {
             mode: config.mode,
             format: config.format,
@@ -324,7 +407,7 @@ impl StreamStage {
         });
         let (work_tx, work_rx) = mpsc::channel::<Work>(2);
         let (sink_tx, sink_rx) = mpsc::channel(2);
-        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+        let (done_tx, done_rx) = mpsc::unbounded_channel::<Done>();
         let worker = worker::spawn(
             work_rx,
             sink_tx,
@@ -334,30 +417,15 @@ impl StreamStage {
             config.score_threads,
         )?;
         let mut tasks: Vec<JoinHandle<()>> = Vec::new();
-        let txn_thread = if eos {
-            Some(transaction::spawn(
-                sink_rx,
-                done_tx,
-                producer.clone(),
-                epoch.clone(),
-                metrics.clone(),
-            )?)
+        let txn_thread = if config.exactly_once {
+            let (p, e, m) = (producer.clone(), epoch.clone(), metrics.clone());
+            Some(transaction::spawn(sink_rx, done_tx, p, e, m)?)
         } else {
             let (ack_tx, ack_rx) = mpsc::channel(4);
-            tasks.push(tokio::spawn(sink::produce(
-                sink_rx,
-                ack_tx,
-                producer.clone(),
-                epoch.clone(),
-                metrics.clone(),
-            )));
-            tasks.push(tokio::spawn(sink::ack(
-                ack_rx,
-                done_tx,
-                producer.clone(),
-                epoch.clone(),
-                metrics.clone(),
-            )));
+            let (p, e, m) = (producer.clone(), epoch.clone(), metrics.clone());
+            tasks.push(tokio::spawn(sink::produce(sink_rx, ack_tx, p, e, m)));
+            let (p, e, m) = (producer.clone(), epoch.clone(), metrics.clone());
+            tasks.push(tokio::spawn(sink::ack(ack_rx, done_tx, p, e, m)));
             None
         };
         let server = match config.metrics_addr {
@@ -368,74 +436,70 @@ impl StreamStage {
             }
             None => None,
         };
-        log::info!(
-            "streaming {} → {} ({} {}, {}, batches of ≤{} / {:?}, model {})",
-            config.input_topic,
-            config.output_topic,
-            config.format.name(),
-            match config.mode {
-                Mode::Score => "score",
-                Mode::Encode => "encode",
-            },
-            if eos { "exactly-once" } else { "at-least-once" },
-            config.batch_size,
-            config.linger,
-            model
-                .as_ref()
-                .map_or("pass-through".to_string(), |m| m.tag.header().to_string()),
-        );
-
-        let mut state = RunState {
-            consumer: &consumer,
-            config: &config,
-            metrics: &metrics,
-            settings: &settings,
-            epoch: &epoch,
-            seen_epoch: epoch.current(),
-            seen_rebalances: epoch.rebalances(),
-            batcher: Batcher::new(config.batch_size, config.linger),
-            inflight: InFlight::new(),
-            next_id: 0,
-            model,
-            watcher,
-            reload: None,
-            topic: Arc::from(config.input_topic.as_str()),
-            last_reload_check: Instant::now(),
-            last_summary: Instant::now(),
-            last_commit_check: Instant::now(),
-            previous: metrics.snapshot(),
+        let pipeline = Pipeline {
+            settings,
+            worker,
+            txn_thread,
+            tasks,
+            server,
         };
+        Ok((pipeline, work_tx, done_rx))
+    }
 
-        let result = state.main_loop(&work_tx, &mut done_rx, shutdown).await;
-        let result = match result {
-            Ok(()) => state.shut_down(work_tx, &mut done_rx).await,
-            Err(e) => {
-                drop(work_tx);
-                Err(e)
-            }
-        };
-        drop(state);
-        // The threads end once their channels are closed and their last batch is done.
+    /// Waits (each wait bounded by `timeout`) for the threads and tasks to end: they do once
+    /// their channels are closed and their last batch is done. Then stops the metrics server.
+    async fn stop(self, timeout: Duration) {
+        let Pipeline {
+            worker,
+            txn_thread,
+            tasks,
+            server,
+            ..
+        } = self;
         let joiner = tokio::task::spawn_blocking(move || {
             let _ = worker.join();
             if let Some(t) = txn_thread {
                 let _ = t.join();
             }
         });
-        let _ = tokio::time::timeout(config.shutdown_timeout, joiner).await;
+        let _ = tokio::time::timeout(timeout, joiner).await;
         for t in tasks {
-            let _ = tokio::time::timeout(config.shutdown_timeout, t).await;
+            let _ = tokio::time::timeout(timeout, t).await;
         }
         if let Some(s) = server {
             s.abort();
         }
-        drop(consumer);
-        if !eos {
-            let _ = producer.flush(Duration::from_secs(5));
-        }
-        log::info!("{}", metrics.summary_line(&MetricsSnapshot::default()));
-        result.map(|()| metrics.snapshot())
     }
+}
+
+/// Logs what the stage is about to do: topics, format, mode, guarantee, batching and model.
+fn log_start(config: &StageConfig, model: Option<&ActiveModel>) {
+    log::info!(
+        "streaming {} → {} ({} {}, {}, batches of ≤{} / {:?}, model {})",
+        config.input_topic,
+        config.output_topic,
+        config.format.name(),
+        match config.mode {
+            Mode::Score => "score",
+            Mode::Encode => "encode",
+        },
+        if config.exactly_once {
+            "exactly-once"
+        } else {
+            "at-least-once"
+        },
+        config.batch_size,
+        config.linger,
+        model.map_or("pass-through".to_string(), |m| m.tag.header().to_string()),
+    );
+}
+
+/// A failed seek back to `offset` of `topic`/`partition`: the Kafka error, with what was being
+/// done as context.
+fn rewind_failed(e: rdkafka::error::KafkaError, topic: &str, partition: i32, offset: i64) -> Error {
+    Error::from(e).context(format!(
+        "rewinding {topic}/{partition} to offset {offset} after a failed batch"
+    ))
 }
 
 /// The IO loop's state.
@@ -460,7 +524,41 @@ struct RunState<'a> {
     previous: MetricsSnapshot,
 }
 
-impl RunState<'_> {
+impl<'a> RunState<'a> {
+    /// The state at the start: nothing gathered, nothing in flight.
+    fn new(
+        consumer: &'a StreamConsumer<StageContext>,
+        config: &'a StageConfig,
+        metrics: &'a Arc<Metrics>,
+        settings: &'a WorkerSettings,
+        epoch: &'a Epoch,
+        model: Option<Arc<ActiveModel>>,
+        watcher: Option<ModelWatcher>,
+    ) -> Self {
+        RunState {
+            consumer,
+            config,
+            metrics,
+            settings,
+            epoch,
+            seen_epoch: epoch.current(),
+            seen_rebalances: epoch.rebalances(),
+            batcher: Batcher::new(config.batch_size, config.linger),
+            inflight: InFlight::new(),
+            next_id: 0,
+            model,
+            watcher,
+            reload: None,
+            topic: Arc::from(config.input_topic.as_str()),
+            last_reload_check: Instant::now(),
+            last_summary: Instant::now(),
+            last_commit_check: Instant::now(),
+            previous: metrics.snapshot(),
+        }
+    }
+
+    /// Receives messages, cuts and hands over batches, handles delivered and failed ones, and
+    /// runs the timers, until `shutdown` resolves or the consumer's stream ends.
     async fn main_loop(
         &mut self,
         work_tx: &mpsc::Sender<Work>,
@@ -621,12 +719,7 @@ impl RunState<'_> {
                     Offset::Offset(offset),
                     Duration::from_secs(10),
                 )
-                .map_err(|e| {
-                    Error::data(
-                        format!("{topic}/{partition}"),
-                        format!("cannot rewind to offset {offset} after a failed batch: {e}"),
-                    )
-                })?;
+                .map_err(|e| rewind_failed(e, &topic, partition, offset))?;
         }
         Ok(())
     }
@@ -777,5 +870,57 @@ impl RunState<'_> {
             }
         }
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use rdkafka::error::KafkaError;
+
+    use super::*;
+
+    #[test]
+    fn a_failed_rewind_is_the_kafka_error_with_what_was_being_done() {
+        let e = rewind_failed(
+            KafkaError::Seek("Local: Erroneous state".into()),
+            "in",
+            3,
+            42,
+        );
+        let text = e.to_string();
+        assert!(
+            text.starts_with("rewinding in/3 to offset 42 after a failed batch: kafka: ")
+                && text.contains("Erroneous state"),
+            "{text}"
+        );
+        let cause = e.source().and_then(|c| c.downcast_ref::<Error>());
+        assert!(
+            matches!(cause, Some(Error::Kafka(KafkaError::Seek(_)))),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn the_builder_names_its_settings_not_cli_flags() {
+        let builder = || {
+            StreamStage::builder()
+                .brokers("localhost:1")
+                .group_id("g")
+                .input_topic("a")
+                .output_topic("b")
+        };
+        let e = builder().build().unwrap_err();
+        assert!(
+            matches!(&e, Error::Config { option, .. } if option == "model"),
+            "{e}"
+        );
+        let e = builder().pass_through().batch_size(0).build().unwrap_err();
+        assert!(
+            matches!(&e, Error::Config { option, .. } if option == "batch_size"),
+            "{e}"
+        );
+        assert!(!e.to_string().contains("--"), "{e}");
     }
 }
