@@ -235,6 +235,33 @@ def table(results, methods, args, header):
     return "\n".join(lines), wins
 
 
+def report(args, results, methods, seeds, started, final):
+    """The table so far (written after every set, so an interrupted run still leaves one)."""
+    elapsed = time.time() - started
+    version = subprocess.run([str(args.aeflow), "--version"], capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    header = [
+        f"`{shlex.join(['python3', 'benches/quality/run.py', *sys.argv[1:]])}`",
+        "",
+        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; binary {args.aeflow} ({version}); "
+        f"repository at {commit}; {os.cpu_count()} cores, {platform.machine()}; load average "
+        f"{os.getloadavg()[0]:.1f} at the end; {elapsed / 60:.1f} min in all" + ("" if final else " so far (unfinished run)") + f". Seeds {seeds}; "
+        f"protocols {','.join(args.protocols)}"
+        + (f" (B scores held-out normal rows, fraction {args.b_holdout})" if args.b_holdout else "")
+        + f"; max rows {args.max_rows}. Cells: mean ± standard deviation over seeds of ROC-AUC / PR-AUC "
+        "(average precision). aeflow settings: "
+        + "; ".join(f"{n} = defaults{(' ' + shlex.join(f)) if f else ''}" for n, f in args.settings) + ".",
+    ]
+    text, _ = table(results, methods, args, header)
+    if final:
+        print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text + "\n")
+    args.out.with_suffix(".json").write_text(json.dumps(
+        {"argv": sys.argv[1:], "binary": str(args.aeflow), "version": version, "commit": commit,
+         "elapsed_s": elapsed, "cells": results}, indent=1))
+
+
 def main():
     if not in_venv():
         ensure_venv()
@@ -319,28 +346,8 @@ def main():
                     f"{m} {cell['scores'][m]['roc'][-1]:.3f}" for m in methods if cell["scores"][m]["roc"]),
                     flush=True)
             results.append(cell)
-    elapsed = time.time() - started
-    version = subprocess.run([str(args.aeflow), "--version"], capture_output=True, text=True).stdout.strip()
-    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    header = [
-        f"`{shlex.join(['python3', 'benches/quality/run.py', *sys.argv[1:]])}`",
-        "",
-        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; binary {args.aeflow} ({version}); "
-        f"repository at {commit}; {os.cpu_count()} cores, {platform.machine()}; load average "
-        f"{os.getloadavg()[0]:.1f} at the end; {elapsed / 60:.1f} min in all. Seeds {seeds}; "
-        f"protocols {','.join(args.protocols)}"
-        + (f" (B scores held-out normal rows, fraction {args.b_holdout})" if args.b_holdout else "")
-        + f"; max rows {args.max_rows}. Cells: mean ± standard deviation over seeds of ROC-AUC / PR-AUC "
-        "(average precision). aeflow settings: "
-        + "; ".join(f"{n} = defaults{(' ' + shlex.join(f)) if f else ''}" for n, f in args.settings) + ".",
-    ]
-    text, _ = table(results, methods, args, header)
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text + "\n")
-    args.out.with_suffix(".json").write_text(json.dumps(
-        {"argv": sys.argv[1:], "binary": str(args.aeflow), "version": version, "commit": commit,
-         "elapsed_s": elapsed, "cells": results}, indent=1))
+        report(args, results, methods, seeds, started, final=False)
+    report(args, results, methods, seeds, started, final=True)
     print(f"\nwrote {args.out} and {args.out.with_suffix('.json')}", file=sys.stderr)
 
 
