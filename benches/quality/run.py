@@ -34,6 +34,7 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -243,8 +244,9 @@ def report(args, results, methods, seeds, started, final):
     header = [
         f"`{shlex.join(['python3', 'benches/quality/run.py', *sys.argv[1:]])}`",
         "",
-        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; binary {args.aeflow} ({version}); "
-        f"repository at {commit}; {os.cpu_count()} cores, {platform.machine()}; load average "
+        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; binary {args.source} ({version}, "
+        f"{datetime.datetime.fromtimestamp(args.source_mtime, datetime.timezone.utc):%H:%M} UTC build); "
+        f"harness at commit {commit} (the binary may come from another tree); {os.cpu_count()} cores, {platform.machine()}; load average "
         f"{os.getloadavg()[0]:.1f} at the end; {elapsed / 60:.1f} min in all" + ("" if final else " so far (unfinished run)") + f". Seeds {seeds}; "
         f"protocols {','.join(args.protocols)}"
         + (f" (B scores held-out normal rows, fraction {args.b_holdout})" if args.b_holdout else "")
@@ -258,7 +260,7 @@ def report(args, results, methods, seeds, started, final):
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text + "\n")
     args.out.with_suffix(".json").write_text(json.dumps(
-        {"argv": sys.argv[1:], "binary": str(args.aeflow), "version": version, "commit": commit,
+        {"argv": sys.argv[1:], "binary": str(args.source), "version": version, "commit": commit,
          "elapsed_s": elapsed, "cells": results}, indent=1))
 
 
@@ -280,6 +282,11 @@ def main():
     WORK.mkdir(parents=True, exist_ok=True)
     workdir = WORK / "work"
     workdir.mkdir(exist_ok=True)
+    # Run a private copy: a rebuild during the run must not swap (or remove) the binary under test.
+    args.source = args.aeflow
+    args.aeflow = workdir / "aeflow-under-test"
+    args.source_mtime = args.source.stat().st_mtime
+    shutil.copy2(args.source, args.aeflow)
     baselines = ["IsolationForest", "LOF", "PCA"]
     methods = [name for name, _ in args.settings] + baselines
     seeds = list(range(args.seeds))
