@@ -280,7 +280,8 @@ def main():
     args = parse_args()
     started = time.time()
     WORK.mkdir(parents=True, exist_ok=True)
-    workdir = WORK / "work"
+    # One work directory per run, so that two runs at once do not share model or Parquet files.
+    workdir = WORK / f"work-{os.getpid()}"
     workdir.mkdir(exist_ok=True)
     # Run a private copy: a rebuild during the run must not swap (or remove) the binary under test.
     args.source = args.aeflow
@@ -355,6 +356,7 @@ def main():
             results.append(cell)
         report(args, results, methods, seeds, started, final=False)
     report(args, results, methods, seeds, started, final=True)
+    shutil.rmtree(workdir, ignore_errors=True)
     print(f"\nwrote {args.out} and {args.out.with_suffix('.json')}", file=sys.stderr)
 
 
