@@ -213,9 +213,10 @@ def table(results, methods, args, header):
         for m in methods:
             r = cell["scores"].get(m)
             if not r or not r["roc"]:
-                row.append("failed" if r and r.get("error") else "–")
+                row.append("failed" if r and r.get("failures") else "–")
                 continue
-            row.append(f"{fmt(r['roc'])} / {fmt(r['pr'])}")
+            failed = f" ({len(r['failures'])} runs failed)" if r.get("failures") else ""
+            row.append(f"{fmt(r['roc'])} / {fmt(r['pr'])}{failed}")
             means[m].append(np.mean(r["roc"]))
         lines.append("| " + " | ".join(row) + " |")
         ae = cell["scores"].get("aeflow")
@@ -332,7 +333,7 @@ def main():
                         s = aeflow_scores(args.aeflow, fit_file, score_file, X_score, seed, flags, workdir, args.timeout)
                     except (RuntimeError, subprocess.TimeoutExpired) as e:
                         print(f"{set_name} {protocol} seed {seed} {name}: {e}", file=sys.stderr)
-                        r["error"] = str(e)[-500:]
+                        r.setdefault("failures", []).append(f"seed {seed}: {str(e)[-500:]}")
                         continue
                     r["seconds"].append(time.time() - t0)
                     roc, pr = metrics(y_score, s)
