@@ -36,12 +36,12 @@ pub use kind::Kind;
 pub use kind_options::{
     DEFAULT_L1_ACTIVITY, DEFAULT_NOISE_STD, DEFAULT_SPARSITY_WEIGHT, KindOptions,
 };
+pub use observer::{EpochRecord, Silent, TrainObserver};
+pub(crate) use options::check_integer;
 pub use options::{
     Choice, DEFAULT_MAX_ROWS, OptionSpec, Range, RawValue, TRAIN_OPTIONS, TrainRequest, TypedValue,
     ValueSpec, mention, mention_value, option_spec, respell, spell_mentions,
 };
-pub(crate) use options::check_integer;
-pub use observer::{EpochRecord, Silent, TrainObserver};
 pub use scaler::{MissingPolicy, Preprocessing, ScalerKind};
 pub use score::{ScoreOptions, Scores};
 pub use summary::{DEAD_UNIT_STD, Diagnostics, LatentActivity, ModelSummary};

@@ -32,9 +32,8 @@ impl TrainOptions {
     /// Read `options` over the defaults. An unknown option, a repeated option or a bad value is
     /// an error naming it (as a SQL key) and what was expected.
     pub fn from_options(options: &[(String, OptionValue)]) -> Result<Self> {
-        let request =
-            TrainRequest::from_options(options.iter().map(|(k, v)| (k.as_str(), raw(v))))
-                .map_err(sql_spelling)?;
+        let request = TrainRequest::from_options(options.iter().map(|(k, v)| (k.as_str(), raw(v))))
+            .map_err(sql_spelling)?;
         let selection = match (request.columns, request.exclude) {
             (Some(c), _) => FeatureSelection::Columns(c),
             (None, Some(e)) => FeatureSelection::Exclude(e),

@@ -58,7 +58,11 @@ static FLAGS: LazyLock<Vec<TableFlag>> = LazyLock::new(|| {
             TableFlag {
                 spec,
                 long: flag(spec.name)[2..].to_string(),
-                aliases: spec.aliases.iter().map(|a| flag(a)[2..].to_string()).collect(),
+                aliases: spec
+                    .aliases
+                    .iter()
+                    .map(|a| flag(a)[2..].to_string())
+                    .collect(),
                 help: format!("{}{kind}{default}", spell_mentions(spec.doc, spelled)),
             }
         })
@@ -83,11 +87,10 @@ impl TableFlag {
                 .require_equals(true)
                 .default_missing_value("true"),
             ValueSpec::Choice(_) => arg,
-            ValueSpec::Integer { .. } => arg.value_name("N"),
-            ValueSpec::Number(_) => arg.value_name("F"),
-            ValueSpec::Sizes { example } | ValueSpec::Names { example } => {
-                arg.value_name(example)
-            }
+            // `--beta -1` reaches the table, which says what is expected.
+            ValueSpec::Integer { .. } => arg.value_name("N").allow_negative_numbers(true),
+            ValueSpec::Number(_) => arg.value_name("F").allow_negative_numbers(true),
+            ValueSpec::Sizes { example } | ValueSpec::Names { example } => arg.value_name(example),
         }
     }
 }
@@ -175,7 +178,8 @@ impl clap::FromArgMatches for TrainFlags {
             self.given.push(("early_stop", RawValue::Bool(false)));
         }
         if m.try_get_one::<bool>(IMPUTE).map_err(wrong)? == Some(&true) {
-            self.given.push(("missing", RawValue::Word("impute_mean".into())));
+            self.given
+                .push(("missing", RawValue::Word("impute_mean".into())));
         }
         Ok(())
     }
@@ -198,8 +202,8 @@ mod tests {
             .map(String::from)
             .into();
         argv.extend(pairs.iter().map(|(k, v)| format!("{}={v}", flag(k))));
-        let parsed = Cli::try_parse_from(&argv)
-            .map_err(|e| Error::config(argv.join(" "), e.to_string()))?;
+        let parsed =
+            Cli::try_parse_from(&argv).map_err(|e| Error::config(argv.join(" "), e.to_string()))?;
         let Sub::Train(args) = parsed.command else {
             panic!("not train: {argv:?}")
         };
@@ -382,6 +386,10 @@ mod tests {
         assert_eq!(
             err(&["--learning-rate", "0"]),
             "invalid value for --learning-rate: expected a number > 0, got 0"
+        );
+        assert_eq!(
+            err(&["--kind", "variational", "--beta", "-1"]),
+            "invalid value for --beta: expected a number >= 0, got -1"
         );
         assert_eq!(
             err(&["--noise-std", "0.1"]),

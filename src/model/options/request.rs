@@ -195,7 +195,10 @@ mod tests {
                 "invalid value for hidden_units: expected a list of positive integers such as 64,16,64, got 64,x",
             ),
             (&[("seed", "1"), ("seed", "2")], "seed: given twice"),
-            (&[("hidden", "8,2,8"), ("hidden_units", "8,2,8")], "hidden_units: given twice"),
+            (
+                &[("hidden", "8,2,8"), ("hidden_units", "8,2,8")],
+                "hidden_units: given twice",
+            ),
             (
                 &[("columns", "a"), ("exclude", "b")],
                 "columns/exclude: give columns or exclude, not both",

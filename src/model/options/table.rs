@@ -9,9 +9,7 @@ use super::request::Draft;
 use super::value::{Choice, Range, TypedValue, ValueSpec};
 use crate::error::{Error, Result};
 use crate::model::config::TrainConfig;
-use crate::model::convolutional::{
-    DEFAULT_FILTERS, DEFAULT_KERNEL_SIZE, Downsample, Upsampling,
-};
+use crate::model::convolutional::{DEFAULT_FILTERS, DEFAULT_KERNEL_SIZE, Downsample, Upsampling};
 use crate::model::kind_options::{DEFAULT_L1_ACTIVITY, DEFAULT_NOISE_STD, DEFAULT_SPARSITY_WEIGHT};
 use crate::model::variational::VariationalConfig;
 
@@ -535,9 +533,7 @@ pub static TRAIN_OPTIONS: &[OptionSpec] = &[
     OptionSpec {
         name: "input_shape",
         aliases: &[],
-        value: ValueSpec::Sizes {
-            example: "1,28,28",
-        },
+        value: ValueSpec::Sizes { example: "1,28,28" },
         default: || None,
         doc: "Shape of one row, channels,length (e.g. 1,128) or channels,height,width (e.g. 1,28,28); required.",
         kind: Some("convolutional"),
@@ -607,7 +603,11 @@ mod tests {
         for s in TRAIN_OPTIONS {
             for n in std::iter::once(&s.name).chain(s.aliases) {
                 assert!(seen.insert(*n), "{n} twice");
-                assert!(n.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{n}");
+                assert!(
+                    n.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+                    "{n}"
+                );
             }
         }
     }
@@ -629,7 +629,10 @@ mod tests {
         assert_eq!(shown("upsample").as_deref(), Some("transpose"));
         assert_eq!(Upsampling::default(), Upsampling::Transpose);
         assert_eq!(shown("anomaly_score").as_deref(), Some("reconstruction"));
-        assert_eq!(VariationalScore::default(), VariationalScore::Reconstruction);
+        assert_eq!(
+            VariationalScore::default(),
+            VariationalScore::Reconstruction
+        );
         assert_eq!(shown("epochs").as_deref(), Some("100"));
         assert_eq!(shown("max_rows").as_deref(), Some("1000000"));
     }
@@ -638,9 +641,18 @@ mod tests {
     fn ranges_name_the_option() {
         assert!(check_number("dropout", 0.5f32).is_ok());
         let e = check_number("dropout", 1.0f32).unwrap_err().to_string();
-        assert_eq!(e, "invalid value for dropout: expected a number in [0, 1), got 1");
+        assert_eq!(
+            e,
+            "invalid value for dropout: expected a number in [0, 1), got 1"
+        );
         let e = check_integer("epochs", 0).unwrap_err().to_string();
-        assert_eq!(e, "invalid value for epochs: expected a positive integer, got 0");
-        assert!(matches!(check_number("epochs", 1.0), Err(Error::Internal(_))));
+        assert_eq!(
+            e,
+            "invalid value for epochs: expected a positive integer, got 0"
+        );
+        assert!(matches!(
+            check_number("epochs", 1.0),
+            Err(Error::Internal(_))
+        ));
     }
 }

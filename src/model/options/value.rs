@@ -292,7 +292,9 @@ impl ValueSpec {
             }
             ValueSpec::Names { .. } => {
                 if let RawValue::List(items) = raw
-                    && items.iter().any(|i| !matches!(i, RawValue::Word(_) | RawValue::Quoted(_)))
+                    && items
+                        .iter()
+                        .any(|i| !matches!(i, RawValue::Word(_) | RawValue::Quoted(_)))
                 {
                     return None;
                 }
@@ -420,11 +422,17 @@ mod tests {
 
     #[test]
     fn lists_come_as_lists_or_comma_separated_text() {
-        let spec = ValueSpec::Sizes { example: "64,16,64" };
+        let spec = ValueSpec::Sizes {
+            example: "64,16,64",
+        };
         let want = Some(TypedValue::Sizes(vec![64, 16, 64]));
         assert_eq!(spec.parse(&word("64,16,64")), want);
         assert_eq!(spec.parse(&RawValue::Quoted("64, 16, 64".into())), want);
-        let list = RawValue::List(["64", "16", "64"].map(|n| RawValue::Number(n.into())).into());
+        let list = RawValue::List(
+            ["64", "16", "64"]
+                .map(|n| RawValue::Number(n.into()))
+                .into(),
+        );
         assert_eq!(spec.parse(&list), want);
         assert_eq!(spec.parse(&word("8,0,8")), None);
         assert_eq!(spec.parse(&RawValue::List(vec![])), None);
@@ -433,14 +441,23 @@ mod tests {
             names.parse(&word("a, b")),
             Some(TypedValue::Names(vec!["a".into(), "b".into()]))
         );
-        assert_eq!(names.parse(&RawValue::List(vec![RawValue::Number("1".into())])), None);
+        assert_eq!(
+            names.parse(&RawValue::List(vec![RawValue::Number("1".into())])),
+            None
+        );
         assert_eq!(names.parse(&word("a,,b")), None);
     }
 
     #[test]
     fn bools_take_their_words() {
-        assert_eq!(ValueSpec::Bool.parse(&word("Off")), Some(TypedValue::Bool(false)));
-        assert_eq!(ValueSpec::Bool.parse(&RawValue::Bool(true)), Some(TypedValue::Bool(true)));
+        assert_eq!(
+            ValueSpec::Bool.parse(&word("Off")),
+            Some(TypedValue::Bool(false))
+        );
+        assert_eq!(
+            ValueSpec::Bool.parse(&RawValue::Bool(true)),
+            Some(TypedValue::Bool(true))
+        );
         assert_eq!(ValueSpec::Bool.parse(&word("maybe")), None);
     }
 }
