@@ -41,6 +41,8 @@ struct TableFlag {
     spec: &'static OptionSpec,
     long: String,
     aliases: Vec<String>,
+    /// `KIND` for `--kind <KIND>`.
+    value_name: String,
     help: String,
 }
 
@@ -63,6 +65,7 @@ static FLAGS: LazyLock<Vec<TableFlag>> = LazyLock::new(|| {
                     .iter()
                     .map(|a| flag(a)[2..].to_string())
                     .collect(),
+                value_name: spec.name.to_ascii_uppercase(),
                 help: format!("{}{kind}{default}", spell_mentions(spec.doc, spelled)),
             }
         })
@@ -83,10 +86,11 @@ impl TableFlag {
             .value_parser(TableValue(spec));
         match spec.value {
             ValueSpec::Bool => arg
+                .value_name(self.value_name.as_str())
                 .num_args(0..=1)
                 .require_equals(true)
                 .default_missing_value("true"),
-            ValueSpec::Choice(_) => arg,
+            ValueSpec::Choice(_) => arg.value_name(self.value_name.as_str()),
             // `--beta -1` reaches the table, which says what is expected.
             ValueSpec::Integer { .. } => arg.value_name("N").allow_negative_numbers(true),
             ValueSpec::Number(_) => arg.value_name("F").allow_negative_numbers(true),
