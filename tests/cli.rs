@@ -607,6 +607,59 @@ fn large_inputs_are_sampled_and_say_so() {
     );
 }
 
+/// Issue 13: `--scaler minmax` (the spelling `--help` lists) trains a min-max model, as
+/// `--scaler min_max` does; `--threshold` and `--impute` are table options like the others; a bad
+/// value names the flag (`--learning-rate`), never the neutral or SQL name.
+#[test]
+fn train_takes_every_spelling_the_option_table_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("small.csv");
+    write(&data, &sensors(300, 5, &[]));
+    for scaler in ["minmax", "min_max"] {
+        let model = dir.path().join(format!("{scaler}.aemodel"));
+        train(
+            &data,
+            &model,
+            &["--scaler", scaler, "--threshold", "0.25", "-q"],
+        );
+        let m = aeflow::model::Autoencoder::load(&model).unwrap();
+        assert_eq!(
+            m.preprocessing().scaler,
+            aeflow::model::ScalerKind::MinMax,
+            "{scaler}"
+        );
+        assert_eq!(m.threshold(), Some(0.25));
+    }
+    let model = dir.path().join("m.aemodel");
+    let e = fails(
+        &[
+            "train",
+            "-i",
+            p(&data),
+            "-o",
+            p(&model),
+            "--learning-rate",
+            "-1",
+        ],
+        &["invalid value for --learning-rate: expected a number > 0, got -1"],
+    );
+    assert!(!e.contains("learning_rate"), "{e}");
+    fails(
+        &[
+            "train",
+            "-i",
+            p(&data),
+            "-o",
+            p(&model),
+            "--loss",
+            "bce",
+            "--output-activation",
+            "sigmoid",
+        ],
+        &["--loss", "use --scaler min_max"],
+    );
+}
+
 #[test]
 fn user_errors_are_one_line_and_exit_code_1() {
     let dir = tempfile::tempdir().unwrap();

@@ -578,7 +578,7 @@ fn cli_trains_scores_inspects_and_samples_the_new_kinds() {
             "-q",
         ],
         &[
-            "input_shape",
+            "--input-shape",
             "15 values per row, but the data has 16 features",
         ],
     );

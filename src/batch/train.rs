@@ -10,7 +10,7 @@ use super::read::{DEFAULT_BATCH_SIZE, FileSource};
 use crate::arrow::Reservoir;
 use crate::arrow::{FeatureLayout, FeatureSelection, batch_to_matrix};
 use crate::error::{Error, Result};
-use crate::model::MissingPolicy;
+use crate::model::{DEFAULT_MAX_ROWS, MissingPolicy, check_integer};
 
 /// How to read a training file.
 #[derive(Debug, Clone)]
@@ -19,7 +19,8 @@ pub struct TrainingOptions {
     pub format: Option<FileFormat>,
     /// Which columns are features.
     pub selection: FeatureSelection,
-    /// Keep at most this many rows: a uniform random sample of the file when it has more.
+    /// Keep at most this many rows (≥ 1): a uniform random sample of the file when it has more.
+    /// Default [`DEFAULT_MAX_ROWS`].
     pub max_rows: usize,
     /// Seed of the sample.
     pub seed: u64,
@@ -34,7 +35,7 @@ impl Default for TrainingOptions {
         TrainingOptions {
             format: None,
             selection: FeatureSelection::All,
-            max_rows: 1_000_000,
+            max_rows: DEFAULT_MAX_ROWS,
             seed: 0,
             missing: MissingPolicy::Reject,
             batch_size: DEFAULT_BATCH_SIZE,
@@ -60,9 +61,7 @@ pub struct TrainingData {
 /// Only the feature columns are decoded where the format allows (Parquet, CSV). Errors name the
 /// file, and the row and column of a NULL under the reject policy or of an infinite value.
 pub fn read_training_data(path: &Path, options: &TrainingOptions) -> Result<TrainingData> {
-    if options.max_rows == 0 {
-        return Err(Error::config("--max-rows", "must be at least 1"));
-    }
+    check_integer("max_rows", options.max_rows)?;
     let source = FileSource::open(path, options.format)?;
     let schema = source.schema();
     let name = path.display().to_string();

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::kind::Kind;
+use super::options::{check_integer, check_number, mention, mention_value};
 use super::scaler::{MissingPolicy, ScalerKind};
 use crate::error::{Error, Result};
 use crate::nn::optim::{AdagradConfig, AdamConfig, OptimizerConfig, RmspropConfig, SgdConfig};
@@ -190,102 +191,88 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
-    /// Checks every option that does not depend on the data.
+    /// Checks every option that does not depend on the data. Ranges are those of the option
+    /// table ([`super::options::TRAIN_OPTIONS`]); errors name the option neutrally
+    /// (`learning_rate`).
     pub fn validate(&self) -> Result<()> {
         self.kind.validate()?;
-        if let Some(hidden) = &self.hidden {
-            if hidden.is_empty() || hidden.len() % 2 == 0 {
-                return Err(Error::config(
-                    "hidden",
-                    format!(
-                        "expected an odd number of layer widths with the latent size in the middle (e.g. 64,16,64), got {}",
-                        fmt_widths(hidden)
-                    ),
-                ));
-            }
-            if hidden.contains(&0) {
-                return Err(Error::config(
-                    "hidden",
-                    format!("layer widths must be ≥ 1, got {}", fmt_widths(hidden)),
-                ));
-            }
-            if let Some(latent) = self.latent {
-                let middle = hidden[hidden.len() / 2];
-                if latent != middle {
-                    return Err(Error::config(
-                        "latent",
-                        format!(
-                            "{latent} disagrees with the middle of hidden ({}), which is the latent size",
-                            fmt_widths(hidden)
-                        ),
-                    ));
-                }
-            }
+        self.check_layers()?;
+        if let Some(lr) = self.learning_rate {
+            check_number("learning_rate", lr)?;
         }
-        if self.latent == Some(0) {
-            return Err(Error::config("latent", "must be ≥ 1"));
+        check_number("weight_decay", self.weight_decay)?;
+        check_number("dropout", self.dropout)?;
+        check_integer("batch_size", self.batch_size)?;
+        check_integer("epochs", self.epochs)?;
+        check_number("validation_split", self.validation_split)?;
+        if self.early_stopping {
+            check_integer("patience", self.patience)?;
         }
-        if let Some(lr) = self
-            .learning_rate
-            .filter(|lr| !(lr.is_finite() && *lr > 0.0))
-        {
+        check_number("min_rel_delta", self.min_rel_delta)?;
+        check_number("contamination", self.contamination)?;
+        self.check_loss()
+    }
+
+    /// `hidden`: an odd number of positive widths, agreeing with `latent` when both are given.
+    fn check_layers(&self) -> Result<()> {
+        if let Some(latent) = self.latent {
+            check_integer("latent", latent)?;
+        }
+        let Some(hidden) = &self.hidden else {
+            return Ok(());
+        };
+        if hidden.is_empty() || hidden.len() % 2 == 0 {
             return Err(Error::config(
-                "learning_rate",
-                format!("must be a finite number > 0, got {lr}"),
+                "hidden_units",
+                format!(
+                    "expected an odd number of layer widths with the latent size in the middle (e.g. 64,16,64), got {}",
+                    fmt_widths(hidden)
+                ),
             ));
         }
-        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+        if hidden.contains(&0) {
             return Err(Error::config(
-                "weight_decay",
-                format!("must be a finite number ≥ 0, got {}", self.weight_decay),
+                "hidden_units",
+                format!("layer widths must be ≥ 1, got {}", fmt_widths(hidden)),
             ));
         }
-        if !(0.0..1.0).contains(&self.dropout) {
-            return Err(Error::config(
-                "dropout",
-                format!("must lie in [0, 1), got {}", self.dropout),
-            ));
+        let middle = hidden[hidden.len() / 2];
+        match self.latent {
+            Some(latent) if latent != middle => Err(Error::config(
+                "latent",
+                format!(
+                    "{latent} disagrees with the middle of {} ({}), which is the latent size",
+                    mention("hidden_units"),
+                    fmt_widths(hidden)
+                ),
+            )),
+            _ => Ok(()),
         }
-        if self.batch_size == 0 {
-            return Err(Error::config("batch_size", "must be ≥ 1"));
+    }
+
+    /// Binary cross-entropy needs outputs and features in [0, 1].
+    fn check_loss(&self) -> Result<()> {
+        if self.loss != LossKind::Bce {
+            return Ok(());
         }
-        if self.epochs == 0 {
-            return Err(Error::config("epochs", "must be ≥ 1"));
-        }
-        if !(0.0..1.0).contains(&self.validation_split) {
-            return Err(Error::config(
-                "validation_split",
-                format!("must lie in [0, 1), got {}", self.validation_split),
-            ));
-        }
-        if self.early_stopping && self.patience == 0 {
-            return Err(Error::config("patience", "must be ≥ 1 with early stopping"));
-        }
-        if !(self.min_rel_delta.is_finite() && self.min_rel_delta >= 0.0) {
-            return Err(Error::config(
-                "min_rel_delta",
-                format!("must be a finite number ≥ 0, got {}", self.min_rel_delta),
-            ));
-        }
-        if !(0.0..=0.5).contains(&self.contamination) {
-            return Err(Error::config(
-                "contamination",
-                format!("must lie in [0, 0.5], got {}", self.contamination),
-            ));
-        }
-        if self.loss == LossKind::Bce && self.output_activation != ActivationKind::Sigmoid {
+        if self.output_activation != ActivationKind::Sigmoid {
             return Err(Error::config(
                 "loss",
                 format!(
-                    "bce needs output_activation sigmoid (outputs in (0, 1)), got {}",
+                    "bce needs {} (outputs in (0, 1)), got {}",
+                    mention_value("output_activation", "sigmoid"),
                     self.output_activation.name()
                 ),
             ));
         }
-        if self.loss == LossKind::Bce && self.scaler == ScalerKind::Standard {
+        if self.scaler == ScalerKind::Standard {
             return Err(Error::config(
                 "loss",
-                "bce needs features in [0, 1]: use scaler minmax (or none for data already in [0, 1])",
+                format!(
+                    "bce needs features in [0, 1]: use {} (or {} for data already in [0, 1])",
+                    mention_value("scaler", "min_max"),
+                    mention_value("scaler", "none")
+                ),
             ));
         }
         Ok(())
@@ -346,6 +333,37 @@ mod tests {
         TrainConfig::default().validate().unwrap();
     }
 
+    /// A library caller sees the neutral option name, no command-line flag, no SQL.
+    #[test]
+    fn errors_name_the_neutral_option() {
+        let e = TrainConfig {
+            learning_rate: Some(0.0),
+            ..Default::default()
+        }
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            e,
+            "invalid value for learning_rate: expected a number > 0, got 0"
+        );
+        let e = TrainConfig {
+            loss: LossKind::Bce,
+            output_activation: ActivationKind::Sigmoid,
+            ..Default::default()
+        }
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("use `scaler = min_max`"), "{e}");
+        let no_patience = TrainConfig {
+            early_stopping: false,
+            patience: 0,
+            ..Default::default()
+        };
+        no_patience.validate().unwrap();
+    }
+
     #[test]
     fn bad_values_name_the_option() {
         let cases: Vec<(TrainConfig, &str)> = vec![
@@ -354,14 +372,14 @@ mod tests {
                     hidden: Some(vec![8, 4]),
                     ..Default::default()
                 },
-                "hidden",
+                "hidden_units",
             ),
             (
                 TrainConfig {
                     hidden: Some(vec![8, 0, 8]),
                     ..Default::default()
                 },
-                "hidden",
+                "hidden_units",
             ),
             (
                 TrainConfig {

@@ -1,11 +1,13 @@
 //! A model kind and its parameters as a user gives them, on the command line (`aeflow train --kind
 //! sparse --sparsity-target 0.05`) or in SQL (`CREATE MODEL … OPTIONS (kind = 'sparse',
 //! sparsity_target = 0.05)`), and the one set of rules that turns them into a [`Kind`]: the
-//! defaults, the ranges, and the refusal of a parameter that belongs to another kind. Errors name
-//! the option as the user wrote it ([`OptionSyntax`]).
+//! refusal of a parameter that belongs to another kind (the option table says which kind each
+//! belongs to), the defaults of each kind, and its checks ([`Kind::validate`]). Errors name the
+//! options neutrally (`sparsity_target`); surfaces spell them ([`super::options::respell`]).
 
 use super::convolutional::{ConvolutionalConfig, Downsample, Upsampling};
 use super::kind::Kind;
+use super::options::{TRAIN_OPTIONS, mention, mention_value, option_spec};
 use super::variational::{VariationalConfig, VariationalScore};
 use crate::error::{Error, Result};
 
@@ -16,40 +18,6 @@ pub const DEFAULT_NOISE_STD: f32 = 0.1;
 pub const DEFAULT_L1_ACTIVITY: f32 = 1e-3;
 /// Default weight of the KL sparsity penalty when `sparsity_target` is given alone.
 pub const DEFAULT_SPARSITY_WEIGHT: f32 = 0.1;
-
-/// How the user wrote the options, so that errors name them the same way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OptionSyntax {
-    /// `--noise-std`, `--kind denoising`.
-    Cli,
-    /// `noise_std`, `kind = 'denoising'`.
-    Sql,
-}
-
-impl OptionSyntax {
-    /// An option's name (given in snake_case) as the user writes it.
-    pub fn option(self, snake: &str) -> String {
-        match self {
-            OptionSyntax::Cli => format!("--{}", snake.replace('_', "-")),
-            OptionSyntax::Sql => snake.to_string(),
-        }
-    }
-
-    fn options(self, snakes: &[&str]) -> String {
-        snakes
-            .iter()
-            .map(|s| self.option(s))
-            .collect::<Vec<_>>()
-            .join("/")
-    }
-
-    fn kind(self, name: &str) -> String {
-        match self {
-            OptionSyntax::Cli => format!("--kind {name}"),
-            OptionSyntax::Sql => format!("kind = '{name}'"),
-        }
-    }
-}
 
 /// The kind and its parameters as given; `None`: not given.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -86,175 +54,139 @@ pub struct KindOptions {
 
 impl KindOptions {
     /// The kind, with defaults filled in and every parameter checked.
-    pub fn to_kind(&self, syntax: OptionSyntax) -> Result<Kind> {
+    pub fn to_kind(&self) -> Result<Kind> {
         let kind = self.kind.as_deref().unwrap_or("vanilla");
-        let only = |given: bool, names: &[&str], owner: &str| -> Result<()> {
-            if given && kind != owner {
-                return Err(Error::config(
-                    syntax.options(names),
-                    format!("apply to {} only", syntax.kind(owner)),
-                ));
-            }
-            Ok(())
-        };
-        only(
-            self.noise_std.is_some() || self.mask_ratio.is_some(),
-            &["noise_std", "mask_ratio"],
-            "denoising",
-        )?;
-        only(
-            self.l1_activity.is_some()
-                || self.sparsity_target.is_some()
-                || self.sparsity_weight.is_some(),
-            &["l1_activity", "sparsity_target", "sparsity_weight"],
-            "sparse",
-        )?;
-        only(
-            self.beta.is_some() || self.kl_warmup.is_some() || self.anomaly_score.is_some(),
-            &["beta", "kl_warmup", "anomaly_score"],
-            "variational",
-        )?;
-        only(
-            self.input_shape.is_some()
-                || self.filters.is_some()
-                || self.kernel_size.is_some()
-                || self.downsample.is_some()
-                || self.upsample.is_some(),
-            &[
-                "input_shape",
-                "filters",
-                "kernel_size",
-                "downsample",
-                "upsample",
-            ],
-            "convolutional",
-        )?;
-        let range = |name: &str, v: f32, lo: f64, hi: f64, inclusive: bool| {
-            in_range(&syntax.option(name), v as f64, lo, hi, inclusive)
-        };
-        Ok(match kind {
-            "denoising" => {
-                let default_noise = if self.mask_ratio.is_some() {
-                    0.0
-                } else {
-                    DEFAULT_NOISE_STD
-                };
-                let noise_std = self.noise_std.unwrap_or(default_noise);
-                let mask_ratio = self.mask_ratio.unwrap_or(0.0);
-                range("noise_std", noise_std, 0.0, f64::MAX, true)?;
-                range("mask_ratio", mask_ratio, 0.0, 1.0, false)?;
-                Kind::Denoising {
-                    noise_std,
-                    mask_ratio,
-                }
-            }
-            "sparse" => {
-                if let Some(t) = self.sparsity_target {
-                    range("sparsity_target", t, 0.0, 1.0, false)?;
-                    if t == 0.0 {
-                        return Err(Error::config(
-                            syntax.option("sparsity_target"),
-                            "expected a value in (0, 1)",
-                        ));
-                    }
-                }
-                if self.sparsity_weight.is_some() && self.sparsity_target.is_none() {
-                    return Err(Error::config(
-                        syntax.option("sparsity_weight"),
-                        format!(
-                            "needs {} (the mean activation to pull toward)",
-                            syntax.option("sparsity_target")
-                        ),
-                    ));
-                }
-                let default_l1 = if self.sparsity_target.is_some() {
-                    0.0
-                } else {
-                    DEFAULT_L1_ACTIVITY
-                };
-                let l1_activity = self.l1_activity.unwrap_or(default_l1);
-                let sparsity_weight = self.sparsity_weight.unwrap_or(DEFAULT_SPARSITY_WEIGHT);
-                range("l1_activity", l1_activity, 0.0, f64::MAX, true)?;
-                range("sparsity_weight", sparsity_weight, 0.0, f64::MAX, true)?;
-                Kind::Sparse {
-                    l1_activity,
-                    sparsity_target: self.sparsity_target,
-                    sparsity_weight,
-                }
-            }
-            "variational" => {
-                let mut v = VariationalConfig::default();
-                if let Some(b) = self.beta {
-                    range("beta", b, 0.0, f64::MAX, true)?;
-                    v.beta = b;
-                }
-                v.kl_warmup = self.kl_warmup.unwrap_or(v.kl_warmup);
-                v.score = self.anomaly_score.unwrap_or(v.score);
-                Kind::Variational(v)
-            }
-            "convolutional" => {
-                let Some(shape) = &self.input_shape else {
-                    let example = match syntax {
-                        OptionSyntax::Cli => {
-                            "channels,length (e.g. 1,128) or channels,height,width (e.g. 1,28,28)"
-                        }
-                        OptionSyntax::Sql => "[1, 28, 28] or [1, 128]",
-                    };
-                    return Err(Error::config(
-                        syntax.option("input_shape"),
-                        format!(
-                            "{} needs the shape of one row: {example}",
-                            syntax.kind("convolutional")
-                        ),
-                    ));
-                };
-                let mut c = ConvolutionalConfig::new(shape.clone());
-                if let Some(f) = &self.filters {
-                    c.filters = f.clone();
-                }
-                if let Some(k) = &self.kernel_size {
-                    c.kernel_size = k.clone();
-                }
-                c.downsample = self.downsample.unwrap_or(c.downsample);
-                c.upsample = self.upsample.unwrap_or(c.upsample);
-                c.validate().map_err(|e| match e {
-                    Error::Config { option, message } => {
-                        Error::config(syntax.option(&option), message)
-                    }
-                    other => other,
-                })?;
-                Kind::Convolutional(c)
-            }
+        self.check_owners(kind)?;
+        let k = match kind {
             "vanilla" => Kind::Vanilla,
+            "denoising" => self.denoising(),
+            "sparse" => self.sparse()?,
+            "variational" => self.variational(),
+            "convolutional" => self.convolutional()?,
             other => {
+                let kinds = option_spec("kind").map(|s| s.value.expected());
                 return Err(Error::config(
-                    syntax.option("kind"),
+                    "kind",
                     format!(
-                        "unknown kind '{other}'; expected vanilla, denoising, sparse, variational or convolutional"
+                        "unknown kind '{other}'; expected {}",
+                        kinds.unwrap_or_default()
                     ),
                 ));
             }
+        };
+        k.validate()?;
+        Ok(k)
+    }
+
+    /// The names of the parameters given.
+    fn given(&self) -> impl Iterator<Item = &'static str> {
+        [
+            ("noise_std", self.noise_std.is_some()),
+            ("mask_ratio", self.mask_ratio.is_some()),
+            ("l1_activity", self.l1_activity.is_some()),
+            ("sparsity_target", self.sparsity_target.is_some()),
+            ("sparsity_weight", self.sparsity_weight.is_some()),
+            ("beta", self.beta.is_some()),
+            ("kl_warmup", self.kl_warmup.is_some()),
+            ("anomaly_score", self.anomaly_score.is_some()),
+            ("input_shape", self.input_shape.is_some()),
+            ("filters", self.filters.is_some()),
+            ("kernel_size", self.kernel_size.is_some()),
+            ("downsample", self.downsample.is_some()),
+            ("upsample", self.upsample.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, given)| given.then_some(name))
+    }
+
+    /// A parameter given for another kind than `kind` is an error naming that kind's parameters.
+    fn check_owners(&self, kind: &str) -> Result<()> {
+        for name in self.given() {
+            let Some(owner) = option_spec(name).and_then(|s| s.kind) else {
+                continue;
+            };
+            if owner != kind {
+                let group: Vec<&str> = TRAIN_OPTIONS
+                    .iter()
+                    .filter(|s| s.kind == Some(owner))
+                    .map(|s| s.name)
+                    .collect();
+                return Err(Error::config(
+                    group.join("/"),
+                    format!("apply to {} only", mention_value("kind", owner)),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Noise of [`DEFAULT_NOISE_STD`] unless only `mask_ratio` is given.
+    fn denoising(&self) -> Kind {
+        let default_noise = if self.mask_ratio.is_some() {
+            0.0
+        } else {
+            DEFAULT_NOISE_STD
+        };
+        Kind::Denoising {
+            noise_std: self.noise_std.unwrap_or(default_noise),
+            mask_ratio: self.mask_ratio.unwrap_or(0.0),
+        }
+    }
+
+    /// An L1 penalty of [`DEFAULT_L1_ACTIVITY`] unless a KL target is given.
+    fn sparse(&self) -> Result<Kind> {
+        if self.sparsity_weight.is_some() && self.sparsity_target.is_none() {
+            return Err(Error::config(
+                "sparsity_weight",
+                format!(
+                    "needs {} (the mean activation to pull toward)",
+                    mention("sparsity_target")
+                ),
+            ));
+        }
+        let default_l1 = if self.sparsity_target.is_some() {
+            0.0
+        } else {
+            DEFAULT_L1_ACTIVITY
+        };
+        Ok(Kind::Sparse {
+            l1_activity: self.l1_activity.unwrap_or(default_l1),
+            sparsity_target: self.sparsity_target,
+            sparsity_weight: self.sparsity_weight.unwrap_or(DEFAULT_SPARSITY_WEIGHT),
         })
     }
-}
 
-/// `lo <= v < hi` (or `<= hi` when `inclusive`), else an error naming `option`.
-pub(crate) fn in_range(option: &str, v: f64, lo: f64, hi: f64, inclusive: bool) -> Result<()> {
-    let ok = v.is_finite() && v >= lo && if inclusive { v <= hi } else { v < hi };
-    if ok {
-        return Ok(());
+    fn variational(&self) -> Kind {
+        let d = VariationalConfig::default();
+        Kind::Variational(VariationalConfig {
+            beta: self.beta.unwrap_or(d.beta),
+            kl_warmup: self.kl_warmup.unwrap_or(d.kl_warmup),
+            score: self.anomaly_score.unwrap_or(d.score),
+        })
     }
-    let bound = if hi == f64::MAX {
-        format!("at least {lo}")
-    } else if inclusive {
-        format!("in [{lo}, {hi}]")
-    } else {
-        format!("in [{lo}, {hi})")
-    };
-    Err(Error::config(
-        option,
-        format!("expected a value {bound}, got {v}"),
-    ))
+
+    /// `input_shape` is required; the rest default as in [`ConvolutionalConfig::new`].
+    fn convolutional(&self) -> Result<Kind> {
+        let Some(shape) = &self.input_shape else {
+            return Err(Error::config(
+                "input_shape",
+                format!(
+                    "{} needs the shape of one row: channels,length (e.g. 1,128) or channels,height,width (e.g. 1,28,28)",
+                    mention_value("kind", "convolutional")
+                ),
+            ));
+        };
+        let mut c = ConvolutionalConfig::new(shape.clone());
+        if let Some(f) = &self.filters {
+            c.filters = f.clone();
+        }
+        if let Some(k) = &self.kernel_size {
+            c.kernel_size = k.clone();
+        }
+        c.downsample = self.downsample.unwrap_or(c.downsample);
+        c.upsample = self.upsample.unwrap_or(c.upsample);
+        Ok(Kind::Convolutional(c))
+    }
 }
 
 #[cfg(test)]
@@ -270,7 +202,7 @@ mod tests {
 
     #[test]
     fn defaults_and_the_parameter_that_changes_them() {
-        let k = |o: KindOptions| o.to_kind(OptionSyntax::Cli).unwrap();
+        let k = |o: KindOptions| o.to_kind().unwrap();
         assert_eq!(k(KindOptions::default()), Kind::Vanilla);
         assert_eq!(
             k(opts("denoising")),
@@ -306,46 +238,45 @@ mod tests {
         );
     }
 
+    /// Errors name options neutrally and mark the options they mention, for surfaces to spell.
     #[test]
-    fn errors_name_the_option_as_the_user_wrote_it() {
-        let err = |o: &KindOptions, s| o.to_kind(s).unwrap_err().to_string();
+    fn errors_name_the_option_neutrally() {
+        let err = |o: &KindOptions| o.to_kind().unwrap_err().to_string();
         let o = KindOptions {
             noise_std: Some(0.1),
             ..opts("sparse")
         };
-        assert!(err(&o, OptionSyntax::Cli).contains("--noise-std/--mask-ratio"));
-        assert!(err(&o, OptionSyntax::Cli).contains("apply to --kind denoising only"));
-        assert!(err(&o, OptionSyntax::Sql).contains("noise_std/mask_ratio"));
-        assert!(err(&o, OptionSyntax::Sql).contains("apply to kind = 'denoising' only"));
+        assert_eq!(
+            err(&o),
+            "invalid value for noise_std/mask_ratio: apply to `kind = denoising` only"
+        );
         let o = KindOptions {
             mask_ratio: Some(1.0),
             ..opts("denoising")
         };
-        assert!(
-            err(&o, OptionSyntax::Cli).contains("--mask-ratio"),
-            "{}",
-            err(&o, OptionSyntax::Cli)
-        );
+        assert!(err(&o).contains("mask_ratio"), "{}", err(&o));
         let o = KindOptions {
             sparsity_weight: Some(0.1),
             ..opts("sparse")
         };
-        assert!(err(&o, OptionSyntax::Sql).contains("needs sparsity_target"));
-        let o = opts("convolutional");
+        assert!(err(&o).contains("sparsity_weight: needs `sparsity_target`"));
+        let o = KindOptions {
+            sparsity_target: Some(0.0),
+            ..opts("sparse")
+        };
+        assert!(err(&o).contains("sparsity_target"), "{}", err(&o));
         assert!(
-            err(&o, OptionSyntax::Sql)
-                .contains("kind = 'convolutional' needs the shape of one row")
+            err(&opts("convolutional"))
+                .contains("input_shape: `kind = convolutional` needs the shape of one row")
         );
         let o = KindOptions {
             input_shape: Some(vec![1, 28, 28]),
             kernel_size: Some(vec![4]),
             ..opts("convolutional")
         };
-        assert!(
-            err(&o, OptionSyntax::Cli).contains("--kernel-size"),
-            "{}",
-            err(&o, OptionSyntax::Cli)
-        );
-        assert!(err(&opts("fancy"), OptionSyntax::Cli).contains("unknown kind 'fancy'"));
+        assert!(err(&o).contains("kernel_size: must be odd"), "{}", err(&o));
+        assert!(err(&opts("fancy")).contains(
+            "unknown kind 'fancy'; expected one of vanilla, denoising, sparse, variational, convolutional"
+        ));
     }
 }

@@ -11,8 +11,9 @@ mod config;
 mod convolutional;
 mod file;
 mod kind;
-pub(crate) mod kind_options;
+mod kind_options;
 mod observer;
+mod options;
 mod scaler;
 mod score;
 mod source;
@@ -34,9 +35,14 @@ pub use convolutional::{
 pub use file::{FORMAT, FORMAT_VERSION};
 pub use kind::Kind;
 pub use kind_options::{
-    DEFAULT_L1_ACTIVITY, DEFAULT_NOISE_STD, DEFAULT_SPARSITY_WEIGHT, KindOptions, OptionSyntax,
+    DEFAULT_L1_ACTIVITY, DEFAULT_NOISE_STD, DEFAULT_SPARSITY_WEIGHT, KindOptions,
 };
 pub use observer::{EpochRecord, Silent, TrainObserver};
+pub(crate) use options::check_integer;
+pub use options::{
+    Choice, DEFAULT_MAX_ROWS, OptionSpec, Range, RawValue, TRAIN_OPTIONS, TrainRequest, TypedValue,
+    ValueSpec, mention, mention_value, option_spec, respell, spell_mentions,
+};
 pub use scaler::{MissingPolicy, Preprocessing, ScalerKind};
 pub use score::{ScoreOptions, Scores};
 pub use source::ModelSource;

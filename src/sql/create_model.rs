@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::model::{Autoencoder, EpochRecord, TrainObserver};
 use crate::sql::registry::{ModelRegistry, ModelSource};
 use crate::sql::statement::OptionValue;
-use crate::sql::train_options::TrainOptions;
+use crate::sql::train_options::{TrainOptions, sql_spelling};
 
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(vec![
@@ -95,7 +95,7 @@ pub(crate) async fn create_model(
                         "CREATE MODEL {name}: the query returned {rows} rows; training on a uniform random sample of {max_rows} (max_rows)"
                     );
                 }
-                let mut model = sample.fit(&config, &mut progress)?;
+                let mut model = sample.fit(&config, &mut progress).map_err(sql_spelling)?;
                 if threshold.is_some() {
                     model.set_threshold(threshold);
                 }

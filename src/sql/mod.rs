@@ -68,7 +68,7 @@ pub use registry::{MODEL_EXTENSIONS, ModelRegistry, ModelSource, RegisteredModel
 pub use sample::AeSample;
 pub use session::{execute, register, registry, scalar_functions, table_functions};
 pub use statement::split_statements;
-pub use train_options::{TrainOptions, VALID_OPTIONS};
+pub use train_options::TrainOptions;
 pub use training_history::AeTrainingHistory;
 
 pub(crate) use show_models::show_models;
