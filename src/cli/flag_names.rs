@@ -8,83 +8,41 @@
 //! as they are.
 
 use crate::error::Error;
+use crate::model::respell;
 
 /// `e` with the neutral option names that are flags of `command` spelled as those flags, in
-/// every layer of context.
+/// every layer of context (the one rule of [`respell`]).
 pub(crate) fn with_flag_names(e: Error, command: &clap::Command) -> Error {
-    match e {
-        Error::Config { option, message } => Error::Config {
-            option: option_as_flag(&option, command),
-            message: quoted_as_flags(&message, command),
-        },
-        Error::Data { input, message } => Error::Data {
-            input,
-            message: quoted_as_flags(&message, command),
-        },
-        Error::Context { what, source } => {
-            with_flag_names(source.into_inner(), command).context(what)
-        }
-        other => other,
+    respell(e, &|name, value| {
+        is_flag(name, command).then(|| written_as_flag(name, value))
+    })
+}
+
+/// How the command line writes an option, with its value if any: `--kind denoising`.
+pub(crate) fn written_as_flag(name: &str, value: Option<&str>) -> String {
+    let flag = format!("--{}", name.replace('_', "-"));
+    match value {
+        Some(v) => format!("{flag} {v}"),
+        None => flag,
     }
 }
 
-/// `--name` (underscores as dashes) when `name` is a neutral option name and `command` (or one
-/// of its subcommands) has that flag.
-fn flag(name: &str, command: &clap::Command) -> Option<String> {
+/// `true` when `name` is a neutral option name (`batch_size`) and `command` (or one of its
+/// subcommands, as in `aeflow cluster scheduler`) has it as a flag or a flag's alias.
+fn is_flag(name: &str, command: &clap::Command) -> bool {
     let neutral = name.starts_with(|c: char| c.is_ascii_lowercase())
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if !neutral {
-        return None;
-    }
-    let long = name.replace('_', "-");
-    has_flag(command, &long).then(|| format!("--{long}"))
+    neutral && has_flag(command, &name.replace('_', "-"))
 }
 
-/// `true` when `command`, or one of its subcommands (`aeflow cluster scheduler`), has `--long`.
 fn has_flag(command: &clap::Command, long: &str) -> bool {
-    command.get_arguments().any(|a| a.get_long() == Some(long))
-        || command.get_subcommands().any(|c| has_flag(c, long))
-}
-
-/// The option of a configuration error as a flag: its first word is the option
-/// (`kafka_option session.timeout.ms` → `--kafka-option session.timeout.ms`).
-fn option_as_flag(option: &str, command: &clap::Command) -> String {
-    let (name, rest) = match option.split_once(' ') {
-        Some((name, rest)) => (name, Some(rest)),
-        None => (option, None),
-    };
-    match (flag(name, command), rest) {
-        (Some(f), Some(rest)) => format!("{f} {rest}"),
-        (Some(f), None) => f,
-        (None, _) => option.to_string(),
-    }
-}
-
-/// Every `` `name` `` of `message` that is a flag of `command`, as that flag.
-fn quoted_as_flags(message: &str, command: &clap::Command) -> String {
-    let mut out = String::with_capacity(message.len());
-    let mut rest = message;
-    while let Some(start) = rest.find('`') {
-        let after = &rest[start + 1..];
-        let Some(end) = after.find('`') else {
-            break;
-        };
-        let name = &after[..end];
-        out.push_str(&rest[..start]);
-        match flag(name, command) {
-            Some(f) => out.push_str(&f),
-            None => {
-                out.push('`');
-                out.push_str(name);
-                out.push('`');
-            }
-        }
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    out
+    command.get_arguments().any(|a| {
+        a.get_long() == Some(long)
+            || a.get_all_aliases()
+                .is_some_and(|aliases| aliases.contains(&long))
+    }) || command.get_subcommands().any(|c| has_flag(c, long))
 }
 
 #[cfg(test)]

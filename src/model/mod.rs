@@ -40,8 +40,9 @@ pub use kind_options::{
 pub use observer::{EpochRecord, Silent, TrainObserver};
 pub(crate) use options::check_integer;
 pub use options::{
-    Choice, DEFAULT_MAX_ROWS, OptionSpec, Range, RawValue, TRAIN_OPTIONS, TrainRequest, TypedValue,
-    ValueSpec, mention, mention_value, option_spec, respell, spell_mentions,
+    Choice, DEFAULT_MAX_ROWS, OptionSpec, Range, RawValue, Spelling, TRAIN_OPTIONS, TrainRequest,
+    TypedValue, ValueSpec, mention, mention_value, option_spec, respell, spell_mentions,
+    training_spelling,
 };
 pub use scaler::{MissingPolicy, Preprocessing, ScalerKind};
 pub use score::{ScoreOptions, Scores};

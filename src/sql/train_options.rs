@@ -11,7 +11,7 @@
 
 use crate::arrow::FeatureSelection;
 use crate::error::{Error, Result};
-use crate::model::{OptionSpec, RawValue, TrainConfig, TrainRequest, respell};
+use crate::model::{RawValue, TrainConfig, TrainRequest, respell, training_spelling};
 use crate::sql::statement::OptionValue;
 
 /// What `CREATE MODEL` trains with.
@@ -62,10 +62,13 @@ fn raw(v: &OptionValue) -> RawValue {
 /// `err` with the training options it names spelled as SQL: `learning_rate`,
 /// `scaler = 'min_max'`.
 pub(crate) fn sql_spelling(err: Error) -> Error {
-    respell(err, |spec: &OptionSpec, value| match value {
-        None => spec.name.to_string(),
-        Some(v) => format!("{} = '{v}'", spec.name),
-    })
+    respell(
+        err,
+        &training_spelling(|name, value| match value {
+            None => name.to_string(),
+            Some(v) => format!("{name} = '{v}'"),
+        }),
+    )
 }
 
 #[cfg(test)]

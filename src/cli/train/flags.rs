@@ -13,9 +13,11 @@ use clap::builder::{PossibleValue, StringValueParser, TypedValueParser};
 use clap::error::ErrorKind;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
+use crate::cli::flag_names::written_as_flag;
 use crate::error::{Error, Result};
 use crate::model::{
     OptionSpec, RawValue, TRAIN_OPTIONS, TrainRequest, ValueSpec, respell, spell_mentions,
+    training_spelling,
 };
 
 /// The command-line flag of an option: `learning_rate` → `--learning-rate`.
@@ -23,17 +25,16 @@ pub fn flag(name: &str) -> String {
     format!("--{}", name.replace('_', "-"))
 }
 
-/// An option (or an option with a value) as written on the command line: `--kind denoising`.
-fn spelled(spec: &OptionSpec, value: Option<&str>) -> String {
-    match value {
-        None => flag(spec.name),
-        Some(v) => format!("{} {v}", flag(spec.name)),
-    }
+/// A training option (or an option with a value) as written on the command line:
+/// `--kind denoising`; other names are kept.
+fn spelled(name: &str, value: Option<&str>) -> Option<String> {
+    training_spelling(written_as_flag)(name, value)
 }
 
-/// `err` with the training options it names spelled as flags.
+/// `err` with the training options it names spelled as flags (the rule of
+/// [`crate::model::respell`]; the CLI edge spells every other option the same way).
 pub fn cli_spelling(err: Error) -> Error {
-    respell(err, spelled)
+    respell(err, &spelled)
 }
 
 /// The flags the table gives: names without `--` (clap adds them) and help, built once.
@@ -66,7 +67,7 @@ static FLAGS: LazyLock<Vec<TableFlag>> = LazyLock::new(|| {
                     .map(|a| flag(a)[2..].to_string())
                     .collect(),
                 value_name: spec.name.to_ascii_uppercase(),
-                help: format!("{}{kind}{default}", spell_mentions(spec.doc, spelled)),
+                help: format!("{}{kind}{default}", spell_mentions(spec.doc, &spelled)),
             }
         })
         .collect()

@@ -9,7 +9,7 @@ mod table;
 mod value;
 
 pub use request::TrainRequest;
-pub use spell::{mention, mention_value, respell, spell_mentions};
+pub use spell::{Spelling, mention, mention_value, respell, spell_mentions, training_spelling};
 pub use table::{DEFAULT_MAX_ROWS, OptionSpec, TRAIN_OPTIONS, option_spec};
 pub use value::{Choice, Range, RawValue, TypedValue, ValueSpec};
 

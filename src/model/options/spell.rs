@@ -16,26 +16,55 @@ pub fn mention_value(name: &str, value: &str) -> String {
     format!("`{name} = {value}`")
 }
 
-/// `err` with every training option it names spelled by `spell(option, value)`: the option of
-/// an [`Error::Config`] (`a/b` for a group) and the options marked in its message with
-/// [`mention`] / [`mention_value`]. Names that are no training option are kept as they are;
-/// other errors are returned unchanged.
-pub fn respell(err: Error, spell: impl Fn(&OptionSpec, Option<&str>) -> String) -> Error {
-    let Error::Config { option, message } = err else {
-        return err;
-    };
-    let parts: Option<Vec<String>> = option
-        .split('/')
-        .map(|p| option_spec(p).map(|s| spell(s, None)))
-        .collect();
-    let option = parts.map_or(option, |p| p.join("/"));
-    let message = spell_mentions(&message, &spell);
-    Error::Config { option, message }
+/// How a surface writes an option (and, for a mention with a value, `name = value`): `Some` for
+/// the names it knows, `None` to keep a name as it is.
+pub type Spelling<'a> = &'a dyn Fn(&str, Option<&str>) -> Option<String>;
+
+/// The one rule that turns the neutral names of an error into a surface's spelling, in every
+/// layer of [`Error::Context`]:
+/// - the option of an [`Error::Config`]: each `/`-separated part's first word
+///   (`noise_std/mask_ratio`, `kafka_option session.timeout.ms`);
+/// - the names marked in a message with [`mention`] / [`mention_value`], in configuration and
+///   data errors.
+///
+/// Names `spell` does not know are kept; other errors are returned unchanged.
+pub fn respell(err: Error, spell: Spelling<'_>) -> Error {
+    match err {
+        Error::Config { option, message } => Error::Config {
+            option: spell_option(&option, spell),
+            message: spell_mentions(&message, spell),
+        },
+        Error::Data { input, message } => Error::Data {
+            input,
+            message: spell_mentions(&message, spell),
+        },
+        Error::Context { what, source } => respell(source.into_inner(), spell).context(what),
+        other => other,
+    }
 }
 
-/// `text` with every training option marked with [`mention`] / [`mention_value`] spelled by
-/// `spell(option, value)` (help text, messages); other backticked words are kept.
-pub fn spell_mentions(text: &str, spell: impl Fn(&OptionSpec, Option<&str>) -> String) -> String {
+/// The option of a configuration error spelled part by part (`a/b`; `name rest`).
+fn spell_option(option: &str, spell: Spelling<'_>) -> String {
+    option
+        .split('/')
+        .map(|part| {
+            let (name, rest) = match part.split_once(' ') {
+                Some((name, rest)) => (name, Some(rest)),
+                None => (part, None),
+            };
+            match (spell(name, None), rest) {
+                (Some(s), Some(rest)) => format!("{s} {rest}"),
+                (Some(s), None) => s,
+                (None, _) => part.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// `text` with every option marked with [`mention`] / [`mention_value`] spelled by `spell`
+/// (help text, messages); backticked words it does not know, and a lone backtick, are kept.
+pub fn spell_mentions(text: &str, spell: Spelling<'_>) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(open) = rest.find('`') {
@@ -43,7 +72,11 @@ pub fn spell_mentions(text: &str, spell: impl Fn(&OptionSpec, Option<&str>) -> S
         let Some(close) = after.find('`') else { break };
         out.push_str(&rest[..open]);
         let piece = &after[..close];
-        match mentioned(piece, &spell) {
+        let (name, value) = match piece.split_once('=') {
+            Some((n, v)) => (n.trim(), Some(v.trim())),
+            None => (piece.trim(), None),
+        };
+        match spell(name, value) {
             Some(spelled) => out.push_str(&spelled),
             None => out.push_str(&format!("`{piece}`")),
         }
@@ -53,21 +86,20 @@ pub fn spell_mentions(text: &str, spell: impl Fn(&OptionSpec, Option<&str>) -> S
     out
 }
 
-/// `name` or `name = value` spelled, when `name` is a training option.
-fn mentioned(piece: &str, spell: &impl Fn(&OptionSpec, Option<&str>) -> String) -> Option<String> {
-    let (name, value) = match piece.split_once('=') {
-        Some((n, v)) => (n.trim(), Some(v.trim())),
-        None => (piece.trim(), None),
-    };
-    option_spec(name).map(|s| spell(s, value))
+/// A [`Spelling`] of the training options of [`super::TRAIN_OPTIONS`] (aliases resolved to the
+/// option's name): `write(option name, value)`.
+pub fn training_spelling(
+    write: impl Fn(&str, Option<&str>) -> String,
+) -> impl Fn(&str, Option<&str>) -> Option<String> {
+    move |name, value| option_spec(name).map(|spec: &OptionSpec| write(spec.name, value))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn flags(s: &OptionSpec, v: Option<&str>) -> String {
-        let flag = format!("--{}", s.name.replace('_', "-"));
+    fn flag(name: &str, v: Option<&str>) -> String {
+        let flag = format!("--{}", name.replace('_', "-"));
         v.map_or(flag.clone(), |v| format!("{flag} {v}"))
     }
 
@@ -82,16 +114,20 @@ mod tests {
             ),
         );
         assert_eq!(
-            respell(e, flags).to_string(),
+            respell(e, &training_spelling(flag)).to_string(),
             "invalid value for --noise-std/--mask-ratio: apply to --kind denoising only, see \
              --hidden-units and `not_an_option`; a lone ` stays"
         );
         let e = Error::config("CREATE MODEL m", "`seed`");
         assert_eq!(
-            respell(e, flags).to_string(),
+            respell(e, &training_spelling(flag)).to_string(),
             "invalid value for CREATE MODEL m: --seed"
         );
-        let e = Error::data("x.csv", "`seed`");
-        assert_eq!(respell(e, flags).to_string(), "x.csv: `seed`");
+        // Data errors too, under every layer of context.
+        let e = Error::data("x.csv", "`seed` and `not_an_option`").context("reading");
+        assert_eq!(
+            respell(e, &training_spelling(flag)).to_string(),
+            "reading: x.csv: --seed and `not_an_option`"
+        );
     }
 }
