@@ -13,6 +13,7 @@ mod file;
 mod kind;
 pub(crate) mod kind_options;
 mod observer;
+mod parts;
 mod scaler;
 mod score;
 mod spatial_spec;
