@@ -22,10 +22,11 @@ use std::sync::Mutex;
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, Axis, s};
 
 use super::block_queue;
-use super::config::{ActivationKind, LossKind, TrainConfig};
+use super::config::{ActivationKind, TrainConfig};
 use super::file;
 use super::kind::Kind;
 use super::observer::{EpochRecord, TrainObserver};
+use super::parts::{ModelParts, Networks};
 use super::scaler::{MissingPolicy, Preprocessing};
 use super::score::{ScoreOptions, Scores};
 use super::summary::{Diagnostics, ModelSummary};
@@ -40,19 +41,8 @@ pub const INFERENCE_CHUNK: usize = 4096;
 /// A trained autoencoder with its scaler, threshold and metadata.
 #[derive(Debug, Clone)]
 pub struct Autoencoder {
-    pub(crate) kind: Kind,
-    pub(crate) features: Vec<String>,
-    pub(crate) encoder: Sequential,
-    pub(crate) decoder: Sequential,
-    pub(crate) preprocessing: Preprocessing,
-    pub(crate) loss: LossKind,
-    pub(crate) threshold: Option<f64>,
-    pub(crate) contamination: f64,
-    pub(crate) config: TrainConfig,
-    pub(crate) history: Vec<EpochRecord>,
-    pub(crate) diagnostics: Diagnostics,
-    pub(crate) created_unix: u64,
-    pub(crate) training_seconds: f64,
+    /// Everything the model holds, its networks included.
+    pub(crate) parts: ModelParts<Networks>,
     /// Short hex id derived from the weights' checksum.
     pub(crate) version: String,
     /// Inference buffers kept between calls.
@@ -122,6 +112,16 @@ impl std::fmt::Debug for PassPool {
 }
 
 impl Autoencoder {
+    /// The one way a model is made, by training or by loading: its parts, plus the version id of
+    /// its weights and an empty pool of inference buffers.
+    pub(crate) fn assemble(parts: ModelParts<Networks>) -> Self {
+        Autoencoder {
+            version: file::version_of(&parts.layers),
+            parts,
+            passes: PassPool::default(),
+        }
+    }
+
     /// Train on `x` (`[rows, features]`, original units, NaN = missing).
     pub fn fit(
         x: ArrayView2<f32>,
@@ -134,67 +134,67 @@ impl Autoencoder {
 
     /// Feature names in the order the model expects them.
     pub fn feature_names(&self) -> &[String] {
-        &self.features
+        &self.parts.features
     }
 
     /// Number of input features `d`.
     pub fn n_features(&self) -> usize {
-        self.features.len()
+        self.parts.features.len()
     }
 
     /// Width `k` of the latent layer (the decoder's input).
     pub fn latent_dim(&self) -> usize {
-        self.decoder.in_features()
+        self.parts.layers.latent_dim()
     }
 
     /// The missing-value policy learned with the model.
     pub fn missing_policy(&self) -> MissingPolicy {
-        self.preprocessing.missing
+        self.parts.preprocessing.missing
     }
 
     /// Calibrated anomaly threshold (reconstruction error units).
     pub fn threshold(&self) -> Option<f64> {
-        self.threshold
+        self.parts.threshold
     }
 
     /// Replaces the threshold (`None` removes it).
     pub fn set_threshold(&mut self, threshold: Option<f64>) {
-        self.threshold = threshold;
+        self.parts.threshold = threshold;
     }
 
     /// The kind of autoencoder.
     pub fn kind(&self) -> &Kind {
-        &self.kind
+        &self.parts.kind
     }
 
     /// The configuration the model was trained with.
     pub fn train_config(&self) -> &TrainConfig {
-        &self.config
+        &self.parts.config
     }
 
     /// The fitted preprocessing (missing policy and scaler statistics).
     pub fn preprocessing(&self) -> &Preprocessing {
-        &self.preprocessing
+        &self.parts.preprocessing
     }
 
     /// The encoder network, `[*, d] → [*, k]`, in scaled units.
     pub fn encoder(&self) -> &Sequential {
-        &self.encoder
+        &self.parts.layers.encoder
     }
 
     /// The decoder network, `[*, k] → [*, d]`, in scaled units.
     pub fn decoder(&self) -> &Sequential {
-        &self.decoder
+        &self.parts.layers.decoder
     }
 
     /// Per-epoch training history.
     pub fn history(&self) -> &[EpochRecord] {
-        &self.history
+        &self.parts.history
     }
 
     /// Diagnostics computed after training.
     pub fn diagnostics(&self) -> &Diagnostics {
-        &self.diagnostics
+        &self.parts.diagnostics
     }
 
     /// Short hex id of the weights.
@@ -206,19 +206,35 @@ impl Autoencoder {
     /// last layer outputs `2k` numbers, the mean and log-variance of `k` units). Convolutional
     /// layers count their flattened `C·H·W` outputs.
     pub fn dims(&self) -> Vec<usize> {
-        let mut dims: Vec<usize> = vec![self.encoder.in_features()];
-        dims.extend(self.encoder.layers().iter().map(|l| l.out_features()));
+        let mut dims: Vec<usize> = vec![self.parts.layers.encoder.in_features()];
+        dims.extend(
+            self.parts
+                .layers
+                .encoder
+                .layers()
+                .iter()
+                .map(|l| l.out_features()),
+        );
         *dims.last_mut().expect("the encoder has a layer") = self.latent_dim();
-        dims.extend(self.decoder.layers().iter().map(|l| l.out_features()));
+        dims.extend(
+            self.parts
+                .layers
+                .decoder
+                .layers()
+                .iter()
+                .map(|l| l.out_features()),
+        );
         dims
     }
 
     /// Activation of each layer, input to output (`dims().len() − 1` of them).
     pub fn activations(&self) -> Vec<ActivationKind> {
-        self.encoder
+        self.parts
+            .layers
+            .encoder
             .layers()
             .iter()
-            .chain(self.decoder.layers())
+            .chain(self.parts.layers.decoder.layers())
             .map(|l| l.activation().into())
             .collect()
     }
@@ -226,19 +242,19 @@ impl Autoencoder {
     /// Human-facing summary.
     pub fn summary(&self) -> ModelSummary {
         ModelSummary {
-            kind: self.kind.clone(),
-            features: self.features.clone(),
+            kind: self.parts.kind.clone(),
+            features: self.parts.features.clone(),
             dims: self.dims(),
             latent_dim: self.latent_dim(),
-            scaler: self.preprocessing.scaler,
-            missing: self.preprocessing.missing,
-            threshold: self.threshold,
-            contamination: self.contamination,
-            created_unix: self.created_unix,
-            training_seconds: self.training_seconds,
-            history: self.history.clone(),
-            dead_latent_units: self.diagnostics.dead_latent_units.clone(),
-            error_quantiles: self.diagnostics.error_quantiles.clone(),
+            scaler: self.parts.preprocessing.scaler,
+            missing: self.parts.preprocessing.missing,
+            threshold: self.parts.threshold,
+            contamination: self.parts.contamination,
+            created_unix: self.parts.created_unix,
+            training_seconds: self.parts.training_seconds,
+            history: self.parts.history.clone(),
+            dead_latent_units: self.parts.diagnostics.dead_latent_units.clone(),
+            error_quantiles: self.parts.diagnostics.error_quantiles.clone(),
             version: self.version.clone(),
         }
     }
@@ -275,9 +291,10 @@ impl Autoencoder {
         for start in (0..z.nrows()).step_by(INFERENCE_CHUNK) {
             let end = (start + INFERENCE_CHUNK).min(z.nrows());
             let xs = self
-                .decoder
+                .decoder()
                 .forward(z.slice(s![start..end, ..]), &mut buffers);
-            self.preprocessing
+            self.parts
+                .preprocessing
                 .inverse(xs, out.slice_mut(s![start..end, ..]));
         }
         Ok(out)
@@ -304,7 +321,8 @@ impl Autoencoder {
         for start in (0..x.nrows()).step_by(INFERENCE_CHUNK) {
             let end = (start + INFERENCE_CHUNK).min(x.nrows());
             let (_, _, xs_hat) = pass.reconstruct(self, x.slice(s![start..end, ..]), start)?;
-            self.preprocessing
+            self.parts
+                .preprocessing
                 .inverse(xs_hat, out.slice_mut(s![start..end, ..]));
         }
         Ok(out)
@@ -324,6 +342,7 @@ impl Autoencoder {
         let mut errors = Array1::zeros(rows);
         let mut feature_errors = options.per_feature.then(|| Array2::zeros((rows, d)));
         let elbo_beta = self
+            .parts
             .kind
             .variational()
             .filter(|v| v.score == VariationalScore::Elbo)
@@ -349,7 +368,7 @@ impl Autoencoder {
                 elbo_beta,
             )
         })?;
-        let threshold = options.threshold.or(self.threshold);
+        let threshold = options.threshold.or(self.parts.threshold);
         let is_anomaly = threshold.map(|t| errors.iter().map(|&e| e > t).collect());
         Ok(Scores {
             reconstruction_error: errors,
@@ -450,7 +469,7 @@ impl Autoencoder {
                 "has {} columns but the model expects {} features ({})",
                 x.ncols(),
                 self.n_features(),
-                list_names(&self.features)
+                list_names(&self.parts.features)
             ),
         ))
     }
@@ -470,10 +489,10 @@ impl Pass {
         if self.scaled.nrows() < rows || self.scaled.ncols() != d {
             self.scaled = Array2::zeros((rows, d));
         }
-        model.preprocessing.transform(
+        model.parts.preprocessing.transform(
             x,
             self.scaled.slice_mut(s![..rows, ..]),
-            &model.features,
+            &model.parts.features,
             first_row,
         )
     }
@@ -486,7 +505,7 @@ impl Pass {
     ) -> Result<ArrayView2<'_, f32>> {
         self.scale(model, x, first_row)?;
         let stats = model
-            .encoder
+            .encoder()
             .forward(self.scaled.slice(s![..x.nrows(), ..]), &mut self.encoder);
         Ok(stats.slice_move(s![.., ..model.latent_dim()]))
     }
@@ -506,9 +525,9 @@ impl Pass {
     )> {
         self.scale(model, x, first_row)?;
         let xs = self.scaled.slice(s![..x.nrows(), ..]);
-        let stats = model.encoder.forward(xs, &mut self.encoder);
+        let stats = model.parts.layers.encoder.forward(xs, &mut self.encoder);
         let z = stats.slice(s![.., ..model.latent_dim()]);
-        let xs_hat = model.decoder.forward(z, &mut self.decoder);
+        let xs_hat = model.parts.layers.decoder.forward(z, &mut self.decoder);
         Ok((xs, stats, xs_hat))
     }
 }

@@ -777,13 +777,13 @@ mod training_tests {
         cfg.dropout = 0.1;
         let a = Autoencoder::fit(x.view(), &names(36), &cfg, &mut Silent).unwrap();
         let b = Autoencoder::fit(x.view(), &names(36), &cfg, &mut Silent).unwrap();
-        assert_eq!(a.encoder, b.encoder);
-        assert_eq!(a.decoder, b.decoder);
+        assert_eq!(a.encoder(), b.encoder());
+        assert_eq!(a.decoder(), b.decoder());
         let bytes = a.to_bytes().unwrap();
         let back = Autoencoder::from_bytes(&bytes, "cae.aemodel").unwrap();
         // (Dropout is a training setting: the loaded networks have none, the layers are equal.)
-        assert_eq!(back.encoder.layers(), a.encoder.layers());
-        assert_eq!(back.decoder.layers(), a.decoder.layers());
+        assert_eq!(back.encoder().layers(), a.encoder().layers());
+        assert_eq!(back.decoder().layers(), a.decoder().layers());
         assert_eq!(back.kind(), a.kind());
         assert_eq!(back.version(), a.version());
         assert_eq!(
@@ -799,10 +799,10 @@ mod training_tests {
         let x2 = Array2::from_shape_fn((40, 18), |(i, j)| ((i * 18 + j) as f32 * 0.1).sin());
         let m = Autoencoder::fit(x2.view(), &names(18), &cfg, &mut Silent).unwrap();
         let kinds: Vec<&str> = m
-            .decoder
+            .decoder()
             .layers()
             .iter()
-            .chain(m.encoder.layers())
+            .chain(m.encoder().layers())
             .map(|l| match l {
                 Layer::Dense(_) => "dense",
                 Layer::Conv(_) => "conv",
@@ -815,8 +815,8 @@ mod training_tests {
             assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
         }
         let back = Autoencoder::from_bytes(&m.to_bytes().unwrap(), "m").unwrap();
-        assert_eq!(back.encoder, m.encoder);
-        assert_eq!(back.decoder, m.decoder);
+        assert_eq!(back.encoder(), m.encoder());
+        assert_eq!(back.decoder(), m.decoder());
     }
 
     #[test]

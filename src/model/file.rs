@@ -19,12 +19,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::autoencoder::Autoencoder;
-use super::config::{ActivationKind, LossKind, TrainConfig};
+use super::config::ActivationKind;
 use super::kind::Kind;
-use super::observer::EpochRecord;
+use super::parts::{ModelParts, Networks};
 use super::scaler::Preprocessing;
 use super::spatial_spec::{self, MAX_WIDTH, SpatialSpec};
-use super::summary::Diagnostics;
 use crate::error::{Error, Result};
 use crate::nn::{Dense, Layer, Sequential};
 
@@ -64,24 +63,37 @@ struct LayerSpec {
     spatial: Option<SpatialSpec>,
 }
 
-/// The JSON under the `model` metadata key.
+/// The networks as the `model` JSON describes them (the `layers` of [`ModelParts`]): the latent
+/// size `k` and one entry per layer. The weights are the tensors.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct ModelHeader {
-    kind: Kind,
-    features: Vec<String>,
+struct LayerList {
     latent_dim: usize,
     encoder: Vec<LayerSpec>,
     decoder: Vec<LayerSpec>,
-    loss: LossKind,
-    preprocessing: Preprocessing,
-    threshold: Option<f64>,
-    contamination: f64,
-    train_config: TrainConfig,
-    history: Vec<EpochRecord>,
-    diagnostics: Diagnostics,
-    created_unix: u64,
-    training_seconds: f64,
 }
+
+impl LayerList {
+    fn of(networks: &Networks) -> Self {
+        LayerList {
+            latent_dim: networks.latent_dim(),
+            encoder: layer_specs(&networks.encoder),
+            decoder: layer_specs(&networks.decoder),
+        }
+    }
+}
+
+/// The networks are written as their [`LayerList`] (their weights go to the tensors).
+impl Serialize for Networks {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        LayerList::of(self).serialize(s)
+    }
+}
+
+/// Why a step of loading refused the file, without the file's name (added by [`from_bytes`]).
+type Reason<T> = std::result::Result<T, String>;
+
+/// The file's tensors by name.
+type Tensors<'a> = HashMap<&'a str, &'a TensorView<'a>>;
 
 /// A tensor ready to be written: name, shape, little-endian f32 bytes.
 struct OwnedTensor {
@@ -94,9 +106,12 @@ fn le_bytes<'a>(values: impl Iterator<Item = &'a f32>) -> Vec<u8> {
     values.flat_map(|v| v.to_le_bytes()).collect()
 }
 
-fn tensors_of(encoder: &Sequential, decoder: &Sequential) -> Vec<OwnedTensor> {
+fn tensors_of(networks: &Networks) -> Vec<OwnedTensor> {
     let mut out = Vec::new();
-    for (prefix, net) in [("encoder", encoder), ("decoder", decoder)] {
+    for (prefix, net) in [
+        ("encoder", &networks.encoder),
+        ("decoder", &networks.decoder),
+    ] {
         for (i, layer) in net.layers().iter().enumerate() {
             let (Some((weight, bias)), Some(shape)) =
                 (layer.params(), spatial_spec::weight_shape(layer))
@@ -151,8 +166,8 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Short id of the weights: the first 12 hex digits of their checksum.
-pub(crate) fn version_of(encoder: &Sequential, decoder: &Sequential) -> String {
-    let t = tensors_of(encoder, decoder);
+pub(crate) fn version_of(networks: &Networks) -> String {
+    let t = tensors_of(networks);
     let full = tensors_sha256(
         t.iter()
             .map(|t| (t.name.as_str(), t.shape.as_slice(), t.bytes.as_slice())),
@@ -173,30 +188,14 @@ fn layer_specs(net: &Sequential) -> Vec<LayerSpec> {
 }
 
 pub(crate) fn to_bytes(model: &Autoencoder) -> Result<Vec<u8>> {
-    let header = ModelHeader {
-        kind: model.kind.clone(),
-        features: model.features.clone(),
-        latent_dim: model.latent_dim(),
-        encoder: layer_specs(&model.encoder),
-        decoder: layer_specs(&model.decoder),
-        loss: model.loss,
-        preprocessing: model.preprocessing.clone(),
-        threshold: model.threshold,
-        contamination: model.contamination,
-        train_config: model.config.clone(),
-        history: model.history.clone(),
-        diagnostics: model.diagnostics.clone(),
-        created_unix: model.created_unix,
-        training_seconds: model.training_seconds,
-    };
-    let json = serde_json::to_string(&header)
+    let json = serde_json::to_string(&model.parts)
         .map_err(|e| Error::Internal(format!("cannot serialise the model metadata: {e}")))?;
-    let tensors = tensors_of(&model.encoder, &model.decoder);
+    let tensors = tensors_of(&model.parts.layers);
     let mut metadata = HashMap::new();
     metadata.insert(KEY_FORMAT.to_string(), FORMAT.to_string());
     metadata.insert(
         KEY_VERSION.to_string(),
-        required_version(&model.kind).to_string(),
+        required_version(&model.parts.kind).to_string(),
     );
     metadata.insert(KEY_MODEL_SHA.to_string(), model_sha256(&json));
     metadata.insert(
@@ -255,71 +254,90 @@ fn structure_error(bytes: &[u8], e: SafeTensorError) -> String {
     format!("corrupted: not a valid safetensors file ({e})")
 }
 
+/// Loads a model file, validating in the order of the module docs; `source` names it in errors.
 pub(crate) fn from_bytes(bytes: &[u8], source: &str) -> Result<Autoencoder> {
     let fail = |reason: String| Error::model_file(source, reason);
-    if bytes.len() < 8 {
-        return Err(fail(format!(
-            "truncated: {} bytes, fewer than the 8 bytes of a safetensors header length",
-            bytes.len()
-        )));
-    }
-    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes checked"));
-    if n > (bytes.len() - 8) as u64 {
-        return Err(fail(format!(
-            "truncated (or not a safetensors file): the header announces {n} bytes but only {} follow",
-            bytes.len() - 8
-        )));
-    }
+    check_length(bytes).map_err(fail)?;
     let st = SafeTensors::deserialize(bytes).map_err(|e| fail(structure_error(bytes, e)))?;
     let (_, meta) =
         SafeTensors::read_metadata(bytes).map_err(|e| fail(structure_error(bytes, e)))?;
     let empty = HashMap::new();
     let metadata = meta.metadata().as_ref().unwrap_or(&empty);
+    let version = check_format(metadata).map_err(fail)?;
+    let tensors = st.tensors();
+    let json = check_checksums(metadata, &tensors).map_err(fail)?;
+    let parts = parse_model_json(json, version).map_err(fail)?;
+    let by_name: Tensors<'_> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    build(parts, &by_name).map_err(|reason| fail(format!("inconsistent: {reason}")))
+}
 
+/// Enough bytes for the safetensors header length, and for the header it announces.
+fn check_length(bytes: &[u8]) -> Reason<()> {
+    if bytes.len() < 8 {
+        return Err(format!(
+            "truncated: {} bytes, fewer than the 8 bytes of a safetensors header length",
+            bytes.len()
+        ));
+    }
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes checked"));
+    if n > (bytes.len() - 8) as u64 {
+        return Err(format!(
+            "truncated (or not a safetensors file): the header announces {n} bytes but only {} follow",
+            bytes.len() - 8
+        ));
+    }
+    Ok(())
+}
+
+/// An aeflow model of a format version this build reads: that version.
+fn check_format(metadata: &HashMap<String, String>) -> Reason<u32> {
     match metadata.get(KEY_FORMAT) {
         Some(f) if f == FORMAT => {}
         Some(f) => {
-            return Err(fail(format!(
+            return Err(format!(
                 "not an aeflow model: metadata 'format' is {f:?}, expected {FORMAT:?}"
-            )));
+            ));
         }
         None => {
-            return Err(fail(format!(
+            return Err(format!(
                 "not an aeflow model: the safetensors metadata has no '{KEY_FORMAT}' key"
-            )));
+            ));
         }
     }
-    let version = metadata
-        .get(KEY_VERSION)
-        .ok_or_else(|| fail(format!("inconsistent: the metadata has no '{KEY_VERSION}'")))?;
-    let version = match version.parse::<u32>() {
-        Ok(v) if (OLDEST_VERSION..=FORMAT_VERSION).contains(&v) => v,
-        _ => {
-            return Err(fail(format!(
-                "unsupported format version {version:?}: this build of aeflow reads versions {OLDEST_VERSION} to {FORMAT_VERSION}"
-            )));
-        }
-    };
-    let get = |key: &str| {
-        metadata
-            .get(key)
-            .ok_or_else(|| fail(format!("inconsistent: the metadata has no '{key}'")))
-    };
-    let json = get(KEY_MODEL)?;
+    let version = metadata_value(metadata, KEY_VERSION)?;
+    match version.parse::<u32>() {
+        Ok(v) if (OLDEST_VERSION..=FORMAT_VERSION).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "unsupported format version {version:?}: this build of aeflow reads versions {OLDEST_VERSION} to {FORMAT_VERSION}"
+        )),
+    }
+}
+
+fn metadata_value<'m>(metadata: &'m HashMap<String, String>, key: &str) -> Reason<&'m String> {
+    metadata
+        .get(key)
+        .ok_or_else(|| format!("inconsistent: the metadata has no '{key}'"))
+}
+
+/// The metadata checksum, the tensors' dtype, and the weights checksum; the model JSON.
+fn check_checksums<'m>(
+    metadata: &'m HashMap<String, String>,
+    tensors: &[(String, TensorView<'_>)],
+) -> Reason<&'m str> {
+    let json = metadata_value(metadata, KEY_MODEL)?;
+    let stored = metadata_value(metadata, KEY_MODEL_SHA)?;
     let computed = model_sha256(json);
-    if &computed != get(KEY_MODEL_SHA)? {
-        return Err(fail(format!(
-            "corrupted: checksum mismatch in the model metadata (stored {}, computed {computed})",
-            get(KEY_MODEL_SHA)?
-        )));
+    if &computed != stored {
+        return Err(format!(
+            "corrupted: checksum mismatch in the model metadata (stored {stored}, computed {computed})"
+        ));
     }
-    let tensors = st.tensors();
-    for (name, t) in &tensors {
+    for (name, t) in tensors {
         if t.dtype() != Dtype::F32 {
-            return Err(fail(format!(
+            return Err(format!(
                 "inconsistent: tensor {name} has dtype {:?}, expected F32",
                 t.dtype()
-            )));
+            ));
         }
     }
     let computed = tensors_sha256(
@@ -327,47 +345,78 @@ pub(crate) fn from_bytes(bytes: &[u8], source: &str) -> Result<Autoencoder> {
             .iter()
             .map(|(n, t)| (n.as_str(), t.shape(), t.data())),
     );
-    if &computed != get(KEY_TENSORS_SHA)? {
-        return Err(fail(format!(
-            "corrupted: checksum mismatch in the weights (stored {}, computed {computed})",
-            get(KEY_TENSORS_SHA)?
-        )));
+    let stored = metadata_value(metadata, KEY_TENSORS_SHA)?;
+    if &computed != stored {
+        return Err(format!(
+            "corrupted: checksum mismatch in the weights (stored {stored}, computed {computed})"
+        ));
     }
-    let header: ModelHeader = serde_json::from_str(json).map_err(|e| {
-        fail(format!(
-            "inconsistent: the model metadata does not match format version {version}: {e}"
-        ))
+    Ok(json)
+}
+
+/// The model JSON of a file of format `version`, whose kind that version must cover.
+fn parse_model_json(json: &str, version: u32) -> Reason<ModelParts<LayerList>> {
+    let parts: ModelParts<LayerList> = serde_json::from_str(json).map_err(|e| {
+        format!("inconsistent: the model metadata does not match format version {version}: {e}")
     })?;
-    if required_version(&header.kind) > version {
-        return Err(fail(format!(
+    if required_version(&parts.kind) > version {
+        return Err(format!(
             "inconsistent: a {} model needs format version {}, the file says {version}",
-            header.kind.name(),
-            required_version(&header.kind)
-        )));
+            parts.kind.name(),
+            required_version(&parts.kind)
+        ));
     }
-    let by_name: HashMap<&str, &TensorView<'_>> =
-        tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
-    build(header, &by_name).map_err(|reason| fail(format!("inconsistent: {reason}")))
+    Ok(parts)
 }
 
 /// Checks the metadata against itself and the tensors, and assembles the model.
-fn build(
-    h: ModelHeader,
-    tensors: &HashMap<&str, &TensorView<'_>>,
-) -> std::result::Result<Autoencoder, String> {
-    let d = h.features.len();
+fn build(parts: ModelParts<LayerList>, tensors: &Tensors<'_>) -> Reason<Autoencoder> {
+    check_metadata(&parts)?;
+    let d = parts.features.len();
+    let list = &parts.layers;
+    let k = list.latent_dim;
+    let mut used = HashSet::new();
+    let encoder_outputs = parts.kind.encoder_outputs(k);
+    let encoder = network(
+        "encoder",
+        &list.encoder,
+        (d, encoder_outputs),
+        tensors,
+        &mut used,
+    )?;
+    let decoder = network("decoder", &list.decoder, (k, d), tensors, &mut used)?;
+    if let Some(extra) = tensors.keys().find(|name| !used.contains(**name)) {
+        return Err(format!("unexpected tensor {extra}"));
+    }
+    let activity = &parts.diagnostics.latent_activity;
+    if !activity.is_empty() && activity.len() != k {
+        return Err(format!(
+            "diagnostics describe {} latent units for a latent size of {k}",
+            activity.len()
+        ));
+    }
+    Ok(Autoencoder::assemble(
+        parts.with_layers(Networks { encoder, decoder }),
+    ))
+}
+
+/// The metadata that does not describe layers: features, configuration, kind, preprocessing and
+/// threshold, each consistent with itself and with the number of features.
+fn check_metadata(parts: &ModelParts<LayerList>) -> Reason<()> {
+    let d = parts.features.len();
     if d == 0 {
         return Err("the model lists no features".into());
     }
     let mut seen = HashSet::new();
-    if let Some(dup) = h.features.iter().find(|f| !seen.insert(f.as_str())) {
+    if let Some(dup) = parts.features.iter().find(|f| !seen.insert(f.as_str())) {
         return Err(format!("feature '{dup}' is listed twice"));
     }
-    h.train_config
+    parts
+        .config
         .validate()
         .map_err(|e| format!("stored training configuration: {e}"))?;
-    h.kind.validate().map_err(|e| format!("kind: {e}"))?;
-    if let Some(c) = h.kind.convolutional()
+    parts.kind.validate().map_err(|e| format!("kind: {e}"))?;
+    if let Some(c) = parts.kind.convolutional()
         && c.n_features() != d
     {
         return Err(format!(
@@ -376,7 +425,15 @@ fn build(
             c.n_features()
         ));
     }
-    let p = &h.preprocessing;
+    check_preprocessing(&parts.preprocessing, d)?;
+    if parts.threshold.is_some_and(|t| !t.is_finite()) {
+        return Err("the threshold is not finite".into());
+    }
+    Ok(())
+}
+
+/// `d` finite values in each of offset, scale and fill; positive scales.
+fn check_preprocessing(p: &Preprocessing, d: usize) -> Reason<()> {
     for (name, v) in [
         ("offset", &p.offset),
         ("scale", &p.scale),
@@ -395,132 +452,112 @@ fn build(
     if p.scale.iter().any(|&s| s <= 0.0) {
         return Err("preprocessing.scale holds values ≤ 0".into());
     }
-    if h.threshold.is_some_and(|t| !t.is_finite()) {
-        return Err("the threshold is not finite".into());
+    Ok(())
+}
+
+/// The `prefix` network (`encoder` or `decoder`) from its layer entries and tensors, mapping
+/// `widths.0` inputs to `widths.1` outputs; the names of the tensors it read go to `used`.
+fn network(
+    prefix: &str,
+    specs: &[LayerSpec],
+    (input, output): (usize, usize),
+    tensors: &Tensors<'_>,
+    used: &mut HashSet<String>,
+) -> Reason<Sequential> {
+    if specs.is_empty() {
+        return Err(format!("the {prefix} has no layers"));
     }
-    let mut used = HashSet::new();
-    let mut net = |prefix: &str,
-                   specs: &[LayerSpec],
-                   input: usize,
-                   output: usize|
-     -> std::result::Result<Sequential, String> {
-        if specs.is_empty() {
-            return Err(format!("the {prefix} has no layers"));
-        }
-        let mut layers: Vec<Layer> = Vec::new();
-        let mut width = input;
-        for (i, spec) in specs.iter().enumerate() {
-            if spec.inputs != width {
-                return Err(format!(
-                    "{prefix}.{i} takes {} inputs but receives {width}",
-                    spec.inputs
-                ));
-            }
-            let weight_name = format!("{prefix}.{i}.weight");
-            let bias_name = format!("{prefix}.{i}.bias");
-            let layer = match &spec.spatial {
-                None => {
-                    let w = tensor(tensors, &weight_name, &[spec.outputs, spec.inputs])?;
-                    let b = tensor(tensors, &bias_name, &[spec.outputs])?;
-                    let w = Array2::from_shape_vec((spec.outputs, spec.inputs), w)
-                        .map_err(|e| e.to_string())?;
-                    Dense::from_parts(w, Array1::from(b), spec.activation.into())
-                        .map_err(|e| e.to_string())?
-                        .into()
-                }
-                Some(spatial) => {
-                    match spatial.widths() {
-                        Some((a, b)) if (a, b) == (spec.inputs, spec.outputs) => {}
-                        Some((a, b)) => {
-                            return Err(format!(
-                                "{prefix}.{i} is described as {a} → {b} wide, but its entry says {} → {}",
-                                spec.inputs, spec.outputs
-                            ));
-                        }
-                        None => {
-                            return Err(format!(
-                                "{prefix}.{i} ({}) has a zero size, kernel, stride or window, or a kernel or window larger than its (padded) input",
-                                serde_json::to_string(spatial).unwrap_or_default()
-                            ));
-                        }
-                    }
-                    if spec.outputs > MAX_WIDTH {
-                        return Err(format!(
-                            "{prefix}.{i} is {} wide, more than the {MAX_WIDTH} this build accepts",
-                            spec.outputs
-                        ));
-                    }
-                    let params = match spatial.tensor_shapes() {
-                        Some((w_shape, b_shape)) => Some((
-                            tensor(tensors, &weight_name, &w_shape)?,
-                            tensor(tensors, &bias_name, &b_shape)?,
-                        )),
-                        None => None,
-                    };
-                    spatial
-                        .build(spec.activation.into(), params)
-                        .map_err(|e| format!("{prefix}.{i}: {e}"))?
-                }
-            };
-            if layer.params().is_some() {
-                used.insert(weight_name);
-                used.insert(bias_name);
-            }
-            layers.push(layer);
-            width = spec.outputs;
-        }
-        if width != output {
+    let mut layers: Vec<Layer> = Vec::new();
+    let mut width = input;
+    for (i, spec) in specs.iter().enumerate() {
+        if spec.inputs != width {
             return Err(format!(
-                "the {prefix} ends with {width} outputs, expected {output}"
+                "{prefix}.{i} takes {} inputs but receives {width}",
+                spec.inputs
             ));
         }
-        Sequential::from_layers(layers, 0.0).map_err(|e| e.to_string())
-    };
-    let encoder = net(
-        "encoder",
-        &h.encoder,
-        d,
-        h.kind.encoder_outputs(h.latent_dim),
-    )?;
-    let decoder = net("decoder", &h.decoder, h.latent_dim, d)?;
-    if let Some(extra) = tensors.keys().find(|k| !used.contains(**k)) {
-        return Err(format!("unexpected tensor {extra}"));
+        let names = (format!("{prefix}.{i}.weight"), format!("{prefix}.{i}.bias"));
+        let layer = match &spec.spatial {
+            None => dense_layer(spec, &names, tensors)?,
+            Some(spatial) => {
+                spatial_layer(&format!("{prefix}.{i}"), spec, spatial, &names, tensors)?
+            }
+        };
+        if layer.params().is_some() {
+            used.insert(names.0);
+            used.insert(names.1);
+        }
+        layers.push(layer);
+        width = spec.outputs;
     }
-    if !h.diagnostics.latent_activity.is_empty()
-        && h.diagnostics.latent_activity.len() != h.latent_dim
-    {
+    if width != output {
         return Err(format!(
-            "diagnostics describe {} latent units for a latent size of {}",
-            h.diagnostics.latent_activity.len(),
-            h.latent_dim
+            "the {prefix} ends with {width} outputs, expected {output}"
         ));
     }
-    let version = version_of(&encoder, &decoder);
-    Ok(Autoencoder {
-        kind: h.kind,
-        features: h.features,
-        encoder,
-        decoder,
-        preprocessing: h.preprocessing,
-        loss: h.loss,
-        threshold: h.threshold,
-        contamination: h.contamination,
-        config: h.train_config,
-        history: h.history,
-        diagnostics: h.diagnostics,
-        created_unix: h.created_unix,
-        training_seconds: h.training_seconds,
-        version,
-        passes: Default::default(),
-    })
+    Sequential::from_layers(layers, 0.0).map_err(|e| e.to_string())
+}
+
+/// A dense layer from its entry and its `(weight, bias)` tensors.
+fn dense_layer(
+    spec: &LayerSpec,
+    (weight, bias): &(String, String),
+    tensors: &Tensors<'_>,
+) -> Reason<Layer> {
+    let w = tensor(tensors, weight, &[spec.outputs, spec.inputs])?;
+    let b = tensor(tensors, bias, &[spec.outputs])?;
+    let w = Array2::from_shape_vec((spec.outputs, spec.inputs), w).map_err(|e| e.to_string())?;
+    Ok(
+        Dense::from_parts(w, Array1::from(b), spec.activation.into())
+            .map_err(|e| e.to_string())?
+            .into(),
+    )
+}
+
+/// A non-dense layer (format version 2) named `name` from its entry, whose widths its spatial
+/// description must give, and its `(weight, bias)` tensors if it has parameters.
+fn spatial_layer(
+    name: &str,
+    spec: &LayerSpec,
+    spatial: &SpatialSpec,
+    (weight, bias): &(String, String),
+    tensors: &Tensors<'_>,
+) -> Reason<Layer> {
+    match spatial.widths() {
+        Some((a, b)) if (a, b) == (spec.inputs, spec.outputs) => {}
+        Some((a, b)) => {
+            return Err(format!(
+                "{name} is described as {a} → {b} wide, but its entry says {} → {}",
+                spec.inputs, spec.outputs
+            ));
+        }
+        None => {
+            return Err(format!(
+                "{name} ({}) has a zero size, kernel, stride or window, or a kernel or window larger than its (padded) input",
+                serde_json::to_string(spatial).unwrap_or_default()
+            ));
+        }
+    }
+    if spec.outputs > MAX_WIDTH {
+        return Err(format!(
+            "{name} is {} wide, more than the {MAX_WIDTH} this build accepts",
+            spec.outputs
+        ));
+    }
+    let params = match spatial.tensor_shapes() {
+        Some((w_shape, b_shape)) => Some((
+            tensor(tensors, weight, &w_shape)?,
+            tensor(tensors, bias, &b_shape)?,
+        )),
+        None => None,
+    };
+    spatial
+        .build(spec.activation.into(), params)
+        .map_err(|e| format!("{name}: {e}"))
 }
 
 /// The f32 values of a tensor that must exist with `shape` and hold finite values.
-fn tensor(
-    tensors: &HashMap<&str, &TensorView<'_>>,
-    name: &str,
-    shape: &[usize],
-) -> std::result::Result<Vec<f32>, String> {
+fn tensor(tensors: &Tensors<'_>, name: &str, shape: &[usize]) -> Reason<Vec<f32>> {
     let t = tensors
         .get(name)
         .ok_or_else(|| format!("tensor {name} is missing"))?;
@@ -592,7 +629,7 @@ pub(crate) fn load(path: &Path) -> Result<Autoencoder> {
 mod tests {
     use super::*;
     use crate::model::testdata::{manifold, names};
-    use crate::model::{ScoreOptions, Silent};
+    use crate::model::{ScoreOptions, Silent, TrainConfig};
 
     fn model() -> Autoencoder {
         let x = manifold(200, 11);
@@ -636,24 +673,63 @@ mod tests {
         let m = model();
         let bytes = m.to_bytes().unwrap();
         let back = Autoencoder::from_bytes(&bytes, "test.aeflow").unwrap();
-        assert_eq!(back.encoder, m.encoder);
-        assert_eq!(back.decoder, m.decoder);
-        assert_eq!(back.preprocessing, m.preprocessing);
-        assert_eq!(back.threshold, m.threshold);
-        assert_eq!(back.history, m.history);
-        assert_eq!(back.diagnostics, m.diagnostics);
-        assert_eq!(back.config, m.config);
-        assert_eq!(back.version, m.version);
+        assert_eq!(back.encoder(), m.encoder());
+        assert_eq!(back.decoder(), m.decoder());
+        assert_eq!(back.preprocessing(), m.preprocessing());
+        assert_eq!(back.threshold(), m.threshold());
+        assert_eq!(back.history(), m.history());
+        assert_eq!(back.diagnostics(), m.diagnostics());
+        assert_eq!(back.train_config(), m.train_config());
+        assert_eq!(back.version(), m.version());
         let x = manifold(50, 12);
         let a = m.score(x.view(), &ScoreOptions::default()).unwrap();
         let b = back.score(x.view(), &ScoreOptions::default()).unwrap();
         assert_eq!(a.reconstruction_error, b.reconstruction_error);
     }
 
+    /// Loading and saving again writes the same metadata, byte for byte (the model JSON, and
+    /// the checksums, so the same tensors), and the model JSON keeps the key order of
+    /// `docs/model-format.md`. (The order of the safetensors metadata keys themselves is not
+    /// fixed: safetensors writes them from a hash map.)
+    #[test]
+    fn load_then_save_writes_the_same_metadata_in_the_documented_order() {
+        let bytes = model().to_bytes().unwrap();
+        let back = Autoencoder::from_bytes(&bytes, "test.aeflow").unwrap();
+        let metadata = |b: &[u8]| {
+            let (_, meta) = SafeTensors::read_metadata(b).unwrap();
+            meta.metadata().clone().unwrap()
+        };
+        let written = metadata(&bytes);
+        assert_eq!(metadata(&back.to_bytes().unwrap()), written);
+        let json = &written[KEY_MODEL];
+        let keys = [
+            "kind",
+            "features",
+            "latent_dim",
+            "encoder",
+            "decoder",
+            "loss",
+            "preprocessing",
+            "threshold",
+            "contamination",
+            "train_config",
+            "history",
+            "diagnostics",
+            "created_unix",
+            "training_seconds",
+        ];
+        let at: Vec<usize> = keys
+            .iter()
+            .map(|k| json.find(&format!("\"{k}\":")).unwrap())
+            .collect();
+        assert_eq!(at[0], 1, "{json}");
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "{json}");
+    }
+
     #[test]
     fn changing_the_threshold_keeps_the_weights_version() {
         let mut m = model();
-        let v = m.version.clone();
+        let v = m.version().to_string();
         m.set_threshold(Some(123.0));
         let back = Autoencoder::from_bytes(&m.to_bytes().unwrap(), "test.aeflow").unwrap();
         assert_eq!(back.threshold(), Some(123.0));
@@ -830,10 +906,10 @@ mod tests {
         // The edits below rely on this layout: conv, max_pool, … in the encoder; dense, upsample, …
         // in the decoder.
         let types: Vec<&str> = cae
-            .encoder
+            .encoder()
             .layers()
             .iter()
-            .chain(cae.decoder.layers())
+            .chain(cae.decoder().layers())
             .map(|l| match l {
                 Layer::Dense(_) => "dense",
                 Layer::Conv(_) => "conv",
@@ -947,7 +1023,7 @@ mod tests {
             vec!["m.aeflow".to_string()],
             "no temporary file is left behind"
         );
-        assert_eq!(Autoencoder::load(&path).unwrap().encoder, m.encoder);
+        assert_eq!(Autoencoder::load(&path).unwrap().encoder(), m.encoder());
 
         // A failing rename (the target is a non-empty directory) leaves nothing behind.
         let blocked = dir.path().join("blocked");

@@ -14,6 +14,7 @@ mod kind;
 mod kind_options;
 mod observer;
 mod options;
+mod parts;
 mod scaler;
 mod score;
 mod source;

@@ -11,13 +11,19 @@
 /// The quantiles of the training error distribution kept with a model.
 pub const DIAGNOSTIC_QUANTILES: [f64; 9] = [0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999, 1.0];
 
-/// `Q(q)` of already sorted values; `None` when there are none.
+/// `Q(q)` of ascending `sorted` values, the one quantile of the crate (the threshold, the stored
+/// error quantiles, the report's tables and charts).
+///
+/// `None` when there are no values, and when `q` lies outside [0, 1] (or is NaN): no such
+/// quantile exists, and no caller wants the minimum or the maximum in its place (a
+/// contamination outside [0, 0.5] is refused when the configuration is validated; were one to
+/// slip through, it would calibrate no threshold rather than one at the smallest error).
 pub fn quantile_sorted(sorted: &[f64], q: f64) -> Option<f64> {
     let n = sorted.len();
-    if n == 0 {
+    if n == 0 || !(0.0..=1.0).contains(&q) {
         return None;
     }
-    let h = q.clamp(0.0, 1.0) * (n - 1) as f64;
+    let h = q * (n - 1) as f64;
     let lo = h.floor() as usize;
     let hi = (lo + 1).min(n - 1);
     Some(sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo]))
@@ -64,6 +70,21 @@ mod tests {
         }
         assert_eq!(calibrate(&s, 0.0), None);
         assert_eq!(quantile_sorted(&[], 0.5), None);
+        assert_eq!(quantile_sorted(&[5.0], 0.3), Some(5.0));
+    }
+
+    /// q outside [0, 1] has no quantile: `None`, never the nearest end of the distribution.
+    #[test]
+    fn q_outside_the_unit_interval_has_no_quantile() {
+        let s = [1.0, 2.0, 3.0, 4.0];
+        assert_eq!(quantile_sorted(&s, 0.0), Some(1.0));
+        assert_eq!(quantile_sorted(&s, 1.0), Some(4.0));
+        for q in [-0.01, 1.01, 1.5, -1.0, f64::NAN, f64::INFINITY] {
+            assert_eq!(quantile_sorted(&s, q), None, "q = {q}");
+        }
+        // So a contamination above 1 calibrates no threshold instead of the minimum.
+        assert_eq!(calibrate(&s, 1.5), None);
+        assert_eq!(calibrate(&s, 1.0), Some(1.0));
     }
 
     #[test]

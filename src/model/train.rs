@@ -29,9 +29,9 @@ use rand_chacha::ChaCha8Rng;
 use super::architecture::Architecture;
 use super::autoencoder::{Autoencoder, INFERENCE_CHUNK};
 use super::config::{LossKind, TrainConfig};
-use super::file;
 use super::kind::Kind;
 use super::observer::{EpochRecord, TrainObserver};
+use super::parts::{ModelParts, Networks};
 use super::scaler::{Preprocessing, ScalerKind};
 use super::summary::{DEAD_UNIT_STD, Diagnostics, LatentActivity};
 use super::threshold;
@@ -52,13 +52,6 @@ fn rng(seed: u64, stream: u64) -> ChaCha8Rng {
     let mut r = ChaCha8Rng::seed_from_u64(seed);
     r.set_stream(stream);
     r
-}
-
-/// Encoder and decoder being trained.
-#[derive(Clone)]
-struct Nets {
-    encoder: Sequential,
-    decoder: Sequential,
 }
 
 /// Buffers and state of the mini-batch loop, reused across batches.
@@ -82,9 +75,73 @@ struct Trainer {
 }
 
 impl Trainer {
+    /// Buffers for mini-batches of at most `batch_size` rows of `d` features; the noise and
+    /// latent sampling streams of the seed (3 and 4).
+    fn new(config: &TrainConfig, nets: &Networks, batch_size: usize, d: usize) -> Self {
+        Trainer {
+            loss: config.loss.into(),
+            corruption: config.kind.corruption(),
+            penalty: config.kind.latent_penalty(),
+            optimizer: config.optimizer_config().build(),
+            batch: Array2::zeros((batch_size, d)),
+            noisy: Array2::zeros((batch_size, d)),
+            encoder_tape: Tape::new(),
+            decoder_tape: Tape::new(),
+            encoder_grads: nets.encoder.zero_grads(),
+            decoder_grads: nets.decoder.zero_grads(),
+            noise_rng: rng(config.seed, STREAM_NOISE),
+            head: config.kind.variational().map(|_| GaussianHead::default()),
+            beta_now: 0.0,
+            latent_rng: rng(config.seed, STREAM_LATENT),
+        }
+    }
+
+    /// Rows per full mini-batch.
+    fn batch_size(&self) -> usize {
+        self.batch.nrows()
+    }
+
+    /// Step 3 for one epoch (number and start time in `at`): a step per mini-batch of the
+    /// shuffled training rows `order`; returns the mean loss per row. A loss that is not finite
+    /// is an error naming the learning rate.
+    fn epoch(
+        &mut self,
+        nets: &mut Networks,
+        xs: ArrayView2<f32>,
+        order: &[usize],
+        (epoch, started): (usize, Instant),
+        config: &TrainConfig,
+        observer: &mut dyn TrainObserver,
+    ) -> Result<f64> {
+        let batch_size = self.batch_size();
+        let mut loss_sum = 0.0f64;
+        for (b, chunk) in order.chunks(batch_size).enumerate() {
+            gather_rows(xs, chunk, self.batch.view_mut());
+            let loss = self.step(nets, chunk.len());
+            if !loss.is_finite() {
+                return Err(Error::config(
+                    "learning_rate",
+                    format!(
+                        "training diverged at epoch {epoch}, batch {} (the loss is not finite); use a smaller learning rate (now {})",
+                        b + 1,
+                        config.effective_learning_rate()
+                    ),
+                ));
+            }
+            loss_sum += loss * chunk.len() as f64;
+            let done = (b * batch_size + chunk.len()) as f64;
+            observer.on_batch(
+                b + 1,
+                loss,
+                done / started.elapsed().as_secs_f64().max(1e-9),
+            );
+        }
+        Ok(loss_sum / order.len() as f64)
+    }
+
     /// One optimizer step on the clean scaled rows in `self.batch[..rows]`; returns the batch's
     /// reconstruction loss.
-    fn step(&mut self, nets: &mut Nets, rows: usize) -> f64 {
+    fn step(&mut self, nets: &mut Networks, rows: usize) -> f64 {
         let Trainer {
             loss,
             corruption,
@@ -162,7 +219,7 @@ fn latent(stats: ArrayView2<'_, f32>, k: usize) -> ArrayView2<'_, f32> {
 
 /// Mean loss of `loss` over scaled rows `xs`, in inference mode; for a variational model
 /// (`beta` given) plus `β·mean KL/d`.
-fn inference_loss(nets: &Nets, xs: ArrayView2<f32>, loss: Loss, beta: Option<f32>) -> f64 {
+fn inference_loss(nets: &Networks, xs: ArrayView2<f32>, loss: Loss, beta: Option<f32>) -> f64 {
     let (mut enc, mut dec) = (Buffers::default(), Buffers::default());
     let k = nets.decoder.in_features();
     let mut sum = 0.0;
@@ -182,7 +239,7 @@ fn inference_loss(nets: &Nets, xs: ArrayView2<f32>, loss: Loss, beta: Option<f32
 /// Per-row anomaly scores (reconstruction errors, or for a variational model scoring the ELBO
 /// the errors plus `β·KL/d`) and latent activity over scaled rows `xs`.
 fn errors_and_activity(
-    nets: &Nets,
+    nets: &Networks,
     xs: ArrayView2<f32>,
     kind: &Kind,
 ) -> (Vec<f64>, Vec<LatentActivity>) {
@@ -301,6 +358,8 @@ fn check_unit_interval(xs: ArrayView2<f32>, names: &[String], scaler: ScalerKind
     Ok(())
 }
 
+/// Trains a model on `x` (`[rows, d]`, original units, NaN = missing) in the steps of the module
+/// docs.
 pub(crate) fn fit(
     x: ArrayView2<f32>,
     names: &[String],
@@ -308,159 +367,235 @@ pub(crate) fn fit(
     observer: &mut dyn TrainObserver,
 ) -> Result<Autoencoder> {
     let started = Instant::now();
+    let (arch, preprocessing, xs) = prepare(x, names, config)?;
+    let split = Split::new(xs.view(), config, observer);
+    let mut nets = networks(config, &arch, xs.ncols())?;
+    let history = train_epochs(&mut nets, xs.view(), split, config, observer)?;
+    let (threshold, diagnostics) = calibration(&nets, xs.view(), config, observer);
+    Ok(Autoencoder::assemble(ModelParts {
+        kind: config.kind.clone(),
+        features: names.to_vec(),
+        layers: nets,
+        loss: config.loss,
+        preprocessing,
+        threshold,
+        contamination: config.contamination,
+        config: config.clone(),
+        history,
+        diagnostics,
+        created_unix: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+        training_seconds: started.elapsed().as_secs_f64(),
+    }))
+}
+
+/// Step 1: the configuration and the data checked, the preprocessing learned on all rows, and
+/// the rows scaled (`[rows, d]`).
+fn prepare(
+    x: ArrayView2<f32>,
+    names: &[String],
+    config: &TrainConfig,
+) -> Result<(Architecture, Preprocessing, Array2<f32>)> {
     config.validate()?;
     check_inputs(x, names)?;
-    let (rows, d) = x.dim();
-    let arch = Architecture::new(config, d)?;
+    let arch = Architecture::new(config, x.ncols())?;
     let preprocessing = Preprocessing::fit(x, names, config.scaler, config.missing)?;
-    let mut xs = Array2::zeros((rows, d));
+    let mut xs = Array2::zeros(x.raw_dim());
     preprocessing.transform(x, xs.view_mut(), names, 0)?;
     if config.loss == LossKind::Bce {
         check_unit_interval(xs.view(), names, config.scaler)?;
     }
+    Ok((arch, preprocessing, xs))
+}
 
-    // Split.
-    let mut order: Vec<usize> = (0..rows).collect();
-    order.shuffle(&mut rng(config.seed, STREAM_SPLIT));
-    let n_val = ((rows as f64 * config.validation_split as f64).floor() as usize).min(rows - 1);
-    let (val_idx, train_idx) = order.split_at(n_val);
-    let x_val = xs.select(Axis(0), val_idx);
-    let mut train_idx = train_idx.to_vec();
-    if config.validation_split > 0.0 && n_val == 0 {
-        observer.on_message(&format!(
-            "{rows} rows are too few for a validation split of {}: training without one",
-            config.validation_split
-        ));
+/// Step 2: the held-out validation rows and the indices of the training rows.
+struct Split {
+    /// `[⌊rows · validation_split⌋, d]` scaled rows, at most `rows − 1` of them.
+    validation: Array2<f32>,
+    /// Row indices into the scaled rows (at least one).
+    train: Vec<usize>,
+}
+
+impl Split {
+    /// Shuffles the row indices once (seed stream 1) and holds out the first ones.
+    fn new(xs: ArrayView2<f32>, config: &TrainConfig, observer: &mut dyn TrainObserver) -> Self {
+        let rows = xs.nrows();
+        let mut order: Vec<usize> = (0..rows).collect();
+        order.shuffle(&mut rng(config.seed, STREAM_SPLIT));
+        let n_val = ((rows as f64 * config.validation_split as f64).floor() as usize).min(rows - 1);
+        if config.validation_split > 0.0 && n_val == 0 {
+            observer.on_message(&format!(
+                "{rows} rows are too few for a validation split of {}: training without one",
+                config.validation_split
+            ));
+        }
+        let (val_idx, train_idx) = order.split_at(n_val);
+        Split {
+            validation: xs.select(Axis(0), val_idx),
+            train: train_idx.to_vec(),
+        }
     }
+}
 
-    // Networks and optimizer.
+/// The networks to train, initialised from seed stream 0: the convolutional kind builds its own,
+/// the others stack dense layers as `arch` says.
+fn networks(config: &TrainConfig, arch: &Architecture, d: usize) -> Result<Networks> {
     let mut init = rng(config.seed, STREAM_INIT);
-    let mut nets = match &config.kind {
-        Kind::Convolutional(c) => {
-            let (encoder, decoder) = c.networks(config, d, &mut init)?;
-            Nets { encoder, decoder }
-        }
-        _ => Nets {
-            encoder: Sequential::new(
-                &arch.encoder_dims,
-                &arch.encoder_activations,
-                config.dropout,
-                &mut init,
-            )?,
-            decoder: Sequential::new(
-                &arch.decoder_dims,
-                &arch.decoder_activations,
-                config.dropout,
-                &mut init,
-            )?,
-        },
-    };
-    let variational = config.kind.variational().copied();
-    let warmup = variational.map_or(0, |v| v.kl_warmup);
-    let batch_size = config.batch_size.min(train_idx.len());
-    let mut trainer = Trainer {
-        loss: config.loss.into(),
-        corruption: config.kind.corruption(),
-        penalty: config.kind.latent_penalty(),
-        optimizer: config.optimizer_config().build(),
-        batch: Array2::zeros((batch_size, d)),
-        noisy: Array2::zeros((batch_size, d)),
-        encoder_tape: Tape::new(),
-        decoder_tape: Tape::new(),
-        encoder_grads: nets.encoder.zero_grads(),
-        decoder_grads: nets.decoder.zero_grads(),
-        noise_rng: rng(config.seed, STREAM_NOISE),
-        head: variational.map(|_| GaussianHead::default()),
-        beta_now: 0.0,
-        latent_rng: rng(config.seed, STREAM_LATENT),
-    };
-    let mut shuffle = rng(config.seed, STREAM_SHUFFLE);
+    if let Kind::Convolutional(c) = &config.kind {
+        let (encoder, decoder) = c.networks(config, d, &mut init)?;
+        return Ok(Networks { encoder, decoder });
+    }
+    let encoder = Sequential::new(
+        &arch.encoder_dims,
+        &arch.encoder_activations,
+        config.dropout,
+        &mut init,
+    )?;
+    let decoder = Sequential::new(
+        &arch.decoder_dims,
+        &arch.decoder_activations,
+        config.dropout,
+        &mut init,
+    )?;
+    Ok(Networks { encoder, decoder })
+}
 
-    let batches = train_idx.len().div_ceil(batch_size);
+/// Steps 3 and 4: the epochs, until `config.epochs` or an early stop. Leaves the weights to keep
+/// in `nets` and returns the history.
+fn train_epochs(
+    nets: &mut Networks,
+    xs: ArrayView2<f32>,
+    split: Split,
+    config: &TrainConfig,
+    observer: &mut dyn TrainObserver,
+) -> Result<Vec<EpochRecord>> {
+    let variational = config.kind.variational().copied();
+    let validating = split.validation.nrows() > 0;
+    let mut order = split.train;
+    let mut trainer = Trainer::new(config, nets, config.batch_size.min(order.len()), xs.ncols());
+    let mut shuffle = rng(config.seed, STREAM_SHUFFLE);
+    let mut stopping = EarlyStopping::new(config, validating);
     let mut history = Vec::new();
-    let mut best_loss: Option<f64> = None;
-    let mut best_nets: Option<Nets> = None;
-    let mut since_best = 0usize;
     for epoch in 1..=config.epochs {
-        let epoch_start = Instant::now();
-        observer.on_epoch_start(epoch, config.epochs, batches);
+        let started = Instant::now();
+        observer.on_epoch_start(
+            epoch,
+            config.epochs,
+            order.len().div_ceil(trainer.batch_size()),
+        );
         trainer.beta_now = variational.map_or(0.0, |v| v.beta_at(epoch));
-        train_idx.shuffle(&mut shuffle);
-        let mut loss_sum = 0.0f64;
-        for (b, chunk) in train_idx.chunks(batch_size).enumerate() {
-            gather_rows(xs.view(), chunk, trainer.batch.view_mut());
-            let loss = trainer.step(&mut nets, chunk.len());
-            if !loss.is_finite() {
-                return Err(Error::config(
-                    "learning_rate",
-                    format!(
-                        "training diverged at epoch {epoch}, batch {} (the loss is not finite); use a smaller learning rate (now {})",
-                        b + 1,
-                        config.effective_learning_rate()
-                    ),
-                ));
-            }
-            loss_sum += loss * chunk.len() as f64;
-            let done = (b * batch_size + chunk.len()) as f64;
-            observer.on_batch(
-                b + 1,
-                loss,
-                done / epoch_start.elapsed().as_secs_f64().max(1e-9),
-            );
-        }
-        let train_loss = loss_sum / train_idx.len() as f64;
-        let val_loss = (n_val > 0).then(|| {
-            inference_loss(
-                &nets,
-                x_val.view(),
-                trainer.loss,
-                variational.map(|v| v.beta),
-            )
+        order.shuffle(&mut shuffle);
+        let train_loss = trainer.epoch(nets, xs, &order, (epoch, started), config, observer)?;
+        let val_loss = validating.then(|| {
+            let beta = variational.map(|v| v.beta);
+            inference_loss(nets, split.validation.view(), trainer.loss, beta)
         });
         let record = EpochRecord {
             epoch,
             train_loss,
             val_loss,
-            seconds: epoch_start.elapsed().as_secs_f64(),
+            seconds: started.elapsed().as_secs_f64(),
         };
         observer.on_epoch_end(&record);
         history.push(record);
-
-        if epoch <= warmup {
-            // β is still rising: these weights are not candidates for the best ones.
-            continue;
-        }
-        let monitored = val_loss.unwrap_or(train_loss);
-        let improved =
-            best_loss.is_none_or(|b| monitored < b * (1.0 - config.min_rel_delta as f64));
-        if improved {
-            best_loss = Some(monitored);
-            since_best = 0;
-            if config.early_stopping {
-                best_nets = Some(nets.clone());
-            }
-        } else {
-            since_best += 1;
-        }
-        if config.early_stopping && since_best >= config.patience {
-            observer.on_message(&format!(
-                "early stop after epoch {epoch}: no relative improvement of {} in {} for {} epochs; keeping the best weights (loss {:.6})",
-                config.min_rel_delta,
-                if n_val > 0 { "the validation loss" } else { "the training loss" },
-                config.patience,
-                best_loss.unwrap_or(monitored)
-            ));
+        if stopping.after_epoch(epoch, val_loss.unwrap_or(train_loss), nets, observer) {
             break;
         }
     }
-    if let Some(b) = best_nets {
-        nets = b;
+    stopping.restore(nets);
+    Ok(history)
+}
+
+/// Step 4: remembers the best weights, and stops after `patience` epochs without a relative
+/// improvement of `min_rel_delta` in the monitored loss (the validation loss, or the training
+/// loss without a validation split). Epochs of the KL warm-up (β still rising) are not
+/// candidates.
+struct EarlyStopping {
+    /// Off: only the best loss is tracked; the last weights are kept.
+    enabled: bool,
+    patience: usize,
+    min_rel_delta: f32,
+    warmup: usize,
+    monitored: &'static str,
+    best_loss: Option<f64>,
+    best: Option<Networks>,
+    since_best: usize,
+}
+
+impl EarlyStopping {
+    fn new(config: &TrainConfig, validating: bool) -> Self {
+        EarlyStopping {
+            enabled: config.early_stopping,
+            patience: config.patience,
+            min_rel_delta: config.min_rel_delta,
+            warmup: config.kind.variational().map_or(0, |v| v.kl_warmup),
+            monitored: if validating {
+                "the validation loss"
+            } else {
+                "the training loss"
+            },
+            best_loss: None,
+            best: None,
+            since_best: 0,
+        }
     }
 
-    // Calibration and diagnostics on every row.
-    let (errors, latent_activity) = errors_and_activity(&nets, xs.view(), &config.kind);
+    /// Takes the monitored loss of `epoch` and the weights that reached it; `true` to stop.
+    fn after_epoch(
+        &mut self,
+        epoch: usize,
+        loss: f64,
+        nets: &Networks,
+        observer: &mut dyn TrainObserver,
+    ) -> bool {
+        if epoch <= self.warmup {
+            return false;
+        }
+        let improved = self
+            .best_loss
+            .is_none_or(|b| loss < b * (1.0 - self.min_rel_delta as f64));
+        if improved {
+            self.best_loss = Some(loss);
+            self.since_best = 0;
+            if self.enabled {
+                self.best = Some(nets.clone());
+            }
+        } else {
+            self.since_best += 1;
+        }
+        if !self.enabled || self.since_best < self.patience {
+            return false;
+        }
+        observer.on_message(&format!(
+            "early stop after epoch {epoch}: no relative improvement of {} in {} for {} epochs; keeping the best weights (loss {:.6})",
+            self.min_rel_delta,
+            self.monitored,
+            self.patience,
+            self.best_loss.unwrap_or(loss)
+        ));
+        true
+    }
+
+    /// Puts the best weights (if kept) into `nets`.
+    fn restore(self, nets: &mut Networks) {
+        if let Some(best) = self.best {
+            *nets = best;
+        }
+    }
+}
+
+/// Step 5: on every row, the reconstruction errors give the threshold and the error quantiles,
+/// the latent activity the dead units (reported to `observer`).
+fn calibration(
+    nets: &Networks,
+    xs: ArrayView2<f32>,
+    config: &TrainConfig,
+    observer: &mut dyn TrainObserver,
+) -> (Option<f64>, Diagnostics) {
+    let (errors, latent_activity) = errors_and_activity(nets, xs, &config.kind);
     let sorted = threshold::sorted_errors(&errors);
-    let threshold = threshold::calibrate(&sorted, config.contamination);
     let dead_latent_units: Vec<usize> = latent_activity
         .iter()
         .enumerate()
@@ -480,28 +615,10 @@ pub(crate) fn fit(
         dead_latent_units,
         error_quantiles: threshold::error_quantiles(&sorted),
     };
-
-    let version = file::version_of(&nets.encoder, &nets.decoder);
-    Ok(Autoencoder {
-        kind: config.kind.clone(),
-        features: names.to_vec(),
-        encoder: nets.encoder,
-        decoder: nets.decoder,
-        preprocessing,
-        loss: config.loss,
-        threshold,
-        contamination: config.contamination,
-        config: config.clone(),
-        history,
+    (
+        threshold::calibrate(&sorted, config.contamination),
         diagnostics,
-        created_unix: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-        training_seconds: started.elapsed().as_secs_f64(),
-        version,
-        passes: Default::default(),
-    })
+    )
 }
 
 #[cfg(test)]
@@ -600,8 +717,8 @@ mod tests {
         };
         let a = Autoencoder::fit(x.view(), &names(8), &c, &mut Silent).unwrap();
         let b = Autoencoder::fit(x.view(), &names(8), &c, &mut Silent).unwrap();
-        assert_eq!(a.encoder, b.encoder);
-        assert_eq!(a.decoder, b.decoder);
+        assert_eq!(a.encoder(), b.encoder());
+        assert_eq!(a.decoder(), b.decoder());
         assert_eq!(a.version(), b.version());
         let other = Autoencoder::fit(
             x.view(),
@@ -610,7 +727,7 @@ mod tests {
             &mut Silent,
         )
         .unwrap();
-        assert_ne!(a.encoder, other.encoder);
+        assert_ne!(a.encoder(), other.encoder());
         assert_ne!(a.version(), other.version());
     }
 
@@ -743,8 +860,8 @@ mod tests {
             ..c
         };
         let at_best = Autoencoder::fit(x.view(), &names(8), &c, &mut Silent).unwrap();
-        assert_eq!(m.encoder, at_best.encoder);
-        assert_eq!(m.decoder, at_best.decoder);
+        assert_eq!(m.encoder(), at_best.encoder());
+        assert_eq!(m.decoder(), at_best.decoder());
     }
 
     #[test]

@@ -491,7 +491,7 @@ mod training_tests {
         let m = Autoencoder::fit(x.view(), &names(8), &config(v), &mut Silent).unwrap();
         let s = m.score(x.view(), &ScoreOptions::default()).unwrap();
         let mut recon = m.clone();
-        recon.kind = Kind::Variational(VariationalConfig {
+        recon.parts.kind = Kind::Variational(VariationalConfig {
             score: VariationalScore::Reconstruction,
             ..v
         });
@@ -539,8 +539,8 @@ mod training_tests {
         };
         let a = Autoencoder::fit(x.view(), &names(8), &c, &mut Silent).unwrap();
         let b = Autoencoder::fit(x.view(), &names(8), &c, &mut Silent).unwrap();
-        assert_eq!(a.encoder, b.encoder);
-        assert_eq!(a.decoder, b.decoder);
+        assert_eq!(a.encoder(), b.encoder());
+        assert_eq!(a.decoder(), b.decoder());
         assert_eq!(a.sample(10, 1).unwrap(), b.sample(10, 1).unwrap());
         let other = Autoencoder::fit(
             x.view(),
@@ -552,15 +552,15 @@ mod training_tests {
             &mut Silent,
         )
         .unwrap();
-        assert_ne!(a.encoder, other.encoder);
+        assert_ne!(a.encoder(), other.encoder());
 
         let bytes = a.to_bytes().unwrap();
         let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
         assert_eq!(meta.metadata().as_ref().unwrap()["format_version"], "2");
         let back = Autoencoder::from_bytes(&bytes, "vae.aemodel").unwrap();
         assert_eq!(back.kind(), a.kind());
-        assert_eq!(back.encoder, a.encoder);
-        assert_eq!(back.decoder, a.decoder);
+        assert_eq!(back.encoder(), a.encoder());
+        assert_eq!(back.decoder(), a.decoder());
         assert_eq!(back.threshold(), a.threshold());
         let opts = ScoreOptions::default();
         assert_eq!(

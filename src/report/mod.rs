@@ -32,7 +32,6 @@ mod page;
 mod pca;
 mod profile;
 mod quantile;
-mod reservoir;
 mod scale;
 mod summary;
 mod top_n;

@@ -14,7 +14,7 @@ use super::options::ReportOptions;
 use super::quantile;
 use super::summary;
 use crate::error::Result;
-use crate::model::ModelSummary;
+use crate::model::{ModelSummary, quantile_sorted};
 
 /// Quantiles compared between training and input errors, with their row labels.
 const QUANTILES: [(f64, &str); 6] = [
@@ -186,7 +186,7 @@ fn errors_section(
             let _ = write!(
                 page,
                 "<td class=\"num\">{}</td>",
-                cell(quantile::of_sorted(&i.errors, q))
+                cell(quantile_sorted(&i.errors, q))
             );
         }
         page.push_str("</tr>\n");

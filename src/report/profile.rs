@@ -8,8 +8,8 @@ use ndarray::{Array2, ArrayView2, Axis};
 
 use super::findings::{Anomaly, InputFindings, LatentSample};
 use super::options::ReportOptions;
-use super::reservoir::Reservoir;
 use super::top_n::TopN;
+use crate::arrow::Reservoir;
 use crate::error::{Error, Result};
 use crate::model::{Autoencoder, MissingPolicy, ScoreOptions};
 
@@ -43,8 +43,8 @@ impl<'m> InputProfiler<'m> {
             rows_skipped_missing: 0,
             rows_non_finite: 0,
             rows_above_threshold: 0,
-            errors: Reservoir::new(options.error_sample, options.seed),
-            latent: Reservoir::new(options.sample, options.seed.wrapping_add(1)),
+            errors: Reservoir::new(options.error_sample, 1, options.seed),
+            latent: Reservoir::new(options.sample, 1, options.seed.wrapping_add(1)),
             top: TopN::new(options.top),
         }
     }
@@ -106,9 +106,9 @@ impl<'m> InputProfiler<'m> {
             if self.threshold.is_some_and(|t| error > t) {
                 self.rows_above_threshold += 1;
             }
-            self.errors.offer_with(|| error);
+            self.errors.offer_with(|| [error]);
             self.latent
-                .offer_with(|| (row, scored.row(i).to_vec(), error));
+                .offer_with(|| [(row, scored.row(i).to_vec(), error)]);
             self.top.offer_with(error, || {
                 (row, scored.row(i).to_vec(), feature_errors.row(i).to_vec())
             });
@@ -119,7 +119,7 @@ impl<'m> InputProfiler<'m> {
     /// Encode the latent sample, reconstruct the top rows, and hand over the findings.
     pub fn finish(self) -> Result<InputFindings> {
         let n_features = self.model.n_features();
-        let errors_sampled = self.errors.is_partial();
+        let errors_sampled = self.errors.is_sampled();
         let mut errors = self.errors.into_items();
         errors.sort_by(f64::total_cmp);
 

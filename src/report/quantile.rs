@@ -1,17 +1,6 @@
-//! Quantiles of error distributions, for the table that compares training and input.
-
-/// The `q`-quantile of ascending `sorted` values, linearly interpolated between order
-/// statistics (`h = (n − 1)·q`, as numpy's default); `None` for no values or `q` outside
-/// [0, 1].
-pub fn of_sorted(sorted: &[f64], q: f64) -> Option<f64> {
-    if sorted.is_empty() || !(0.0..=1.0).contains(&q) {
-        return None;
-    }
-    let h = (sorted.len() - 1) as f64 * q;
-    let (i, f) = (h.floor() as usize, h - h.floor());
-    let next = sorted.get(i + 1).copied().unwrap_or(sorted[i]);
-    Some(sorted[i] + (next - sorted[i]) * f)
-}
+//! Quantiles from the `(q, error)` pairs a model stores, for the table and the chart that
+//! compare training and input. Quantiles of sorted values are
+//! [`quantile_sorted`](crate::model::quantile_sorted), the one definition the threshold uses too.
 
 /// The `q`-quantile from stored `(q, value)` pairs, linear in `q` between the nearest stored
 /// ones; `None` outside the stored range of `q` (nothing is extrapolated).
@@ -35,19 +24,6 @@ pub fn from_pairs(pairs: &[(f64, f64)], q: f64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sorted_quantiles_match_numpy() {
-        let v = [1.0, 2.0, 3.0, 4.0];
-        // numpy.quantile([1, 2, 3, 4], [0, 0.5, 0.9, 1]) = [1, 2.5, 3.7, 4]
-        assert_eq!(of_sorted(&v, 0.0), Some(1.0));
-        assert_eq!(of_sorted(&v, 0.5), Some(2.5));
-        assert!((of_sorted(&v, 0.9).unwrap() - 3.7).abs() < 1e-12);
-        assert_eq!(of_sorted(&v, 1.0), Some(4.0));
-        assert_eq!(of_sorted(&[5.0], 0.3), Some(5.0));
-        assert_eq!(of_sorted(&[], 0.5), None);
-        assert_eq!(of_sorted(&v, 1.5), None);
-    }
 
     #[test]
     fn pair_quantiles_interpolate_without_extrapolating() {

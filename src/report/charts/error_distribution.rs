@@ -7,10 +7,13 @@
 //! A non-empty input bin is drawn at least [`MIN_VISIBLE`] of the axis high, so the tail
 //! where the anomalies are never disappears.
 
+use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::canvas::{self, DrawError};
 use crate::error::Result;
+use crate::model::quantile_sorted;
 use crate::report::colors;
 use crate::report::format;
 use crate::report::quantile;
@@ -43,76 +46,24 @@ pub fn error_distribution(
     threshold: Option<f64>,
 ) -> Result<Option<String>> {
     let input_rows = input.map_or(0, |i| i.rows);
-    let input_errors = input.map(|i| i.errors);
     let cdf = TrainingCdf::new(training_quantiles);
-    let input: Vec<f64> = input_errors
+    let mut sorted_input: Vec<f64> = input
+        .map(|i| i.errors)
         .unwrap_or_default()
         .iter()
         .copied()
         .filter(|e| e.is_finite())
         .collect();
-    if cdf.is_none() && input.is_empty() {
+    if cdf.is_none() && sorted_input.is_empty() {
         return Ok(None);
     }
-    let threshold = threshold.filter(|t| t.is_finite());
-    let mut sorted_input = input.clone();
     sorted_input.sort_by(f64::total_cmp);
-    // The axis spans the lowest errors to the highest. Whether it is logarithmic is decided
-    // on the 1st percentile rather than the minimum, so a few near-zero errors do not stretch a
-    // log axis over decades nobody looks at; smaller errors fall into the first bin.
-    let (mut lowest, mut low, mut high) = (Vec::new(), Vec::new(), Vec::new());
-    if let Some(c) = &cdf {
-        lowest.push(c.errors[0]);
-        low.push(quantile::from_pairs(training_quantiles, ROBUST_LOW).unwrap_or(c.errors[0]));
-        high.push(c.errors[c.errors.len() - 1]);
-    }
-    if let (Some(&first), Some(&last)) = (sorted_input.first(), sorted_input.last()) {
-        lowest.push(first);
-        low.push(quantile::of_sorted(&sorted_input, ROBUST_LOW).unwrap_or(first));
-        high.push(last);
-    }
-    high.extend(threshold);
-    let scale = Scale::choose(low.iter().chain(&high).copied());
-    let ends = match scale {
-        Scale::Log10 => low.iter().chain(&high),
-        Scale::Linear => lowest.iter().chain(&high),
-    };
-    let (lo, hi) = padded_range(ends.filter_map(|&v| scale.position(v)), 0.03);
-    let width = (hi - lo) / BINS as f64;
-    let edge = |i: usize| lo + width * i as f64;
-
-    let input_shares: Vec<f64> = if input.is_empty() {
-        Vec::new()
-    } else {
-        let mut counts = vec![0u64; BINS];
-        for &e in &input {
-            let p = scale.position(e).unwrap_or(lo);
-            let i = (((p - lo) / width).floor().max(0.0) as usize).min(BINS - 1);
-            counts[i] += 1;
-        }
-        counts
-            .iter()
-            .map(|&c| c as f64 / input.len() as f64)
-            .collect()
-    };
-    let training_shares: Vec<f64> = match &cdf {
-        Some(cdf) => (0..BINS)
-            .map(|i| {
-                let hi_edge = if i + 1 == BINS {
-                    f64::INFINITY
-                } else {
-                    scale.value(edge(i + 1))
-                };
-                let lo_edge = if i == 0 {
-                    f64::NEG_INFINITY
-                } else {
-                    scale.value(edge(i))
-                };
-                (cdf.at(hi_edge) - cdf.at(lo_edge)).max(0.0)
-            })
-            .collect(),
-        None => Vec::new(),
-    };
+    let threshold = threshold.filter(|t| t.is_finite());
+    let bins = Bins::spanning(training_quantiles, cdf.as_ref(), &sorted_input, threshold);
+    let input_shares = bins.input_shares(&sorted_input);
+    let training_shares = cdf
+        .as_ref()
+        .map_or_else(Vec::new, |c| bins.training_shares(c));
     let top = input_shares
         .iter()
         .chain(&training_shares)
@@ -122,97 +73,28 @@ pub fn error_distribution(
     } else {
         1.0
     };
-
+    let training = Bars {
+        shares: &training_shares,
+        label: format!(
+            "training (estimated from {} stored quantiles)",
+            cdf.as_ref().map_or(0, |c| c.errors.len())
+        ),
+    };
+    let input = Bars {
+        shares: &input_shares,
+        label: input_label(sorted_input.len() as u64, input_rows),
+    };
     let name = "reconstruction error distribution";
     let svg = canvas::svg(name, SIZE, |root| -> std::result::Result<(), DrawError> {
-        let mut chart = ChartBuilder::on(root)
-            .margin(16)
-            .x_label_area_size(48)
-            .y_label_area_size(70)
-            .build_cartesian_2d(lo..hi, 0.0..y_max)?;
-        let x_fmt = |x: &f64| scale.tick(*x, (lo, hi));
-        let y_fmt = |y: &f64| Scale::Linear.tick(*y, (0.0, y_max));
-        chart
-            .configure_mesh()
-            .x_desc(format!(
-                "reconstruction error (mean squared error, scaled units){}",
-                scale.suffix()
-            ))
-            .y_desc("rows per bin (%)")
-            .x_labels(10)
-            .y_labels(6)
-            .x_label_formatter(&x_fmt)
-            .y_label_formatter(&y_fmt)
-            .label_style(canvas::label_style())
-            .axis_desc_style(canvas::title_style())
-            .light_line_style(WHITE.mix(0.0))
-            .bold_line_style(colors::MUTED.mix(0.18))
-            .axis_style(colors::INK.mix(0.6))
-            .draw()?;
-
-        let bar = |i: usize, share: f64| [(edge(i), 0.0), (edge(i + 1), share * 100.0)];
-        let visible = |share: f64| {
-            if share > 0.0 {
-                share.max(MIN_VISIBLE * y_max / 100.0)
-            } else {
-                0.0
-            }
-        };
-        if !training_shares.is_empty() {
-            let quantile_count = cdf.as_ref().map_or(0, |c| c.errors.len());
-            let label = format!("training (estimated from {quantile_count} stored quantiles)");
-            if input_shares.is_empty() {
-                let fill = colors::TRAIN.mix(0.55).filled();
-                chart
-                    .draw_series(
-                        training_shares
-                            .iter()
-                            .enumerate()
-                            .map(|(i, &s)| Rectangle::new(bar(i, s), fill)),
-                    )?
-                    .label(label)
-                    .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 22, y + 6)], fill));
-            } else {
-                // An outline over the input's bars, so both stay visible.
-                let steps = training_shares
-                    .iter()
-                    .enumerate()
-                    .flat_map(|(i, &s)| [(edge(i), s * 100.0), (edge(i + 1), s * 100.0)]);
-                let line = colors::TRAIN.stroke_width(2);
-                chart
-                    .draw_series(LineSeries::new(steps, line))?
-                    .label(label)
-                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 22, y)], line));
-            }
-        }
-        if !input_shares.is_empty() {
-            let fill = colors::INPUT.mix(0.6).filled();
-            chart
-                .draw_series(
-                    input_shares
-                        .iter()
-                        .enumerate()
-                        .map(|(i, &s)| Rectangle::new(bar(i, visible(s)), fill)),
-                )?
-                .label(input_label(input.len() as u64, input_rows))
-                .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 22, y + 6)], fill));
-            if !training_shares.is_empty() {
-                // Redraw the training outline on top of the bars.
-                let steps = training_shares
-                    .iter()
-                    .enumerate()
-                    .flat_map(|(i, &s)| [(edge(i), s * 100.0), (edge(i + 1), s * 100.0)]);
-                chart.draw_series(LineSeries::new(steps, colors::TRAIN.stroke_width(2)))?;
-            }
-        }
-        if let Some(p) = threshold.and_then(|t| scale.position(t)) {
+        let mut chart = axes(root, &bins, y_max)?;
+        draw_bars(&mut chart, &bins, y_max, &training, &input)?;
+        if let Some(t) = threshold
+            && let Some(p) = bins.scale.position(t)
+        {
             let line = colors::THRESHOLD.stroke_width(2);
             chart
                 .draw_series(DashedLineSeries::new([(p, 0.0), (p, y_max)], 8, 4, line))?
-                .label(format!(
-                    "threshold = {}",
-                    format::number(threshold.unwrap_or_default())
-                ))
+                .label(format!("threshold = {}", format::number(t)))
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 22, y)], line));
         }
         let shares = if input_shares.is_empty() {
@@ -230,6 +112,209 @@ pub fn error_distribution(
         Ok(())
     })?;
     Ok(Some(svg))
+}
+
+/// The chart's coordinates: error axis position × share of rows in %.
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// [`BINS`] equal bins across the drawn range of axis positions.
+struct Bins {
+    scale: Scale,
+    lo: f64,
+    hi: f64,
+    width: f64,
+}
+
+impl Bins {
+    /// Bins spanning the lowest errors to the highest (and the threshold). Whether the axis is
+    /// logarithmic is decided on the 1st percentile rather than the minimum, so a few near-zero
+    /// errors do not stretch a log axis over decades nobody looks at; smaller errors fall into
+    /// the first bin.
+    fn spanning(
+        training_quantiles: &[(f64, f64)],
+        cdf: Option<&TrainingCdf>,
+        sorted_input: &[f64],
+        threshold: Option<f64>,
+    ) -> Bins {
+        let (mut lowest, mut low, mut high) = (Vec::new(), Vec::new(), Vec::new());
+        if let Some(c) = cdf {
+            lowest.push(c.errors[0]);
+            low.push(quantile::from_pairs(training_quantiles, ROBUST_LOW).unwrap_or(c.errors[0]));
+            high.push(c.errors[c.errors.len() - 1]);
+        }
+        if let (Some(&first), Some(&last)) = (sorted_input.first(), sorted_input.last()) {
+            lowest.push(first);
+            low.push(quantile_sorted(sorted_input, ROBUST_LOW).unwrap_or(first));
+            high.push(last);
+        }
+        high.extend(threshold);
+        let scale = Scale::choose(low.iter().chain(&high).copied());
+        let ends = match scale {
+            Scale::Log10 => low.iter().chain(&high),
+            Scale::Linear => lowest.iter().chain(&high),
+        };
+        let (lo, hi) = padded_range(ends.filter_map(|&v| scale.position(v)), 0.03);
+        Bins {
+            scale,
+            lo,
+            hi,
+            width: (hi - lo) / BINS as f64,
+        }
+    }
+
+    /// Axis position of the left edge of bin `i` (`i = BINS`: the right end).
+    fn edge(&self, i: usize) -> f64 {
+        self.lo + self.width * i as f64
+    }
+
+    /// Share of `errors` in each bin (errors off the axis count in the first or last); empty
+    /// for no errors.
+    fn input_shares(&self, errors: &[f64]) -> Vec<f64> {
+        if errors.is_empty() {
+            return Vec::new();
+        }
+        let mut counts = vec![0u64; BINS];
+        for &e in errors {
+            let p = self.scale.position(e).unwrap_or(self.lo);
+            let i = (((p - self.lo) / self.width).floor().max(0.0) as usize).min(BINS - 1);
+            counts[i] += 1;
+        }
+        counts
+            .iter()
+            .map(|&c| c as f64 / errors.len() as f64)
+            .collect()
+    }
+
+    /// Share of training rows in each bin, `F(b) − F(a)`; the outer bins reach to ±∞.
+    fn training_shares(&self, cdf: &TrainingCdf) -> Vec<f64> {
+        (0..BINS)
+            .map(|i| {
+                let hi_edge = if i + 1 == BINS {
+                    f64::INFINITY
+                } else {
+                    self.scale.value(self.edge(i + 1))
+                };
+                let lo_edge = if i == 0 {
+                    f64::NEG_INFINITY
+                } else {
+                    self.scale.value(self.edge(i))
+                };
+                (cdf.at(hi_edge) - cdf.at(lo_edge)).max(0.0)
+            })
+            .collect()
+    }
+
+    /// Bin `i` as a bar `share` (a fraction) high.
+    fn bar(&self, i: usize, share: f64) -> [(f64, f64); 2] {
+        [(self.edge(i), 0.0), (self.edge(i + 1), share * 100.0)]
+    }
+
+    /// The outline of `shares` as a step line.
+    fn steps<'s>(&'s self, shares: &'s [f64]) -> impl Iterator<Item = (f64, f64)> + 's {
+        shares
+            .iter()
+            .enumerate()
+            .flat_map(|(i, &s)| [(self.edge(i), s * 100.0), (self.edge(i + 1), s * 100.0)])
+    }
+}
+
+/// One distribution's shares per bin (empty: not drawn) and its legend label.
+struct Bars<'s> {
+    shares: &'s [f64],
+    label: String,
+}
+
+/// The mesh: error axis (in the scale of `bins`) against rows per bin, 0 to `y_max` %.
+fn axes<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    bins: &Bins,
+    y_max: f64,
+) -> std::result::Result<Chart<'a, 'b>, DrawError> {
+    let (lo, hi, scale) = (bins.lo, bins.hi, bins.scale);
+    let mut chart = ChartBuilder::on(root)
+        .margin(16)
+        .x_label_area_size(48)
+        .y_label_area_size(70)
+        .build_cartesian_2d(lo..hi, 0.0..y_max)?;
+    let x_fmt = |x: &f64| scale.tick(*x, (lo, hi));
+    let y_fmt = |y: &f64| Scale::Linear.tick(*y, (0.0, y_max));
+    chart
+        .configure_mesh()
+        .x_desc(format!(
+            "reconstruction error (mean squared error, scaled units){}",
+            scale.suffix()
+        ))
+        .y_desc("rows per bin (%)")
+        .x_labels(10)
+        .y_labels(6)
+        .x_label_formatter(&x_fmt)
+        .y_label_formatter(&y_fmt)
+        .label_style(canvas::label_style())
+        .axis_desc_style(canvas::title_style())
+        .light_line_style(WHITE.mix(0.0))
+        .bold_line_style(colors::MUTED.mix(0.18))
+        .axis_style(colors::INK.mix(0.6))
+        .draw()?;
+    Ok(chart)
+}
+
+/// The training distribution (filled bars alone, an outline over the input's bars) and the
+/// input's bars, each non-empty input bin at least [`MIN_VISIBLE`] of the axis high.
+fn draw_bars(
+    chart: &mut Chart<'_, '_>,
+    bins: &Bins,
+    y_max: f64,
+    training: &Bars<'_>,
+    input: &Bars<'_>,
+) -> std::result::Result<(), DrawError> {
+    let outline = colors::TRAIN.stroke_width(2);
+    if !training.shares.is_empty() {
+        if input.shares.is_empty() {
+            let fill = colors::TRAIN.mix(0.55).filled();
+            chart
+                .draw_series(
+                    training
+                        .shares
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &s)| Rectangle::new(bins.bar(i, s), fill)),
+                )?
+                .label(training.label.as_str())
+                .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 22, y + 6)], fill));
+        } else {
+            // An outline over the input's bars, so both stay visible.
+            chart
+                .draw_series(LineSeries::new(bins.steps(training.shares), outline))?
+                .label(training.label.as_str())
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 22, y)], outline));
+        }
+    }
+    if input.shares.is_empty() {
+        return Ok(());
+    }
+    let visible = |share: f64| {
+        if share > 0.0 {
+            share.max(MIN_VISIBLE * y_max / 100.0)
+        } else {
+            0.0
+        }
+    };
+    let fill = colors::INPUT.mix(0.6).filled();
+    chart
+        .draw_series(
+            input
+                .shares
+                .iter()
+                .enumerate()
+                .map(|(i, &s)| Rectangle::new(bins.bar(i, visible(s)), fill)),
+        )?
+        .label(input.label.as_str())
+        .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 22, y + 6)], fill));
+    if !training.shares.is_empty() {
+        // Redraw the training outline on top of the bars.
+        chart.draw_series(LineSeries::new(bins.steps(training.shares), outline))?;
+    }
+    Ok(())
 }
 
 /// `input (6,000 rows)`, or `input (600,000 rows, 200,000 sampled)`.

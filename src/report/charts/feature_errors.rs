@@ -4,6 +4,7 @@
 //! is the share of the row's error that feature is responsible for; it is written at the end
 //! of the bar. Each label reads `feature  value → reconstruction` in original units.
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -43,31 +44,6 @@ pub fn anomaly_features(
     order.sort_by(|&a, &b| key(b).total_cmp(&key(a)).then(a.cmp(&b)));
     order.truncate(max_features.max(1));
     let k = order.len();
-
-    let labels: Vec<String> = order
-        .iter()
-        .map(|&i| {
-            let name = names
-                .get(i)
-                .cloned()
-                .unwrap_or_else(|| format!("feature {i}"));
-            let value = |v: Option<&f32>| match v {
-                Some(v) if v.is_nan() => "NULL".to_string(),
-                Some(v) => format::number(f64::from(*v)),
-                None => "?".to_string(),
-            };
-            format!(
-                "{}  {} → {}",
-                format::truncate(&name, NAME_CHARS),
-                value(anomaly.values.get(i)),
-                value(anomaly.reconstruction.get(i))
-            )
-        })
-        .collect();
-    let bars: Vec<f64> = order.iter().map(|&i| key(i).max(0.0)).collect();
-    let largest = bars.iter().copied().fold(0.0f64, f64::max);
-    // Room at the right of the longest bar for its share label.
-    let x_max = if largest > 0.0 { largest * 1.3 } else { 1.0 };
     let height = FRAME_HEIGHT + BAR_HEIGHT * k.max(1) as u32;
     let name = format!("feature errors of row {}", anomaly.row);
     if k == 0 {
@@ -79,56 +55,98 @@ pub fn anomaly_features(
             ))
         });
     }
+    let bars = Bars {
+        labels: order.iter().map(|&i| label(anomaly, names, i)).collect(),
+        errors: order.iter().map(|&i| key(i).max(0.0)).collect(),
+        total,
+    };
+    canvas::svg(&name, (WIDTH, height), |root| draw(root, &bars))
+}
 
-    canvas::svg(
-        &name,
-        (WIDTH, height),
-        |root| -> std::result::Result<(), DrawError> {
-            let mut chart = ChartBuilder::on(root)
-                .margin(12)
-                .margin_right(20)
-                .x_label_area_size(44)
-                .y_label_area_size(250)
-                .build_cartesian_2d(0.0..x_max, (0..k - 1).into_segmented())?;
-            // Largest error at the top: segment 0 is at the bottom.
-            let label_of = |s: &SegmentValue<usize>| match s {
-                SegmentValue::CenterOf(j) if *j < k => labels[k - 1 - j].clone(),
-                _ => String::new(),
-            };
-            let x_fmt = |x: &f64| Scale::Linear.tick(*x, (0.0, x_max));
-            chart
-                .configure_mesh()
-                .disable_y_mesh()
-                .x_desc("squared error (scaled units)")
-                .x_labels(5)
-                .y_labels(k)
-                .x_label_formatter(&x_fmt)
-                .y_label_formatter(&label_of)
-                .label_style(canvas::label_style())
-                .axis_desc_style(canvas::title_style())
-                .light_line_style(WHITE.mix(0.0))
-                .bold_line_style(colors::MUTED.mix(0.18))
-                .axis_style(colors::INK.mix(0.6))
-                .draw()?;
-            let fill = colors::THRESHOLD.mix(0.75).filled();
-            chart.draw_series(
-                Histogram::horizontal(&chart)
-                    .style(fill)
-                    .margin(5)
-                    .data(bars.iter().enumerate().map(|(j, &v)| (k - 1 - j, v))),
-            )?;
-            let share_style = canvas::label_style().pos(Pos::new(HPos::Left, VPos::Center));
-            chart.draw_series(bars.iter().enumerate().map(|(j, &v)| {
-                let share = if total > 0.0 { v / total } else { 0.0 };
-                Text::new(
-                    format!(" {}", format::percent(share)),
-                    (v, SegmentValue::CenterOf(k - 1 - j)),
-                    share_style.clone(),
-                )
-            }))?;
-            Ok(())
-        },
+/// `feature  value → reconstruction` of feature `i`, in original units.
+fn label(anomaly: &Anomaly, names: &[String], i: usize) -> String {
+    let name = names
+        .get(i)
+        .cloned()
+        .unwrap_or_else(|| format!("feature {i}"));
+    let value = |v: Option<&f32>| match v {
+        Some(v) if v.is_nan() => "NULL".to_string(),
+        Some(v) => format::number(f64::from(*v)),
+        None => "?".to_string(),
+    };
+    format!(
+        "{}  {} → {}",
+        format::truncate(&name, NAME_CHARS),
+        value(anomaly.values.get(i)),
+        value(anomaly.reconstruction.get(i))
     )
+}
+
+/// The drawn features, largest error first (at least one).
+struct Bars {
+    labels: Vec<String>,
+    /// Squared errors, ≥ 0.
+    errors: Vec<f64>,
+    /// Sum of the row's finite feature errors: the denominator of each share.
+    total: f64,
+}
+
+/// One bar per feature, largest at the top, its share of the row's error at its end.
+fn draw(
+    root: &DrawingArea<SVGBackend<'_>, Shift>,
+    bars: &Bars,
+) -> std::result::Result<(), DrawError> {
+    let k = bars.errors.len();
+    let largest = bars.errors.iter().copied().fold(0.0f64, f64::max);
+    // Room at the right of the longest bar for its share label.
+    let x_max = if largest > 0.0 { largest * 1.3 } else { 1.0 };
+    let mut chart = ChartBuilder::on(root)
+        .margin(12)
+        .margin_right(20)
+        .x_label_area_size(44)
+        .y_label_area_size(250)
+        .build_cartesian_2d(0.0..x_max, (0..k - 1).into_segmented())?;
+    // Largest error at the top: segment 0 is at the bottom.
+    let label_of = |s: &SegmentValue<usize>| match s {
+        SegmentValue::CenterOf(j) if *j < k => bars.labels[k - 1 - j].clone(),
+        _ => String::new(),
+    };
+    let x_fmt = |x: &f64| Scale::Linear.tick(*x, (0.0, x_max));
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .x_desc("squared error (scaled units)")
+        .x_labels(5)
+        .y_labels(k)
+        .x_label_formatter(&x_fmt)
+        .y_label_formatter(&label_of)
+        .label_style(canvas::label_style())
+        .axis_desc_style(canvas::title_style())
+        .light_line_style(WHITE.mix(0.0))
+        .bold_line_style(colors::MUTED.mix(0.18))
+        .axis_style(colors::INK.mix(0.6))
+        .draw()?;
+    let fill = colors::THRESHOLD.mix(0.75).filled();
+    chart.draw_series(
+        Histogram::horizontal(&chart)
+            .style(fill)
+            .margin(5)
+            .data(bars.errors.iter().enumerate().map(|(j, &v)| (k - 1 - j, v))),
+    )?;
+    let share_style = canvas::label_style().pos(Pos::new(HPos::Left, VPos::Center));
+    chart.draw_series(bars.errors.iter().enumerate().map(|(j, &v)| {
+        let share = if bars.total > 0.0 {
+            v / bars.total
+        } else {
+            0.0
+        };
+        Text::new(
+            format!(" {}", format::percent(share)),
+            (v, SegmentValue::CenterOf(k - 1 - j)),
+            share_style.clone(),
+        )
+    }))?;
+    Ok(())
 }
 
 #[cfg(test)]
