@@ -35,8 +35,8 @@ export AEFLOW_CHROMIUM="${AEFLOW_CHROMIUM:-chromium}"
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
-step "cargo clippy --all-targets -- -D warnings"
-cargo clippy --all-targets -- -D warnings
+step "cargo clippy --all-targets --all-features -- -D warnings"
+cargo clippy --all-targets --all-features -- -D warnings
 
 step "the core builds without optional features"
 cargo check --lib --no-default-features
@@ -55,6 +55,11 @@ fi
 
 step "cargo test"
 cargo test
+
+step "examples (one per surface)"
+for example in batch sql stream; do
+  cargo run --quiet --example "$example"
+done
 
 step "optional features: Ballista (scheduler + two executors on loopback) and Polars"
 cargo test --features ballista,polars --test ballista --test polars --example polars
