@@ -48,6 +48,7 @@ pub use from_matrix::{
 };
 pub use reservoir::Reservoir;
 pub use score::{encode_batch, encode_fields, encode_rows, score_batch, score_fields, score_rows};
+pub(crate) use select::vector_base;
 pub use select::{FeatureLayout, FeatureSelection};
 pub use to_matrix::{arrays_to_matrix, batch_to_matrix, rows_with_missing, vector_to_matrix};
 pub use validity::{Fault, FeatureRows, RowFault};
