@@ -79,7 +79,7 @@ impl fmt::Display for RowFault {
             ),
             Fault::Infinite { value } => write!(
                 f,
-                "feature '{name}' is {value}, beyond the f32 range; the model expects a finite \
+                "feature '{name}' is {value:e}, beyond the f32 range; the model expects a finite \
                  number"
             ),
             Fault::WrongLength { got, expected } => write!(

@@ -288,7 +288,7 @@ pub fn stream_demo(
                 .unwrap_or_default();
             dead.push(format!("{reason:<20} {payload}"));
         } else {
-            if payload.contains("\"is_anomaly\":true") {
+            if payload.contains(&format!("\"{}\":true", crate::arrow::IS_ANOMALY)) {
                 anomalies += 1;
             }
             sample.get_or_insert(payload);
