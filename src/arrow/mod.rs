@@ -1,8 +1,9 @@
 //! Arrow columns ⇄ f32 matrices, in one place. The NULL policy of the surfaces lives here.
 //!
 //! Data flows one way: a [`RecordBatch`](::arrow::array::RecordBatch) → the feature columns as an
-//! f32 matrix `[rows, features]` ([`batch_to_matrix`]) → the model → new Arrow columns appended to
-//! the untouched input ([`score_batch`], [`encode_batch`]).
+//! f32 matrix `[rows, features]` with the rows the model cannot take ([`FeatureRows`]; without
+//! the check, [`batch_to_matrix`]) → the model → new Arrow columns appended to the untouched input
+//! ([`score_batch`], [`encode_batch`]).
 //!
 //! # Feature columns
 //! - numeric scalar columns of any integer, float or decimal type (one feature each), or
