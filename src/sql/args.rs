@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, Float64Array};
 use datafusion::arrow::buffer::NullBuffer;
-use datafusion::arrow::datatypes::{DataType, FieldRef};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{
     DataFusionError, Result as DFResult, ScalarValue, exec_err, internal_err, plan_err,
 };
@@ -296,6 +296,43 @@ impl Batch {
             _ => internal_err!("{function}: return type {return_type} is not a FixedSizeList"),
         }
     }
+}
+
+/// The return field of a function giving one vector of `width(model)` values per row, after the
+/// plan-time checks of [`plan_call`] on the value arguments (all arguments after the model).
+pub(crate) fn plan_vector_field(
+    function: &str,
+    registry: &ModelRegistry,
+    args: &ReturnFieldArgs,
+    values: Values,
+    width: fn(&Autoencoder) -> usize,
+) -> DFResult<FieldRef> {
+    let value_fields = args.arg_fields.get(1..).unwrap_or_default();
+    let (_, model) = plan_call(function, registry, args, value_fields, values)?;
+    Ok(Arc::new(Field::new(
+        function,
+        vector_type(width(&model)),
+        true,
+    )))
+}
+
+/// The run-time path of a function giving one vector of `width(model)` values per row:
+/// the value arguments (all after the model) read, `f` applied to the usable rows,
+/// NULL for the others, a scalar for scalar arguments.
+pub(crate) fn invoke_vectors(
+    function: &str,
+    registry: &ModelRegistry,
+    args: &ScalarFunctionArgs,
+    values: Values,
+    width: fn(&Autoencoder) -> usize,
+    f: impl FnOnce(&Autoencoder, ArrayView2<f32>) -> crate::Result<Array2<f32>>,
+) -> DFResult<ColumnarValue> {
+    let batch = Batch::prepare(function, registry, args, 1..args.args.len(), values)?;
+    let n = width(&batch.model);
+    batch.check_width(function, args.return_type(), n)?;
+    let out = batch.apply(function, || Array2::zeros((0, n)), f)?;
+    let out = batch.rows.vectors(out.view(), n)?;
+    finish(out, batch.scalar)
 }
 
 /// Run time: the model named by the (literal) first argument, as registered now.
