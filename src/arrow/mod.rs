@@ -1,8 +1,9 @@
 //! Arrow columns ⇄ f32 matrices, in one place. The NULL policy of the surfaces lives here.
 //!
 //! Data flows one way: a [`RecordBatch`](::arrow::array::RecordBatch) → the feature columns as an
-//! f32 matrix `[rows, features]` ([`batch_to_matrix`]) → the model → new Arrow columns appended to
-//! the untouched input ([`score_batch`], [`encode_batch`]).
+//! f32 matrix `[rows, features]` with the rows the model cannot take ([`FeatureRows`]; without
+//! the check, [`batch_to_matrix`]) → the model → new Arrow columns appended to the untouched input
+//! ([`score_batch`], [`encode_batch`]).
 //!
 //! # Feature columns
 //! - numeric scalar columns of any integer, float or decimal type (one feature each), or
@@ -12,9 +13,13 @@
 //! # NULL policy
 //! A NULL (or NaN) feature becomes NaN in the matrix. Under [`MissingPolicy::Reject`] such a row
 //! is not shown to the model and its outputs are NULL; under [`MissingPolicy::ImputeMean`] the
-//! model replaces the NaN by the training mean.
+//! model replaces the NaN by the training mean. A ±inf feature is never shown to the model. The
+//! rule is written once, in [`FeatureRows`], which reads the columns and finds the rows the model
+//! cannot take in one pass; the batch jobs, SQL and the Kafka stage all use it.
 //!
 //! # Output columns
+//! Named once ([`LATENT`], [`RECONSTRUCTION_ERROR`], [`IS_ANOMALY`], [`FEATURE_ERRORS`]):
+//!
 //! | column | type | from |
 //! |---|---|---|
 //! | `latent` | `FixedSizeList<Float32>[latent_dim]` | [`encode_batch`] |
@@ -25,6 +30,7 @@
 //! [`MissingPolicy::Reject`]: crate::model::MissingPolicy::Reject
 //! [`MissingPolicy::ImputeMean`]: crate::model::MissingPolicy::ImputeMean
 
+mod columns;
 mod feature_columns;
 mod fit;
 mod from_matrix;
@@ -33,16 +39,17 @@ mod reservoir;
 mod score;
 mod select;
 mod to_matrix;
+mod validity;
 
+pub use columns::{FEATURE_ERRORS, IS_ANOMALY, LATENT, RECONSTRUCTION_ERROR};
 pub use feature_columns::{feature_columns, feature_columns_schema};
 pub use fit::{TrainingSample, fit_batches};
 pub use from_matrix::{
     fixed_size_list_type, matrix_to_fixed_size_list, matrix_to_fixed_size_list_masked,
 };
 pub use reservoir::Reservoir;
-pub use score::{
-    FEATURE_ERRORS, IS_ANOMALY, LATENT, RECONSTRUCTION_ERROR, encode_batch, encode_fields,
-    score_batch, score_fields,
-};
+pub use score::{encode_batch, encode_fields, encode_rows, score_batch, score_fields, score_rows};
+pub(crate) use select::vector_base;
 pub use select::{FeatureLayout, FeatureSelection};
 pub use to_matrix::{arrays_to_matrix, batch_to_matrix, rows_with_missing, vector_to_matrix};
+pub use validity::{Fault, FeatureRows, RowFault};

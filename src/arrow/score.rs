@@ -1,29 +1,22 @@
 //! A batch in, the same batch plus the model's outputs out ([`score_batch`], [`encode_batch`]).
 //!
-//! Rows the model may not see (a NULL or NaN feature under the reject policy) are left out of the
-//! matrix handed to the model and get NULL outputs; every other column is carried through as is.
+//! Rows the model may not see (see [`FeatureRows`] for the rule: a NULL or NaN feature under the
+//! reject policy, an infinite one under any) are left out of the matrix handed to the model and get
+//! NULL outputs; every other column is carried through as is.
 
 use std::sync::Arc;
 
 use ::arrow::array::{ArrayRef, BooleanArray, Float64Array, RecordBatch};
 use ::arrow::buffer::NullBuffer;
 use ::arrow::datatypes::{DataType, Field, FieldRef, Schema};
-use ndarray::{Array2, Axis};
+use ndarray::Array2;
 
+use super::columns::{FEATURE_ERRORS, IS_ANOMALY, LATENT, RECONSTRUCTION_ERROR};
 use super::from_matrix::{fixed_size_list_type, matrix_to_fixed_size_list_masked};
 use super::select::FeatureLayout;
-use super::to_matrix::batch_to_matrix;
+use super::validity::FeatureRows;
 use crate::error::{Error, Result};
-use crate::model::{Autoencoder, MissingPolicy, ScoreOptions};
-
-/// Name of the latent vector column added by [`encode_batch`].
-pub const LATENT: &str = "latent";
-/// Name of the row error column added by [`score_batch`].
-pub const RECONSTRUCTION_ERROR: &str = "reconstruction_error";
-/// Name of the anomaly flag column added by [`score_batch`].
-pub const IS_ANOMALY: &str = "is_anomaly";
-/// Name of the per-feature error column added by [`score_batch`] with `per_feature`.
-pub const FEATURE_ERRORS: &str = "feature_errors";
+use crate::model::{Autoencoder, ScoreOptions};
 
 /// The fields [`score_batch`] appends, in order (all nullable).
 pub fn score_fields(model: &Autoencoder, options: &ScoreOptions) -> Vec<FieldRef> {
@@ -55,14 +48,26 @@ pub fn encode_fields(model: &Autoencoder) -> Vec<FieldRef> {
 /// the reject policy get NULL outputs.
 ///
 /// `is_anomaly` is NULL throughout when the model has no threshold and `options` gives none.
+/// A vector row of the wrong length is an error.
 pub fn score_batch(
     model: &Autoencoder,
     batch: &RecordBatch,
     layout: &FeatureLayout,
     options: &ScoreOptions,
 ) -> Result<RecordBatch> {
+    score_rows(model, batch, read(model, batch, layout)?, options)
+}
+
+/// [`score_batch`] with the features already read from `batch` (by [`FeatureRows::read`] under
+/// the model's missing policy): every row with a fault gets NULL outputs.
+pub fn score_rows(
+    model: &Autoencoder,
+    batch: &RecordBatch,
+    rows: FeatureRows,
+    options: &ScoreOptions,
+) -> Result<RecordBatch> {
     let fields = score_fields(model, options);
-    let rows = Rows::prepare(model, batch, layout)?;
+    let rows = Rows::prepare(model, batch, rows)?;
     let scores = match &rows.x {
         Some(x) => Some(model.score(x.view(), options)?),
         None => None,
@@ -106,14 +111,24 @@ pub fn score_batch(
     append(batch, fields, columns)
 }
 
-/// The input batch plus `latent` (`FixedSizeList<Float32>[latent]`).
+/// The input batch plus `latent` (`FixedSizeList<Float32>[latent]`). Rows with NULL features
+/// under the reject policy get NULL outputs; a vector row of the wrong length is an error.
 pub fn encode_batch(
     model: &Autoencoder,
     batch: &RecordBatch,
     layout: &FeatureLayout,
 ) -> Result<RecordBatch> {
+    encode_rows(model, batch, read(model, batch, layout)?)
+}
+
+/// [`encode_batch`] with the features already read from `batch` (see [`score_rows`]).
+pub fn encode_rows(
+    model: &Autoencoder,
+    batch: &RecordBatch,
+    rows: FeatureRows,
+) -> Result<RecordBatch> {
     let fields = encode_fields(model);
-    let rows = Rows::prepare(model, batch, layout)?;
+    let rows = Rows::prepare(model, batch, rows)?;
     let mut latent = Array2::<f32>::zeros((batch.num_rows(), model.latent_dim()));
     if let Some(x) = &rows.x {
         let z = model.encode(x.view())?;
@@ -143,38 +158,36 @@ struct Rows {
     total: usize,
 }
 
+/// The features `layout` locates in `batch`, read under the model's missing policy; a vector
+/// row of the wrong length refuses the batch.
+fn read(model: &Autoencoder, batch: &RecordBatch, layout: &FeatureLayout) -> Result<FeatureRows> {
+    if layout.width() != model.n_features() {
+        return Err(Error::shape(
+            "score/encode",
+            format!("{} features", model.n_features()),
+            format!("a layout of {} features", layout.width()),
+        ));
+    }
+    let rows = FeatureRows::read(batch, layout, model.missing_policy())?;
+    rows.refuse_wrong_lengths()?;
+    Ok(rows)
+}
+
 impl Rows {
-    fn prepare(model: &Autoencoder, batch: &RecordBatch, layout: &FeatureLayout) -> Result<Self> {
-        if layout.width() != model.n_features() {
+    fn prepare(model: &Autoencoder, batch: &RecordBatch, rows: FeatureRows) -> Result<Self> {
+        let total = batch.num_rows();
+        if rows.len() != total || rows.width() != model.n_features() {
             return Err(Error::shape(
                 "score/encode",
-                format!("{} features", model.n_features()),
-                format!("a layout of {} features", layout.width()),
+                format!("{total} rows of {} features", model.n_features()),
+                format!("{} rows of {} features", rows.len(), rows.width()),
             ));
         }
-        let total = batch.num_rows();
-        let x = batch_to_matrix(batch, layout)?;
-        // Under the reject policy a row with a NaN (or ±inf) feature is not scored: NULL outputs.
-        let keep: Vec<bool> = match model.missing_policy() {
-            MissingPolicy::Reject => x
-                .rows()
-                .into_iter()
-                .map(|r| r.iter().all(|v| v.is_finite()))
-                .collect(),
-            MissingPolicy::ImputeMean => x
-                .rows()
-                .into_iter()
-                .map(|r| !r.iter().any(|v| v.is_infinite()))
-                .collect(),
+        let kept: Vec<usize> = match rows.valid() {
+            None => (0..total).collect(),
+            Some(valid) => valid.valid_indices().collect(),
         };
-        let kept: Vec<usize> = (0..total).filter(|&i| keep[i]).collect();
-        let x = if kept.is_empty() {
-            None
-        } else if kept.len() == total {
-            Some(x)
-        } else {
-            Some(x.select(Axis(0), &kept))
-        };
+        let x = (!kept.is_empty()).then(|| rows.into_usable().into_matrix());
         Ok(Rows { x, kept, total })
     }
 
@@ -225,7 +238,7 @@ mod tests {
     use super::*;
     use crate::arrow::fit_batches;
     use crate::arrow::select::FeatureSelection;
-    use crate::model::{Silent, TrainConfig};
+    use crate::model::{MissingPolicy, Silent, TrainConfig};
 
     /// Three correlated features `a`, `b`, `c` (Int32, Float32, Float64) plus a text column.
     fn batch(rows: usize, null_at: Option<usize>) -> RecordBatch {
@@ -295,7 +308,7 @@ mod tests {
         let appended: Vec<FieldRef> = out.schema().fields()[4..].to_vec();
         assert_eq!(appended, score_fields(&m, &options));
         // The batch path gives exactly what the model gives on the matrix.
-        let x = batch_to_matrix(&input, &layout).unwrap();
+        let x = crate::arrow::batch_to_matrix(&input, &layout).unwrap();
         let direct = m.score(x.view(), &options).unwrap();
         let e = out.column(4).as_primitive::<Float64Type>();
         for i in 0..50 {

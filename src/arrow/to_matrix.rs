@@ -1,4 +1,8 @@
 //! Arrow arrays → `[rows, features]` f32 matrices. NULL → NaN.
+//!
+//! Each column is converted once; the rows a model cannot take are noted in the same pass
+//! ([`Scan`], used by [`FeatureRows`](super::FeatureRows)). The plain conversions here judge no
+//! values.
 
 use ::arrow::array::{Array, ArrayRef, AsArray, OffsetSizeTrait, RecordBatch};
 use ::arrow::datatypes::DataType;
@@ -6,6 +10,7 @@ use ndarray::{Array2, ArrayView2};
 
 use super::numeric::{EXPECTED_NUMERIC, mask_nulls, to_f32_vec, vector_width, write_f32};
 use super::select::FeatureLayout;
+use super::validity::{Fault, RowFault, Scan};
 use crate::error::{Error, Result};
 
 /// `[rows, features]` from a batch; NULL → NaN. Any integer / float / decimal type is accepted.
@@ -13,6 +18,59 @@ use crate::error::{Error, Result};
 /// With [`FeatureLayout::Scalars`] feature `j` is column `columns[j]`; with
 /// [`FeatureLayout::Vector`] it is element `j` of every row of the vector column.
 pub fn batch_to_matrix(batch: &RecordBatch, layout: &FeatureLayout) -> Result<Array2<f32>> {
+    let mut scan = Scan::new(batch.num_rows(), None);
+    let (x, input) = read_batch(batch, layout, &mut scan)?;
+    refuse_wrong_length(&scan.finish(), input.as_deref())?;
+    Ok(x)
+}
+
+/// `[rows, features]` from n numeric scalar arrays, or from one FixedSizeList/List float array.
+/// `input` names the arrays in errors (e.g. `ae_encode argument 2`). NULL → NaN; a NULL list row
+/// gives a row of NaN.
+///
+/// The width of a `List` array is the length of its first non-NULL row; an all-NULL `List` array
+/// has no width and is an error (use [`vector_to_matrix`] with the width you expect).
+pub fn arrays_to_matrix(arrays: &[ArrayRef], input: &str) -> Result<Array2<f32>> {
+    let Some(first) = arrays.first() else {
+        return Err(Error::data(input, "no feature values given"));
+    };
+    let width = match (arrays.len(), vector_width(first.data_type())) {
+        (1, Some(Some(w))) => w,
+        (1, Some(None)) => list_lengths(first.as_ref())
+            .and_then(|mut l| l.find_map(|(_, len)| len))
+            .ok_or_else(|| Error::data(input, "a list column with only NULL rows has no width"))?,
+        (n, _) => n,
+    };
+    let mut scan = Scan::new(first.len(), None);
+    let (x, vector) = read_values(arrays, width, input, &mut scan)?;
+    refuse_wrong_length(&scan.finish(), vector.as_deref())?;
+    Ok(x)
+}
+
+/// `[rows, width]` from one `FixedSizeList` / `List` / `LargeList` array of numbers.
+///
+/// Every non-NULL row must hold exactly `width` values; a NULL row, or a NULL element, gives NaN.
+pub fn vector_to_matrix(array: &dyn Array, width: usize, input: &str) -> Result<Array2<f32>> {
+    let mut scan = Scan::new(array.len(), None);
+    let x = read_vector(array, width, input, input, &mut scan)?;
+    refuse_wrong_length(&scan.finish(), Some(input))?;
+    Ok(x)
+}
+
+/// `true` for rows holding at least one NaN.
+pub fn rows_with_missing(m: ArrayView2<f32>) -> Vec<bool> {
+    m.rows()
+        .into_iter()
+        .map(|r| r.iter().any(|v| v.is_nan()))
+        .collect()
+}
+
+/// The features `layout` locates in `batch`, and (for a vector) how errors name its column.
+pub(super) fn read_batch(
+    batch: &RecordBatch,
+    layout: &FeatureLayout,
+    scan: &mut Scan,
+) -> Result<(Array2<f32>, Option<String>)> {
     let schema = batch.schema();
     for i in layout.columns() {
         if i >= batch.num_columns() {
@@ -27,43 +85,43 @@ pub fn batch_to_matrix(batch: &RecordBatch, layout: &FeatureLayout) -> Result<Ar
         FeatureLayout::Scalars(columns) => {
             let mut m = Array2::<f32>::zeros((batch.num_rows(), columns.len()));
             for (j, &c) in columns.iter().enumerate() {
-                let input = format!("column '{}'", schema.field(c).name());
-                fill_column(batch.column(c).as_ref(), m.column_mut(j), &input)?;
+                let name = schema.field(c).name();
+                let input = format!("column '{name}'");
+                read_scalar(batch.column(c).as_ref(), &mut m, j, &input, name, scan)?;
             }
-            Ok(m)
+            Ok((m, None))
         }
         FeatureLayout::Vector { column, width } => {
-            let input = format!("column '{}'", schema.field(*column).name());
-            vector_to_matrix(batch.column(*column).as_ref(), *width, &input)
+            let name = schema.field(*column).name();
+            let input = format!("column '{name}'");
+            let m = read_vector(batch.column(*column).as_ref(), *width, &input, name, scan)?;
+            Ok((m, Some(input)))
         }
     }
 }
 
-/// `[rows, features]` from n numeric scalar arrays, or from one FixedSizeList/List float array.
-/// `input` names the arrays in errors (e.g. `ae_encode argument 2`). NULL → NaN; a NULL list row
-/// gives a row of NaN.
-///
-/// The width of a `List` array is the length of its first non-NULL row; an all-NULL `List` array
-/// has no width and is an error (use [`vector_to_matrix`] with the width you expect).
-pub fn arrays_to_matrix(arrays: &[ArrayRef], input: &str) -> Result<Array2<f32>> {
-    let Some(first) = arrays.first() else {
-        return Err(Error::data(input, "no feature values given"));
-    };
-    if arrays.len() == 1
-        && let Some(width) = vector_width(first.data_type())
+/// `width` features from `width` scalar arrays or one vector array (see
+/// [`super::FeatureRows::read_arrays`]), and (for a vector) how errors name it.
+pub(super) fn read_values(
+    arrays: &[ArrayRef],
+    width: usize,
+    input: &str,
+    scan: &mut Scan,
+) -> Result<(Array2<f32>, Option<String>)> {
+    if let [vector] = arrays
+        && vector_width(vector.data_type()).is_some()
     {
-        let width = match width {
-            Some(w) => w,
-            None => list_lengths(first.as_ref())
-                .and_then(|mut l| l.find_map(|(_, len)| len))
-                .ok_or_else(|| {
-                    Error::data(input, "a list column with only NULL rows has no width")
-                })?,
-        };
-        return vector_to_matrix(first.as_ref(), width, input);
+        let m = read_vector(vector.as_ref(), width, input, input, scan)?;
+        return Ok((m, Some(input.to_string())));
     }
-    let rows = first.len();
-    let mut m = Array2::<f32>::zeros((rows, arrays.len()));
+    if arrays.len() != width {
+        return Err(Error::data(
+            input,
+            format!("{} values given; expected {width}", arrays.len()),
+        ));
+    }
+    let rows = arrays.first().map_or(0, |a| a.len());
+    let mut m = Array2::<f32>::zeros((rows, width));
     for (j, a) in arrays.iter().enumerate() {
         let name = if arrays.len() == 1 {
             input.to_string()
@@ -86,15 +144,60 @@ pub fn arrays_to_matrix(arrays: &[ArrayRef], input: &str) -> Result<Array2<f32>>
                 ),
             ));
         }
-        fill_column(a.as_ref(), m.column_mut(j), &name)?;
+        read_scalar(a.as_ref(), &mut m, j, &name, &name, scan)?;
     }
-    Ok(m)
+    Ok((m, None))
 }
 
-/// `[rows, width]` from one `FixedSizeList` / `List` / `LargeList` array of numbers.
-///
-/// Every non-NULL row must hold exactly `width` values; a NULL row, or a NULL element, gives NaN.
-pub fn vector_to_matrix(array: &dyn Array, width: usize, input: &str) -> Result<Array2<f32>> {
+/// The first vector of the wrong length as an error naming `input` and the row (1-based).
+pub(super) fn refuse_wrong_length(faults: &[RowFault], input: Option<&str>) -> Result<()> {
+    match faults.iter().find_map(|f| match f.fault {
+        Fault::WrongLength { got, expected } => Some((f.row, got, expected)),
+        _ => None,
+    }) {
+        None => Ok(()),
+        Some((row, got, expected)) => Err(Error::data(
+            format!("{}, row {}", input.unwrap_or("vector column"), row + 1),
+            format!("holds {got} values; expected {expected}"),
+        )),
+    }
+}
+
+/// Feature `j` of `m` from one numeric scalar array. `input` names it in errors, `name` in
+/// faults.
+fn read_scalar(
+    array: &dyn Array,
+    m: &mut Array2<f32>,
+    j: usize,
+    input: &str,
+    name: &str,
+    scan: &mut Scan,
+) -> Result<()> {
+    if vector_width(array.data_type()).is_some() {
+        return Err(Error::data(
+            input,
+            format!(
+                "has type {}; expected {EXPECTED_NUMERIC}",
+                array.data_type()
+            ),
+        ));
+    }
+    let mut out = m.column_mut(j);
+    write_f32(array, out.iter_mut(), input)?;
+    mask_nulls(array, out.iter_mut());
+    scan.scalar(m.column(j), array, name);
+    Ok(())
+}
+
+/// `[rows, width]` from one vector array. A NULL row is NaN throughout, and so is a row of the
+/// wrong length (a fault in `scan`).
+fn read_vector(
+    array: &dyn Array,
+    width: usize,
+    input: &str,
+    name: &str,
+    scan: &mut Scan,
+) -> Result<Array2<f32>> {
     let rows = array.len();
     let mut m = Array2::<f32>::zeros((rows, width));
     match array.data_type() {
@@ -111,9 +214,11 @@ pub fn vector_to_matrix(array: &dyn Array, width: usize, input: &str) -> Result<
             if let Some(dst) = m.as_slice_mut() {
                 dst.copy_from_slice(&values[..rows * width]);
             }
+            null_rows_to_nan(array, &mut m);
+            scan.vector(m.view(), array, list.values().as_ref(), |r| r * width, name);
         }
-        DataType::List(_) => copy_list::<i32>(array, &mut m, input)?,
-        DataType::LargeList(_) => copy_list::<i64>(array, &mut m, input)?,
+        DataType::List(_) => read_list::<i32>(array, &mut m, input, name, scan)?,
+        DataType::LargeList(_) => read_list::<i64>(array, &mut m, input, name, scan)?,
         other => {
             return Err(Error::data(
                 input,
@@ -121,7 +226,11 @@ pub fn vector_to_matrix(array: &dyn Array, width: usize, input: &str) -> Result<
             ));
         }
     }
-    // A NULL row is NaN throughout, whatever its placeholder values hold.
+    Ok(m)
+}
+
+/// A NULL row is NaN throughout, whatever its placeholder values hold.
+fn null_rows_to_nan(array: &dyn Array, m: &mut Array2<f32>) {
     if let Some(nulls) = array.logical_nulls()
         && nulls.null_count() > 0
     {
@@ -131,30 +240,6 @@ pub fn vector_to_matrix(array: &dyn Array, width: usize, input: &str) -> Result<
             }
         }
     }
-    Ok(m)
-}
-
-/// `true` for rows holding at least one NaN.
-pub fn rows_with_missing(m: ArrayView2<f32>) -> Vec<bool> {
-    m.rows()
-        .into_iter()
-        .map(|r| r.iter().any(|v| v.is_nan()))
-        .collect()
-}
-
-fn fill_column(array: &dyn Array, mut out: ndarray::ArrayViewMut1<f32>, input: &str) -> Result<()> {
-    if vector_width(array.data_type()).is_some() {
-        return Err(Error::data(
-            input,
-            format!(
-                "has type {}; expected {EXPECTED_NUMERIC}",
-                array.data_type()
-            ),
-        ));
-    }
-    write_f32(array, out.iter_mut(), input)?;
-    mask_nulls(array, out.iter_mut());
-    Ok(())
 }
 
 /// `(row, Some(len))` for each row of a variable-length list array; `None` for NULL rows.
@@ -177,10 +262,12 @@ fn list_lengths(
     }
 }
 
-fn copy_list<O: OffsetSizeTrait>(
+fn read_list<O: OffsetSizeTrait>(
     array: &dyn Array,
     m: &mut Array2<f32>,
     input: &str,
+    name: &str,
+    scan: &mut Scan,
 ) -> Result<()> {
     let list = array.as_list::<O>();
     let width = m.ncols();
@@ -196,16 +283,23 @@ fn copy_list<O: OffsetSizeTrait>(
         }
         let (a, b) = (w[0].as_usize() - start, w[1].as_usize() - start);
         if b - a != width {
-            return Err(Error::data(
-                format!("{input}, row {}", i + 1),
-                format!("holds {} values; expected {width}", b - a),
-            ));
+            scan.wrong_length(i, name, b - a, width);
+            m.row_mut(i).fill(f32::NAN);
+            continue;
         }
         m.row_mut(i)
             .iter_mut()
             .zip(&values[a..b])
             .for_each(|(o, v)| *o = *v);
     }
+    null_rows_to_nan(array, m);
+    scan.vector(
+        m.view(),
+        array,
+        child.as_ref(),
+        |r| offsets[r].as_usize() - start,
+        name,
+    );
     Ok(())
 }
 

@@ -320,7 +320,7 @@ fn read_back(brokers: &str, expected: u64) -> Result<DemoReadBack> {
                 .unwrap_or_default();
             read.dead.push(format!("{reason:<20} {payload}"));
         } else {
-            if payload.contains("\"is_anomaly\":true") {
+            if payload.contains(&format!("\"{}\":true", crate::arrow::IS_ANOMALY)) {
                 read.anomalies += 1;
             }
             read.sample.get_or_insert(payload);

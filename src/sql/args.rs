@@ -9,9 +9,10 @@
 //!   naming a registered model; the number and types of the values are checked against the model,
 //!   so mistakes are planning errors that name the function, the model and what was expected.
 //! * **Run time** ([`Batch::prepare`]): the values become one `[rows, n]` f32
-//!   matrix through [`crate::arrow::arrays_to_matrix`] (NULL → NaN). [`CompleteRows`] hands the
-//!   model only the rows it can use and turns its output back into Arrow arrays, with NULL for
-//!   the rows it could not.
+//!   matrix through [`crate::arrow::FeatureRows`] (NULL → NaN), which also finds the rows the
+//!   model cannot take (the one rule of every surface). [`CompleteRows`] hands the model only the
+//!   rows it can use and turns its output back into Arrow arrays, with NULL for the rows it could
+//!   not.
 //!
 //! Errors from bad user data at run time are `exec_err!`; broken invariants are `internal_err!`.
 
@@ -19,13 +20,14 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, Float64Array};
 use datafusion::arrow::buffer::NullBuffer;
-use datafusion::arrow::datatypes::{DataType, FieldRef};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{
     DataFusionError, Result as DFResult, ScalarValue, exec_err, internal_err, plan_err,
 };
 use datafusion::logical_expr::{ColumnarValue, DocSection, ReturnFieldArgs, ScalarFunctionArgs};
-use ndarray::{Array2, ArrayView1, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView1, ArrayView2};
 
+use crate::arrow::FeatureRows;
 use crate::model::{Autoencoder, MissingPolicy};
 use crate::sql::registry::ModelRegistry;
 
@@ -171,8 +173,12 @@ impl Values {
         }
     }
 
-    fn impute(self, model: &Autoencoder) -> bool {
-        self == Values::Features && model.missing_policy() == MissingPolicy::ImputeMean
+    /// The model's policy for its features; latent values are never imputed.
+    fn policy(self, model: &Autoencoder) -> MissingPolicy {
+        match self {
+            Values::Features => model.missing_policy(),
+            Values::Latent => MissingPolicy::Reject,
+        }
     }
 }
 
@@ -241,8 +247,16 @@ impl Batch {
             return internal_err!("{function}: argument count was checked at plan time");
         };
         let width = values.width(&model);
-        let (x, scalar) = values_matrix(function, &name, value_columns, args.number_rows, width)?;
-        let (x, rows) = CompleteRows::split(x, values.impute(&model));
+        let policy = values.policy(&model);
+        let (read, scalar) = read_values(
+            function,
+            &name,
+            value_columns,
+            args.number_rows,
+            width,
+            policy,
+        )?;
+        let (x, rows) = CompleteRows::split(read);
         Ok(Self {
             name,
             model,
@@ -284,6 +298,43 @@ impl Batch {
     }
 }
 
+/// The return field of a function giving one vector of `width(model)` values per row, after the
+/// plan-time checks of [`plan_call`] on the value arguments (all arguments after the model).
+pub(crate) fn plan_vector_field(
+    function: &str,
+    registry: &ModelRegistry,
+    args: &ReturnFieldArgs,
+    values: Values,
+    width: fn(&Autoencoder) -> usize,
+) -> DFResult<FieldRef> {
+    let value_fields = args.arg_fields.get(1..).unwrap_or_default();
+    let (_, model) = plan_call(function, registry, args, value_fields, values)?;
+    Ok(Arc::new(Field::new(
+        function,
+        vector_type(width(&model)),
+        true,
+    )))
+}
+
+/// The run-time path of a function giving one vector of `width(model)` values per row:
+/// the value arguments (all after the model) read, `f` applied to the usable rows,
+/// NULL for the others, a scalar for scalar arguments.
+pub(crate) fn invoke_vectors(
+    function: &str,
+    registry: &ModelRegistry,
+    args: &ScalarFunctionArgs,
+    values: Values,
+    width: fn(&Autoencoder) -> usize,
+    f: impl FnOnce(&Autoencoder, ArrayView2<f32>) -> crate::Result<Array2<f32>>,
+) -> DFResult<ColumnarValue> {
+    let batch = Batch::prepare(function, registry, args, 1..args.args.len(), values)?;
+    let n = width(&batch.model);
+    batch.check_width(function, args.return_type(), n)?;
+    let out = batch.apply(function, || Array2::zeros((0, n)), f)?;
+    let out = batch.rows.vectors(out.view(), n)?;
+    finish(out, batch.scalar)
+}
+
 /// Run time: the model named by the (literal) first argument, as registered now.
 pub(crate) fn exec_model(
     function: &str,
@@ -306,15 +357,17 @@ pub(crate) fn exec_model(
     }
 }
 
-/// Run time: the value arguments as a `[rows, expected]` matrix (NULL → NaN), and whether every
-/// value argument was a scalar (then the matrix has one row and the result is a scalar).
-fn values_matrix(
+/// Run time: the value arguments read for the model (`[rows, expected]`, NULL → NaN, the rows it
+/// cannot take under `policy` noted), and whether every value argument was a scalar (then there
+/// is one row and the result is a scalar).
+fn read_values(
     function: &str,
     model_name: &str,
     values: &[ColumnarValue],
     number_rows: usize,
     expected: usize,
-) -> DFResult<(Array2<f32>, bool)> {
+    policy: MissingPolicy,
+) -> DFResult<(FeatureRows, bool)> {
     let all_scalar = values.iter().all(|v| matches!(v, ColumnarValue::Scalar(_)));
     let rows = if all_scalar { 1 } else { number_rows };
     let arrays = values
@@ -324,26 +377,22 @@ fn values_matrix(
     let input = format!("{function} arguments");
     // One vector argument is read at the model's width (a List's rows must all hold that many
     // values, and a batch of NULL vectors is still readable); n scalars give n columns.
-    let x = match arrays.as_slice() {
-        [vector] if vector_shape(vector.data_type()).is_some() => {
-            crate::arrow::vector_to_matrix(vector.as_ref(), expected, &input)
-        }
-        _ => crate::arrow::arrays_to_matrix(&arrays, &input),
-    }
-    .map_err(|e| user_error(function, model_name, e))?;
-    if x.ncols() != expected {
+    let read = FeatureRows::read_arrays(&arrays, expected, &input, policy)
+        .and_then(|r| r.refuse_wrong_lengths().map(|()| r))
+        .map_err(|e| user_error(function, model_name, e))?;
+    if read.width() != expected {
         return internal_err!(
             "{function}: {} values per row for model '{model_name}' of width {expected}",
-            x.ncols()
+            read.width()
         );
     }
-    if x.nrows() != rows {
+    if read.len() != rows {
         return internal_err!(
             "{function}: {} rows of values for a batch of {rows}",
-            x.nrows()
+            read.len()
         );
     }
-    Ok((x, all_scalar))
+    Ok((read, all_scalar))
 }
 
 /// A model error on user data, as a DataFusion execution error naming function and model.
@@ -362,36 +411,13 @@ pub(crate) struct CompleteRows {
 }
 
 impl CompleteRows {
-    /// Split `x` into the matrix to give the model and the bookkeeping to scatter results back.
-    ///
-    /// The rule is [`crate::arrow::score_batch`]'s, so SQL and batch jobs agree row for row: a
-    /// row holding NaN (NULL) or ±inf is left out, except that with `impute` (the model fills in
-    /// NaN) only rows holding ±inf are.
-    pub(crate) fn split(x: Array2<f32>, impute: bool) -> (Array2<f32>, Self) {
-        let rows = x.nrows();
-        let keep: Vec<bool> = x
-            .rows()
-            .into_iter()
-            .map(|r| {
-                if impute {
-                    !r.iter().any(|v| v.is_infinite())
-                } else {
-                    r.iter().all(|v| v.is_finite())
-                }
-            })
-            .collect();
-        if keep.iter().all(|&k| k) {
-            return (x, Self { rows, valid: None });
-        }
-        let kept: Vec<usize> = (0..rows).filter(|&r| keep[r]).collect();
-        let complete = x.select(Axis(0), &kept);
-        (
-            complete,
-            Self {
-                rows,
-                valid: Some(NullBuffer::from(keep)),
-            },
-        )
+    /// Split the values read into the matrix to give the model (the usable rows, by the rule of
+    /// [`FeatureRows`], which [`crate::arrow::score_batch`] follows too, so SQL and batch jobs
+    /// agree row for row) and the bookkeeping to scatter results back.
+    pub(crate) fn split(read: FeatureRows) -> (Array2<f32>, Self) {
+        let rows = read.len();
+        let valid = read.valid();
+        (read.into_usable().into_matrix(), Self { rows, valid })
     }
 
     /// Number of rows that go to the model.
@@ -504,6 +530,16 @@ mod tests {
 
     use super::*;
 
+    /// The rows of `x` as two Float32 argument arrays, read under `policy`.
+    fn read(x: &Array2<f32>, policy: MissingPolicy) -> FeatureRows {
+        let arrays: Vec<ArrayRef> = x
+            .columns()
+            .into_iter()
+            .map(|c| Arc::new(datafusion::arrow::array::Float32Array::from(c.to_vec())) as ArrayRef)
+            .collect();
+        FeatureRows::read_arrays(&arrays, x.ncols(), "f arguments", policy).expect("read")
+    }
+
     #[test]
     fn complete_rows_leave_out_nan_and_inf_and_scatter_back_as_null() {
         let x = array![
@@ -512,7 +548,7 @@ mod tests {
             [3.0, 4.0],
             [f32::INFINITY, 1.0]
         ];
-        let (kept, rows) = CompleteRows::split(x.clone(), false);
+        let (kept, rows) = CompleteRows::split(read(&x, MissingPolicy::Reject));
         assert_eq!(kept, array![[1.0f32, 2.0], [3.0, 4.0]]);
         assert_eq!(rows.complete(), 2);
 
@@ -540,7 +576,7 @@ mod tests {
         assert!(matches!(err, DataFusionError::Internal(_)), "{err}");
 
         // Imputing models see NaN rows (they fill them in), never ±inf rows.
-        let (kept, rows) = CompleteRows::split(x, true);
+        let (kept, rows) = CompleteRows::split(read(&x, MissingPolicy::ImputeMean));
         assert_eq!(kept.nrows(), 3);
         assert_eq!(rows.complete(), 3);
     }
@@ -548,7 +584,7 @@ mod tests {
     #[test]
     fn complete_batches_pass_through_without_copies_or_masks() {
         let x = array![[1.0f32, 2.0], [3.0, 4.0]];
-        let (kept, rows) = CompleteRows::split(x.clone(), false);
+        let (kept, rows) = CompleteRows::split(read(&x, MissingPolicy::Reject));
         assert_eq!(kept, x);
         assert!(rows.valid.is_none());
         let f = rows.floats(array![1.0, 2.0].view()).expect("floats");

@@ -4,18 +4,17 @@
 //! that many numeric arguments) → `FixedSizeList<Float32>[n]` in the features' original units.
 //! `ae_decode(m, ae_encode(m, x…))` equals `ae_reconstruct(m, x…)`.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use crate::model::Autoencoder;
+use crate::sql::args::{self, DOC_SECTION, Values};
+use crate::sql::registry::ModelRegistry;
+use datafusion::arrow::datatypes::{DataType, FieldRef};
 use datafusion::common::{Result as DFResult, internal_err};
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature,
     Volatility,
 };
-use ndarray::Array2;
-
-use crate::sql::args::{self, Batch, DOC_SECTION, Values};
-use crate::sql::registry::ModelRegistry;
 
 const NAME: &str = "ae_decode";
 
@@ -84,26 +83,24 @@ impl ScalarUDFImpl for AeDecode {
     }
 
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> DFResult<FieldRef> {
-        let value_fields = args.arg_fields.get(1..).unwrap_or_default();
-        let (_, model) =
-            args::plan_call(NAME, &self.registry, &args, value_fields, Values::Latent)?;
-        let data_type = args::vector_type(model.n_features());
-        Ok(Arc::new(Field::new(NAME, data_type, true)))
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DFResult<ColumnarValue> {
-        let batch = Batch::prepare(
+        args::plan_vector_field(
             NAME,
             &self.registry,
             &args,
-            1..args.args.len(),
             Values::Latent,
-        )?;
-        let n = batch.model.n_features();
-        batch.check_width(NAME, args.return_type(), n)?;
-        let x_hat = batch.apply(NAME, || Array2::zeros((0, n)), |model, z| model.decode(z))?;
-        let out = batch.rows.vectors(x_hat.view(), n)?;
-        args::finish(out, batch.scalar)
+            Autoencoder::n_features,
+        )
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DFResult<ColumnarValue> {
+        args::invoke_vectors(
+            NAME,
+            &self.registry,
+            &args,
+            Values::Latent,
+            Autoencoder::n_features,
+            |model, z| model.decode(z),
+        )
     }
 
     fn documentation(&self) -> Option<&Documentation> {

@@ -3,18 +3,17 @@
 //! `z = encoder(scale(x))`: `n` features in original units → `FixedSizeList<Float32>[latent]`,
 //! whose width is the model's latent size, known when the query is planned.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use crate::model::Autoencoder;
+use crate::sql::args::{self, DOC_SECTION, Values};
+use crate::sql::registry::ModelRegistry;
+use datafusion::arrow::datatypes::{DataType, FieldRef};
 use datafusion::common::{Result as DFResult, internal_err};
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature,
     Volatility,
 };
-use ndarray::Array2;
-
-use crate::sql::args::{self, Batch, DOC_SECTION, Values};
-use crate::sql::registry::ModelRegistry;
 
 const NAME: &str = "ae_encode";
 
@@ -83,30 +82,24 @@ impl ScalarUDFImpl for AeEncode {
     }
 
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> DFResult<FieldRef> {
-        let value_fields = args.arg_fields.get(1..).unwrap_or_default();
-        let (_, model) =
-            args::plan_call(NAME, &self.registry, &args, value_fields, Values::Features)?;
-        let data_type = args::vector_type(model.latent_dim());
-        Ok(Arc::new(Field::new(NAME, data_type, true)))
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DFResult<ColumnarValue> {
-        let batch = Batch::prepare(
+        args::plan_vector_field(
             NAME,
             &self.registry,
             &args,
-            1..args.args.len(),
             Values::Features,
-        )?;
-        let latent = batch.model.latent_dim();
-        batch.check_width(NAME, args.return_type(), latent)?;
-        let z = batch.apply(
+            Autoencoder::latent_dim,
+        )
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DFResult<ColumnarValue> {
+        args::invoke_vectors(
             NAME,
-            || Array2::zeros((0, latent)),
+            &self.registry,
+            &args,
+            Values::Features,
+            Autoencoder::latent_dim,
             |model, x| model.encode(x),
-        )?;
-        let out = batch.rows.vectors(z.view(), latent)?;
-        args::finish(out, batch.scalar)
+        )
     }
 
     fn documentation(&self) -> Option<&Documentation> {
@@ -116,7 +109,10 @@ impl ScalarUDFImpl for AeEncode {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use datafusion::arrow::array::{Array, AsArray, Float64Array};
+    use datafusion::arrow::datatypes::Field;
     use datafusion::arrow::datatypes::Float32Type;
     use datafusion::common::ScalarValue;
     use datafusion::common::config::ConfigOptions;

@@ -3,19 +3,17 @@
 //! `eᵢ = (s(x)ᵢ − s(x̂)ᵢ)²` for each feature `i`, in the scaled space the network sees, as
 //! `FixedSizeList<Float32>[n]`. Their mean is `ae_reconstruction_error`.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use crate::model::{Autoencoder, ScoreOptions};
+use crate::sql::args::{self, DOC_SECTION, Values};
+use crate::sql::registry::ModelRegistry;
+use datafusion::arrow::datatypes::{DataType, FieldRef};
 use datafusion::common::{Result as DFResult, internal_err};
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature,
     Volatility,
 };
-use ndarray::Array2;
-
-use crate::model::ScoreOptions;
-use crate::sql::args::{self, Batch, DOC_SECTION, Values};
-use crate::sql::registry::ModelRegistry;
 
 const NAME: &str = "ae_feature_errors";
 
@@ -85,26 +83,22 @@ impl ScalarUDFImpl for AeFeatureErrors {
     }
 
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> DFResult<FieldRef> {
-        let value_fields = args.arg_fields.get(1..).unwrap_or_default();
-        let (_, model) =
-            args::plan_call(NAME, &self.registry, &args, value_fields, Values::Features)?;
-        let data_type = args::vector_type(model.n_features());
-        Ok(Arc::new(Field::new(NAME, data_type, true)))
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DFResult<ColumnarValue> {
-        let batch = Batch::prepare(
+        args::plan_vector_field(
             NAME,
             &self.registry,
             &args,
-            1..args.args.len(),
             Values::Features,
-        )?;
-        let n = batch.model.n_features();
-        batch.check_width(NAME, args.return_type(), n)?;
-        let errors = batch.apply(
+            Autoencoder::n_features,
+        )
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DFResult<ColumnarValue> {
+        args::invoke_vectors(
             NAME,
-            || Array2::zeros((0, n)),
+            &self.registry,
+            &args,
+            Values::Features,
+            Autoencoder::n_features,
             |model, x| {
                 let options = ScoreOptions {
                     per_feature: true,
@@ -115,9 +109,7 @@ impl ScalarUDFImpl for AeFeatureErrors {
                     crate::Error::Internal("score with per_feature gave no feature errors".into())
                 })
             },
-        )?;
-        let out = batch.rows.vectors(errors.view(), n)?;
-        args::finish(out, batch.scalar)
+        )
     }
 
     fn documentation(&self) -> Option<&Documentation> {

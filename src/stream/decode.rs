@@ -16,16 +16,17 @@
 //! batches are concatenated. A message is refused as a whole when any of its rows is.
 
 use std::io::Cursor;
-use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, RecordBatch};
-use arrow::compute::{cast, concat_batches, filter_record_batch};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::array::RecordBatch;
+use arrow::compute::{concat_batches, filter_record_batch};
+use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
 use arrow::ipc::reader::StreamReader;
 
 use super::dead_letter::{RejectReason, Rejection};
-use super::features::FeatureShape;
+use super::features::{FeatureShape, rejection};
+use crate::arrow::{FeatureLayout, FeatureRows};
+use crate::model::MissingPolicy;
 
 /// Payload format of input (and output) messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -54,23 +55,23 @@ impl Format {
 /// The rows decoded from a batch of text messages.
 #[derive(Debug)]
 pub struct DecodedRows {
-    /// One row per accepted message, in message order, holding only the feature columns in the
-    /// form the model reads (Float64 scalars, or one `FixedSizeList<Float32>` vector).
-    /// `None` when no message was accepted.
-    pub batch: Option<RecordBatch>,
+    /// One row per accepted message, in message order: the feature columns as decoded (Float64
+    /// scalars, or one `List<Float64>` vector; see [`FeatureShape::decode_schema`]) and the same
+    /// rows read for the model, every one usable. `None` when no message was accepted.
+    pub batch: Option<(RecordBatch, FeatureRows)>,
     /// For each row of `batch`, the index of its message in the input slice.
     pub accepted: Vec<usize>,
     /// Refused messages by index, in index order.
     pub rejected: Vec<(usize, Rejection)>,
 }
 
-/// Decodes text messages (JSON or CSV, one record each) for a model of this shape.
-/// `impute_missing`: the model fills NULL features itself, so they are not refused.
+/// Decodes text messages (JSON or CSV, one record each) for a model of this shape, refusing the
+/// rows the model cannot take under `policy` (the rule of [`FeatureRows`]).
 pub fn decode_text(
     format: Format,
     payloads: &[Option<&[u8]>],
     shape: &FeatureShape,
-    impute_missing: bool,
+    policy: MissingPolicy,
 ) -> DecodedRows {
     let schema = shape.decode_schema();
     let capacity = payloads.len() + 1;
@@ -118,58 +119,46 @@ pub fn decode_text(
         rejected,
     };
     if let Some(batch) = batch {
-        out.batch = keep_valid_rows(batch, shape, impute_missing, &mut out);
+        out.batch = keep_usable_rows(batch, shape, policy, &mut out);
     }
     out.rejected.sort_by_key(|(i, _)| *i);
     out
 }
 
-/// Drops rows failing [`FeatureShape::check_rows`] (moving their messages to `rejected`) and
-/// turns a vector column into `FixedSizeList<Float32>[width]`.
-fn keep_valid_rows(
+/// Reads the features of `batch` (one conversion to f32), moves the messages of the rows the model
+/// cannot take to `rejected` with their reason, and keeps the other rows.
+fn keep_usable_rows(
     batch: RecordBatch,
     shape: &FeatureShape,
-    impute_missing: bool,
+    policy: MissingPolicy,
     out: &mut DecodedRows,
-) -> Option<RecordBatch> {
-    let checks = shape.check_rows(&batch, impute_missing);
-    let batch = if checks.iter().any(Option::is_some) {
-        let keep: arrow::array::BooleanArray = checks.iter().map(|c| Some(c.is_none())).collect();
-        let mut kept = Vec::with_capacity(out.accepted.len());
-        for (msg, check) in out.accepted.iter().zip(checks) {
-            match check {
-                None => kept.push(*msg),
-                Some(r) => out.rejected.push((*msg, r)),
-            }
-        }
-        out.accepted = kept;
-        match filter_record_batch(&batch, &keep) {
-            Ok(b) => b,
-            Err(e) => return reject_all(out, e),
-        }
-    } else {
-        batch
+) -> Option<(RecordBatch, FeatureRows)> {
+    let rows = match FeatureRows::read(&batch, &shape.layout(), policy) {
+        Ok(rows) => rows,
+        Err(e) => return reject_all(out, &e),
     };
+    let Some(keep) = rows.usable_filter() else {
+        return Some((batch, rows));
+    };
+    let mut faults = rows.faults().iter().peekable();
+    let mut kept = Vec::with_capacity(out.accepted.len());
+    for (row, &msg) in out.accepted.iter().enumerate() {
+        match faults.next_if(|f| f.row == row) {
+            None => kept.push(msg),
+            Some(f) => out.rejected.push((msg, rejection(f))),
+        }
+    }
+    out.accepted = kept;
     if out.accepted.is_empty() {
         return None;
     }
-    match shape {
-        FeatureShape::Scalars(_) => Some(batch),
-        FeatureShape::Vector { column, width } => {
-            let item = Arc::new(Field::new_list_field(DataType::Float32, true));
-            let to = DataType::FixedSizeList(item, *width as i32);
-            let field = Field::new(column, to.clone(), true);
-            match cast(batch.column(0), &to)
-                .and_then(|a| RecordBatch::try_new(Arc::new(Schema::new(vec![field])), vec![a]))
-            {
-                Ok(b) => Some(b),
-                Err(e) => reject_all(out, e),
-            }
-        }
+    match filter_record_batch(&batch, &keep) {
+        Ok(b) => Some((b, rows.into_usable())),
+        Err(e) => reject_all(out, &e),
     }
 }
 
-fn reject_all(out: &mut DecodedRows, e: ArrowError) -> Option<RecordBatch> {
+fn reject_all<T>(out: &mut DecodedRows, e: &dyn std::fmt::Display) -> Option<T> {
     let r = Rejection::new(RejectReason::ScoringFailed, format!("internal: {e}"));
     out.rejected
         .extend(out.accepted.drain(..).map(|i| (i, r.clone())));
@@ -531,71 +520,38 @@ pub fn decode_ipc(payload: Option<&[u8]>) -> Result<RecordBatch, Rejection> {
     }
 }
 
-/// Checks the feature columns of an IPC batch (given by column index, with `vector_width` when
-/// they are one vector column) like [`FeatureShape::check_rows`] does for text: the first bad
-/// row refuses the message.
-pub fn check_ipc_features(
+/// Reads the features of an IPC batch for the model (one conversion to f32), refusing the message
+/// when any of its rows is one the model cannot take (the first such row is named).
+pub fn read_ipc_features(
     batch: &RecordBatch,
-    columns: &[usize],
-    vector_width: Option<usize>,
-    impute_missing: bool,
-) -> Result<(), Rejection> {
-    let schema = batch.schema();
-    let mismatch = |e: ArrowError| {
+    layout: &FeatureLayout,
+    policy: MissingPolicy,
+) -> Result<FeatureRows, Rejection> {
+    let rows = FeatureRows::read(batch, layout, policy).map_err(|e| {
         Rejection::new(
             RejectReason::NonNumericFeature,
-            format!(
-                "feature column cannot be read as numbers: {}",
-                strip_prefix(&e)
-            ),
+            format!("feature column cannot be read as numbers: {e}"),
         )
-    };
-    let (shape, arrays): (FeatureShape, Vec<ArrayRef>) = match vector_width {
-        Some(width) => {
-            let c = columns.first().copied().unwrap_or(0);
-            let to = DataType::List(Arc::new(Field::new_list_field(DataType::Float64, true)));
-            let a = cast(batch.column(c), &to).map_err(mismatch)?;
-            let name = schema.field(c).name().clone();
-            (
-                FeatureShape::Vector {
-                    column: name,
-                    width,
-                },
-                vec![a],
-            )
+    })?;
+    match rows.faults().first() {
+        None => Ok(rows),
+        Some(f) => {
+            let r = rejection(f);
+            Err(Rejection::new(
+                r.reason,
+                format!("row {}: {}", f.row, r.detail),
+            ))
         }
-        None => {
-            let mut arrays = Vec::with_capacity(columns.len());
-            for &c in columns {
-                arrays.push(cast(batch.column(c), &DataType::Float64).map_err(mismatch)?);
-            }
-            let names = columns
-                .iter()
-                .map(|&c| schema.field(c).name().clone())
-                .collect();
-            (FeatureShape::Scalars(names), arrays)
-        }
-    };
-    let check = RecordBatch::try_new(shape.decode_schema(), arrays).map_err(mismatch)?;
-    match shape
-        .check_rows(&check, impute_missing)
-        .into_iter()
-        .enumerate()
-        .find_map(|(row, c)| c.map(|r| (row, r)))
-    {
-        None => Ok(()),
-        Some((row, r)) => Err(Rejection::new(r.reason, format!("row {row}: {}", r.detail))),
     }
 }
 
-#[allow(dead_code)]
-fn _assert_array(_: &dyn Array) {}
-
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use arrow::array::{AsArray, Float64Array};
-    use arrow::datatypes::{Float32Type, Float64Type};
+    use arrow::datatypes::{DataType, Field, Float64Type, Schema};
 
     fn shape_ab() -> FeatureShape {
         FeatureShape::Scalars(vec!["a".into(), "b".into()])
@@ -603,7 +559,7 @@ mod tests {
 
     fn decode(format: Format, msgs: &[&str], shape: &FeatureShape) -> DecodedRows {
         let payloads: Vec<Option<&[u8]>> = msgs.iter().map(|m| Some(m.as_bytes())).collect();
-        decode_text(format, &payloads, shape, false)
+        decode_text(format, &payloads, shape, MissingPolicy::Reject)
     }
 
     fn reasons(d: &DecodedRows) -> Vec<(usize, RejectReason)> {
@@ -614,6 +570,7 @@ mod tests {
         d.batch
             .as_ref()
             .unwrap()
+            .0
             .column(0)
             .as_primitive::<Float64Type>()
             .values()
@@ -673,7 +630,7 @@ mod tests {
 
     #[test]
     fn a_tombstone_is_refused() {
-        let d = decode_text(Format::Json, &[None], &shape_ab(), false);
+        let d = decode_text(Format::Json, &[None], &shape_ab(), MissingPolicy::Reject);
         assert_eq!(reasons(&d), vec![(0, RejectReason::EmptyPayload)]);
         assert!(d.batch.is_none());
     }
@@ -701,15 +658,12 @@ mod tests {
                 (2, RejectReason::WrongVectorLength)
             ]
         );
-        let b = d.batch.unwrap();
-        let list = b.column(0).as_fixed_size_list();
-        assert_eq!(list.value_length(), 3);
-        let values = list
-            .values()
-            .as_primitive::<Float32Type>()
-            .values()
-            .to_vec();
-        assert_eq!(values, vec![1.0, 2.0, 3.0, 7.0, 8.0, 9.0]);
+        let (b, rows) = d.batch.unwrap();
+        assert_eq!(b.num_rows(), 2);
+        assert_eq!(
+            rows.matrix().to_owned(),
+            ndarray::array![[1.0f32, 2.0, 3.0], [7.0, 8.0, 9.0]]
+        );
     }
 
     #[test]
@@ -781,7 +735,8 @@ mod tests {
             decode_ipc(None).unwrap_err().reason,
             RejectReason::EmptyPayload
         );
-        assert!(check_ipc_features(&got, &[0], None, false).is_ok());
+        let layout = FeatureLayout::Scalars(vec![0]);
+        assert!(read_ipc_features(&got, &layout, MissingPolicy::Reject).is_ok());
         let with_nan = RecordBatch::try_new(
             schema,
             vec![Arc::new(Float64Array::from(vec![
@@ -790,7 +745,7 @@ mod tests {
             ]))],
         )
         .unwrap();
-        let r = check_ipc_features(&with_nan, &[0], None, false).unwrap_err();
+        let r = read_ipc_features(&with_nan, &layout, MissingPolicy::Reject).unwrap_err();
         assert_eq!(r.reason, RejectReason::NonFiniteFeature);
         assert!(r.detail.starts_with("row 1"));
     }

@@ -20,6 +20,7 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Float32Type, Float64Type, Schema};
 use arrow::ipc::writer::StreamWriter;
 
+use crate::arrow::{IS_ANOMALY, LATENT, RECONSTRUCTION_ERROR};
 use crate::error::{Error, Result};
 
 /// What the stage computes for each row.
@@ -30,17 +31,6 @@ pub enum Mode {
     Score,
     /// `latent`.
     Encode,
-}
-
-/// Output column names, as written by [`crate::arrow::score_batch`] and
-/// [`crate::arrow::encode_batch`].
-pub mod columns {
-    /// Row reconstruction error (Float64).
-    pub const RECONSTRUCTION_ERROR: &str = "reconstruction_error";
-    /// Anomaly flag (Boolean).
-    pub const IS_ANOMALY: &str = "is_anomaly";
-    /// Latent vector (FixedSizeList<Float32>).
-    pub const LATENT: &str = "latent";
 }
 
 /// The model's name and version as they appear in outputs.
@@ -108,22 +98,24 @@ impl<'a> RowValues<'a> {
         };
         let kind = match mode {
             Mode::Score => {
-                let error = find(columns::RECONSTRUCTION_ERROR)?
+                let error = find(RECONSTRUCTION_ERROR)?
                     .as_primitive_opt::<Float64Type>()
-                    .ok_or_else(|| Error::Internal("reconstruction_error is not Float64".into()))?;
-                let anomaly = match find(columns::IS_ANOMALY) {
-                    Ok(a) => Some(
-                        a.as_boolean_opt()
-                            .ok_or_else(|| Error::Internal("is_anomaly is not Boolean".into()))?,
-                    ),
-                    Err(_) => None,
-                };
+                    .ok_or_else(|| {
+                        Error::Internal(format!("{RECONSTRUCTION_ERROR} is not Float64"))
+                    })?;
+                let anomaly =
+                    match find(IS_ANOMALY) {
+                        Ok(a) => Some(a.as_boolean_opt().ok_or_else(|| {
+                            Error::Internal(format!("{IS_ANOMALY} is not Boolean"))
+                        })?),
+                        Err(_) => None,
+                    };
                 Values::Score { error, anomaly }
             }
             Mode::Encode => Values::Latent(
-                find(columns::LATENT)?
+                find(LATENT)?
                     .as_fixed_size_list_opt()
-                    .ok_or_else(|| Error::Internal("latent is not a FixedSizeList".into()))?,
+                    .ok_or_else(|| Error::Internal(format!("{LATENT} is not a FixedSizeList")))?,
             ),
         };
         Ok(Self { kind })
@@ -133,9 +125,10 @@ impl<'a> RowValues<'a> {
     fn write_json(&self, row: usize, out: &mut Vec<u8>) {
         match &self.kind {
             Values::Score { error, anomaly } => {
-                out.extend_from_slice(b"\"reconstruction_error\":");
+                write_key(out, RECONSTRUCTION_ERROR);
                 write_f64(out, (!error.is_null(row)).then(|| error.value(row)));
-                out.extend_from_slice(b",\"is_anomaly\":");
+                out.push(b',');
+                write_key(out, IS_ANOMALY);
                 match anomaly.filter(|a| !a.is_null(row)).map(|a| a.value(row)) {
                     Some(true) => out.extend_from_slice(b"true"),
                     Some(false) => out.extend_from_slice(b"false"),
@@ -144,7 +137,7 @@ impl<'a> RowValues<'a> {
                 out.push(b',');
             }
             Values::Latent(list) => {
-                out.extend_from_slice(b"\"latent\":");
+                write_key(out, LATENT);
                 if list.is_null(row) {
                     out.extend_from_slice(b"null");
                 } else {
@@ -191,6 +184,13 @@ impl<'a> RowValues<'a> {
             }
         }
     }
+}
+
+/// `"name":` (the output column names need no JSON escaping).
+fn write_key(out: &mut Vec<u8>, name: &str) {
+    out.push(b'"');
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\":");
 }
 
 fn latent_row(list: &arrow::array::FixedSizeListArray, row: usize) -> &[f32] {

@@ -1,6 +1,6 @@
 //! The shape a message must have for a model: the Arrow schema text formats (JSON, CSV) are decoded
-//! into, derived from the model's feature names, and the per-row checks that decide between scoring
-//! a row and dead-lettering its message.
+//! into, derived from the model's feature names, and the dead-letter reason for a row the model
+//! cannot take (the rule itself is [`FeatureRows`]'s, in `arrow/`).
 //!
 //! A model trained on scalar columns `a, b, c` reads JSON objects `{"a": 1, "b": 2.5, "c": -3}`
 //! (other fields are ignored and carried through) and CSV records `1,2.5,-3`. A model trained on one
@@ -9,10 +9,10 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use super::dead_letter::{RejectReason, Rejection};
+use crate::arrow::{Fault, FeatureLayout, RowFault};
 
 /// Where a model's features sit in a decoded message.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,9 +32,9 @@ impl FeatureShape {
     /// The shape for a model's feature names: a vector when the names are exactly
     /// `base[0] … base[n-1]`, scalars otherwise.
     pub fn from_feature_names(names: &[String]) -> Self {
-        if let Some(base) = vector_base(names) {
+        if let Some(base) = crate::arrow::vector_base(names) {
             return FeatureShape::Vector {
-                column: base,
+                column: base.to_string(),
                 width: names.len(),
             };
         }
@@ -50,7 +50,7 @@ impl FeatureShape {
     }
 
     /// The schema JSON is decoded into: nullable Float64 fields, or one nullable
-    /// `List<Float64>` field (lengths are checked per row by [`FeatureShape::check_rows`]).
+    /// `List<Float64>` field (lengths are checked per row by [`crate::arrow::FeatureRows`]).
     pub fn decode_schema(&self) -> SchemaRef {
         let fields: Vec<Field> = match self {
             FeatureShape::Scalars(names) => names
@@ -66,109 +66,52 @@ impl FeatureShape {
         Arc::new(Schema::new(fields))
     }
 
-    /// For each row of a batch decoded with [`FeatureShape::decode_schema`], `None` when it can
-    /// be scored, or why not. NULL / absent values are refused unless `impute_missing` (the
-    /// model fills them with training means); NaN and ±inf are always refused.
-    pub fn check_rows(&self, batch: &RecordBatch, impute_missing: bool) -> Vec<Option<Rejection>> {
-        let mut out: Vec<Option<Rejection>> = vec![None; batch.num_rows()];
+    /// Where the features sit in a batch of [`FeatureShape::decode_schema`].
+    pub fn layout(&self) -> FeatureLayout {
         match self {
-            FeatureShape::Scalars(names) => {
-                for (name, column) in names.iter().zip(batch.columns()) {
-                    let Some(values) = column.as_primitive_opt::<Float64Type>() else {
-                        continue;
-                    };
-                    for (row, slot) in out.iter_mut().enumerate() {
-                        if slot.is_some() {
-                            continue;
-                        }
-                        if values.is_null(row) {
-                            if !impute_missing {
-                                *slot = Some(missing(name));
-                            }
-                        } else if !values.value(row).is_finite() {
-                            *slot = Some(non_finite(name, values.value(row)));
-                        }
-                    }
-                }
-            }
-            FeatureShape::Vector { column, width } => {
-                let Some(lists) = batch.column(0).as_list_opt::<i32>() else {
-                    return out;
-                };
-                let values = lists.values().as_primitive::<Float64Type>();
-                let offsets = lists.value_offsets();
-                for (row, slot) in out.iter_mut().enumerate() {
-                    if lists.is_null(row) {
-                        if !impute_missing {
-                            *slot = Some(missing(column));
-                        }
-                        continue;
-                    }
-                    let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
-                    if end - start != *width {
-                        *slot = Some(Rejection::new(
-                            RejectReason::WrongVectorLength,
-                            format!(
-                                "feature '{column}' has {} elements, the model expects {width}",
-                                end - start
-                            ),
-                        ));
-                        continue;
-                    }
-                    for i in start..end {
-                        let name = format!("{column}[{}]", i - start);
-                        if values.is_null(i) {
-                            if !impute_missing {
-                                *slot = Some(missing(&name));
-                                break;
-                            }
-                        } else if !values.value(i).is_finite() {
-                            *slot = Some(non_finite(&name, values.value(i)));
-                            break;
-                        }
-                    }
-                }
-            }
+            FeatureShape::Scalars(names) => FeatureLayout::Scalars((0..names.len()).collect()),
+            FeatureShape::Vector { width, .. } => FeatureLayout::Vector {
+                column: 0,
+                width: *width,
+            },
         }
-        out
     }
 }
 
-fn missing(name: &str) -> Rejection {
-    Rejection::new(
-        RejectReason::MissingFeature,
-        format!("feature '{name}' is missing or null; the model expects a number"),
-    )
-}
-
-fn non_finite(name: &str, v: f64) -> Rejection {
-    Rejection::new(
-        RejectReason::NonFiniteFeature,
-        format!("feature '{name}' is {v}; the model expects a finite number"),
-    )
-}
-
-/// `Some("x")` when `names` is exactly `x[0], x[1], …, x[n-1]` (n ≥ 1).
-fn vector_base(names: &[String]) -> Option<String> {
-    let first = names.first()?;
-    let base = first.strip_suffix("[0]")?;
-    if base.is_empty() {
-        return None;
-    }
-    let all = names.iter().enumerate().all(|(i, n)| {
-        n.len() > base.len() && n.starts_with(base) && n[base.len()..] == format!("[{i}]")
-    });
-    all.then(|| base.to_string())
+/// The dead letter for a row the model cannot take: the reason by kind of fault, the fault's
+/// message (which names the feature) as the detail.
+pub fn rejection(fault: &RowFault) -> Rejection {
+    let reason = match fault.fault {
+        Fault::Null => RejectReason::MissingFeature,
+        Fault::NaN | Fault::Infinite { .. } => RejectReason::NonFiniteFeature,
+        Fault::WrongLength { .. } => RejectReason::WrongVectorLength,
+    };
+    Rejection::new(reason, fault.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{Float64Array, ListArray};
+    use crate::arrow::FeatureRows;
+    use crate::model::MissingPolicy;
+    use arrow::array::{Float64Array, ListArray, RecordBatch};
     use arrow::datatypes::Float64Type;
 
     fn names(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn checks(
+        shape: &FeatureShape,
+        batch: &RecordBatch,
+        policy: MissingPolicy,
+    ) -> Vec<Option<Rejection>> {
+        let rows = FeatureRows::read(batch, &shape.layout(), policy).unwrap();
+        let mut out = vec![None; batch.num_rows()];
+        for f in rows.faults() {
+            out[f.row] = Some(rejection(f));
+        }
+        out
     }
 
     #[test]
@@ -185,7 +128,6 @@ mod tests {
             names(&["x[1]", "x[0]"]),
             names(&["x[0]", "y[1]"]),
             names(&["a", "b"]),
-            names(&["[0]"]),
         ] {
             assert!(matches!(
                 FeatureShape::from_feature_names(&n),
@@ -215,7 +157,7 @@ mod tests {
             ],
         )
         .unwrap();
-        let checks = shape.check_rows(&batch, false);
+        let checks = checks(&shape, &batch, MissingPolicy::Reject);
         assert_eq!(checks[0], None);
         let r1 = checks[1].as_ref().unwrap();
         assert_eq!(r1.reason, RejectReason::MissingFeature);
@@ -227,10 +169,27 @@ mod tests {
         let r3 = checks[3].as_ref().unwrap();
         assert_eq!(r3.reason, RejectReason::NonFiniteFeature);
         assert!(r3.detail.contains("'b'") && r3.detail.contains("inf"));
-        // Imputing models accept NULL but never NaN.
-        let checks = shape.check_rows(&batch, true);
+    }
+
+    #[test]
+    fn imputing_models_take_null_and_nan_never_infinities() {
+        let shape = FeatureShape::Scalars(names(&["a"]));
+        let batch = RecordBatch::try_new(
+            shape.decode_schema(),
+            vec![Arc::new(Float64Array::from(vec![
+                None,
+                Some(f64::NAN),
+                Some(f64::INFINITY),
+            ]))],
+        )
+        .unwrap();
+        let checks = checks(&shape, &batch, MissingPolicy::ImputeMean);
+        assert_eq!(checks[0], None);
         assert_eq!(checks[1], None);
-        assert!(checks[2].is_some());
+        assert_eq!(
+            checks[2].as_ref().unwrap().reason,
+            RejectReason::NonFiniteFeature
+        );
     }
 
     #[test]
@@ -247,7 +206,7 @@ mod tests {
             Some(vec![Some(f64::NEG_INFINITY), Some(0.0)]),
         ]);
         let batch = RecordBatch::try_new(shape.decode_schema(), vec![Arc::new(lists)]).unwrap();
-        let checks = shape.check_rows(&batch, false);
+        let checks = checks(&shape, &batch, MissingPolicy::Reject);
         let reasons: Vec<_> = checks
             .iter()
             .map(|c| c.as_ref().map(|r| r.reason))
@@ -263,5 +222,9 @@ mod tests {
             ]
         );
         assert!(checks[3].as_ref().unwrap().detail.contains("x[1]"));
+        assert_eq!(
+            checks[1].as_ref().unwrap().detail,
+            "feature 'x' has 1 elements, the model expects 2"
+        );
     }
 }

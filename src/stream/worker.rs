@@ -20,14 +20,16 @@ use rdkafka::consumer::ConsumerGroupMetadata;
 use tokio::sync::mpsc;
 
 use super::dead_letter::{RejectReason, Rejection, dead_letter, headers};
-use super::decode::{Format, check_ipc_features, decode_ipc, decode_text};
+use super::decode::{Format, decode_ipc, decode_text, read_ipc_features};
 use super::encode::{Mode, RowValues, csv_output, ipc_output, json_output};
 use super::epoch::Epoch;
 use super::message::{InputMessage, OutputRecord};
 use super::metrics::Metrics;
 use super::offsets::BatchOffsets;
 use super::reload::ActiveModel;
-use crate::arrow::{FeatureLayout, encode_batch, score_batch};
+use crate::arrow::{
+    FeatureLayout, FeatureRows, encode_batch, encode_rows, score_batch, score_rows,
+};
 use crate::error::{Error, Result};
 use crate::model::ScoreOptions;
 
@@ -330,13 +332,13 @@ fn text_outcomes(
         settings.format,
         &payloads,
         &model.shape,
-        model.impute_missing,
+        model.model.missing_policy(),
     );
     let mut out: Vec<Option<Outcome>> = (0..messages.len()).map(|_| None).collect();
     for (i, r) in decoded.rejected {
         out[i] = Some(Outcome::Rejected(r));
     }
-    if let Some(batch) = decoded.batch {
+    if let Some((batch, rows)) = decoded.batch {
         let write = |values: &RowValues<'_>, row: usize, payload: &[u8]| match settings.format {
             Format::Csv => csv_output(payload, values, row),
             _ => json_output(payload, values, row, &model.tag),
@@ -349,8 +351,8 @@ fn text_outcomes(
                 .map(|(row, &i)| write(&values, row, payloads[i].unwrap_or_default()))
                 .collect())
         };
-        let together =
-            score(model, settings.mode, &batch).and_then(|s| emit(&s, &decoded.accepted));
+        let together = score_read(model, settings.mode, &batch, rows)
+            .and_then(|s| emit(&s, &decoded.accepted));
         match together {
             Ok(payloads) => {
                 for (&i, p) in decoded.accepted.iter().zip(payloads) {
@@ -393,21 +395,18 @@ fn settle(out: Vec<Option<Outcome>>) -> Vec<Outcome> {
 
 fn ipc_outcomes(messages: &[InputMessage], model: &ActiveModel, mode: Mode) -> Vec<Outcome> {
     let mut out: Vec<Option<Outcome>> = (0..messages.len()).map(|_| None).collect();
-    // Accepted messages: index and decoded rows.
-    let mut accepted: Vec<(usize, RecordBatch)> = Vec::new();
+    // Accepted messages: index, decoded rows and their features (read once, for the check and
+    // for the model).
+    let mut accepted: Vec<(usize, RecordBatch, FeatureRows)> = Vec::new();
     for (i, m) in messages.iter().enumerate() {
         let checked = decode_ipc(m.payload.as_deref()).and_then(|batch| {
             let layout = FeatureLayout::for_model(&batch.schema(), &model.model)
                 .map_err(|e| Rejection::new(RejectReason::SchemaMismatch, e.to_string()))?;
-            let (columns, width) = match &layout {
-                FeatureLayout::Scalars(c) => (c.clone(), None),
-                FeatureLayout::Vector { column, width } => (vec![*column], Some(*width)),
-            };
-            check_ipc_features(&batch, &columns, width, model.impute_missing)?;
-            Ok(batch)
+            let rows = read_ipc_features(&batch, &layout, model.model.missing_policy())?;
+            Ok((i, batch, rows))
         });
         match checked {
-            Ok(batch) => accepted.push((i, batch)),
+            Ok(a) => accepted.push(a),
             Err(r) => out[i] = Some(Outcome::Rejected(r)),
         }
     }
@@ -420,13 +419,16 @@ fn ipc_outcomes(messages: &[InputMessage], model: &ActiveModel, mode: Mode) -> V
             end += 1;
         }
         let group = &accepted[start..end];
-        let together = concat_batches(&schema, group.iter().map(|(_, b)| b))
+        let together = concat_batches(&schema, group.iter().map(|(_, b, _)| b))
             .map_err(Error::from)
-            .and_then(|all| score(model, mode, &all))
+            .and_then(|all| {
+                let rows = FeatureRows::concat(group.iter().map(|(_, _, r)| r))?;
+                score_read(model, mode, &all, rows)
+            })
             .and_then(|scored| {
                 let mut offset = 0;
                 let mut payloads = Vec::with_capacity(group.len());
-                for (_, b) in group {
+                for (_, b, _) in group {
                     payloads.push(ipc_output(&scored.slice(offset, b.num_rows()), &model.tag)?);
                     offset += b.num_rows();
                 }
@@ -434,21 +436,20 @@ fn ipc_outcomes(messages: &[InputMessage], model: &ActiveModel, mode: Mode) -> V
             });
         match together {
             Ok(payloads) => {
-                for ((i, _), p) in group.iter().zip(payloads) {
+                for ((i, _, _), p) in group.iter().zip(payloads) {
                     out[*i] = Some(Outcome::Output(p));
                 }
             }
             Err(_) => {
-                for (i, b) in group {
-                    out[*i] = Some(
-                        match score(model, mode, b).and_then(|s| ipc_output(&s, &model.tag)) {
-                            Ok(p) => Outcome::Output(p),
-                            Err(e) => Outcome::Rejected(Rejection::new(
-                                RejectReason::ScoringFailed,
-                                e.to_string(),
-                            )),
-                        },
-                    );
+                for (i, b, rows) in group {
+                    let scored = score_read(model, mode, b, rows.clone());
+                    out[*i] = Some(match scored.and_then(|s| ipc_output(&s, &model.tag)) {
+                        Ok(p) => Outcome::Output(p),
+                        Err(e) => Outcome::Rejected(Rejection::new(
+                            RejectReason::ScoringFailed,
+                            e.to_string(),
+                        )),
+                    });
                 }
             }
         }
@@ -457,7 +458,20 @@ fn ipc_outcomes(messages: &[InputMessage], model: &ActiveModel, mode: Mode) -> V
     settle(out)
 }
 
-/// The model's outputs appended to `batch`.
+/// The model's outputs appended to `batch`, whose features `rows` holds already.
+fn score_read(
+    model: &ActiveModel,
+    mode: Mode,
+    batch: &RecordBatch,
+    rows: FeatureRows,
+) -> Result<RecordBatch> {
+    match mode {
+        Mode::Score => score_rows(&model.model, batch, rows, &ScoreOptions::default()),
+        Mode::Encode => encode_rows(&model.model, batch, rows),
+    }
+}
+
+/// The model's outputs appended to `batch`, its features read anew (the row-by-row retry).
 fn score(model: &ActiveModel, mode: Mode, batch: &RecordBatch) -> Result<RecordBatch> {
     let layout = FeatureLayout::for_model(&batch.schema(), &model.model)?;
     match mode {
