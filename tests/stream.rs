@@ -499,25 +499,43 @@ async fn two_instances_in_one_group_share_the_partitions() {
     let (inputs, _) = good_inputs(n, 40, 4);
     let a = Running::start(stage(&brokers, "g-two").model_path(&path).batch_size(100));
     let b = Running::start(stage(&brokers, "g-two").model_path(&path).batch_size(100));
-    // Both members join before there is anything to read, so the first assignment splits.
-    tokio::time::sleep(Duration::from_secs(6)).await;
-    produce(&brokers, "in", &inputs);
+    // Both members hold partitions before the load comes. Whoever joins first takes all four until
+    // the other's join splits them, so a probe goes to every partition each round until both have
+    // scored one: from then on each member owns part of the input.
     let (ma, mb) = (a.metrics.clone(), b.metrics.clone());
+    let probe_rows = rows(1, 4, 12);
+    let deadline = Instant::now() + WAIT;
+    let mut rounds = 0;
+    while ma.snapshot().messages_out == 0 || mb.snapshot().messages_out == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {WAIT:?} waiting for both members to hold partitions ({rounds} probe rounds)"
+        );
+        let probes: Vec<Input> = (0..4)
+            .map(|p| Input::new(json_row(&probe_rows, 0, &format!("probe-{rounds}"))).partition(p))
+            .collect();
+        produce(&brokers, "in", &probes);
+        rounds += 1;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let (before_a, before_b) = (ma.snapshot().messages_out, mb.snapshot().messages_out);
+    produce(&brokers, "in", &inputs);
     wait_for("all scored by the two", WAIT, || {
-        ma.snapshot().messages_out + mb.snapshot().messages_out >= n as u64
+        ma.snapshot().messages_out + mb.snapshot().messages_out >= before_a + before_b + n as u64
     })
     .await;
     let (sa, sb) = (a.stop().await, b.stop().await);
     assert!(
-        sa.messages_out > 0 && sb.messages_out > 0,
-        "both worked: {} and {}",
-        sa.messages_out,
-        sb.messages_out
+        sa.messages_out > before_a && sb.messages_out > before_b,
+        "both worked on the load: {} and {} of {n}",
+        sa.messages_out - before_a,
+        sb.messages_out - before_b
     );
     let out = read_topic(&brokers, "out", n, WAIT);
     let ids: BTreeSet<String> = out
         .iter()
         .map(|r| r.json()["id"].as_str().unwrap().to_string())
+        .filter(|id| id.starts_with("id-"))
         .collect();
     assert_eq!(ids.len(), n);
     assert_eq!(
@@ -788,18 +806,41 @@ async fn csv_in_gives_csv_out_and_metrics_are_served_over_http() {
         Input::new("0.5,0.6,0.7,0.8\n"),
     ];
     produce(&brokers, "in", &inputs);
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
+    // A port found free here may be taken by the time the stage binds it: the stage then stops
+    // with a --metrics-addr error, and another port is tried (at most ten).
+    let mut attempts = 0;
+    let (s, addr) = loop {
+        attempts += 1;
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let s = Running::start(
+            stage(&brokers, "g-csv")
+                .model_path(&path)
+                .format(Format::Csv)
+                .metrics_addr(addr),
+        );
+        let m = s.metrics.clone();
+        // The stage binds the port before it reads: once it has scored, the endpoint is its own.
+        wait_for("the stage to score the input or to stop", WAIT, || {
+            let snap = m.snapshot();
+            s.handle.is_finished() || snap.messages_out + snap.rejected >= 3
+        })
+        .await;
+        if !s.handle.is_finished() {
+            break (s, addr);
+        }
+        let e = s
+            .handle
+            .await
+            .expect("stage task")
+            .expect_err("a stage stops by itself only on an error");
+        assert!(
+            e.to_string().contains("--metrics-addr") && attempts < 10,
+            "attempt {attempts}: {e}"
+        );
     };
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let s = Running::start(
-        stage(&brokers, "g-csv")
-            .model_path(&path)
-            .format(Format::Csv)
-            .metrics_addr(addr),
-    );
-    s.wait_processed(3).await;
     let text = tokio::task::spawn_blocking(move || {
         use std::io::{Read, Write};
         let mut c = std::net::TcpStream::connect(addr).unwrap();

@@ -98,7 +98,8 @@ impl Drop for TransactionGuard<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
+    use std::sync::{Arc, mpsc};
+    use std::thread;
 
     #[test]
     fn a_failure_moves_the_epoch_once() {
@@ -118,16 +119,33 @@ mod tests {
     fn wait_idle_waits_for_the_transaction() {
         let e = Arc::new(Epoch::new());
         assert!(e.wait_idle(Duration::ZERO));
-        let e2 = e.clone();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let t = std::thread::spawn(move || {
-            let _g = e2.transaction();
-            tx.send(()).unwrap();
-            std::thread::sleep(Duration::from_millis(50));
-        });
-        rx.recv().unwrap();
+        // The transaction lasts until the test ends it, not for a fixed time, so however slowly
+        // this thread runs, the short wait below happens while it is still in progress.
+        let (held_tx, held) = mpsc::channel();
+        let (end, end_rx) = mpsc::channel::<()>();
+        let holder = {
+            let e = e.clone();
+            thread::spawn(move || {
+                let _g = e.transaction();
+                held_tx.send(()).unwrap();
+                let _ = end_rx.recv();
+            })
+        };
+        held.recv().unwrap();
         assert!(!e.wait_idle(Duration::from_millis(1)));
-        assert!(e.wait_idle(Duration::from_secs(10)));
-        t.join().unwrap();
+        let (idle_tx, idle) = mpsc::channel();
+        let waiter = {
+            let e = e.clone();
+            thread::spawn(move || idle_tx.send(e.wait_idle(Duration::from_secs(60))).unwrap())
+        };
+        // Nothing can wake the waiter while the transaction runs.
+        assert_eq!(
+            idle.recv_timeout(Duration::from_millis(20)),
+            Err(mpsc::RecvTimeoutError::Timeout)
+        );
+        end.send(()).unwrap();
+        assert_eq!(idle.recv_timeout(Duration::from_secs(60)), Ok(true));
+        holder.join().unwrap();
+        waiter.join().unwrap();
     }
 }
