@@ -3,31 +3,27 @@
 //! - SIGKILL the stage mid-stream, restart it, stop it with SIGTERM: every valid input is in the
 //!   output topic and every malformed one in the dead-letter topic;
 //! - SIGTERM while one large batch is in flight: the stage finishes it, commits exactly what was
-//!   produced and exits 0;
-//! - a fault soak: the stage SIGKILLed twice and the broker itself stopped (SIGTERM) and killed
-//!   (SIGKILL) mid-stream, each time started again on its SQLite storage: nothing lost.
+//!   produced and exits 0.
 //!
-//! The first two need a running broker: `scripts/tansu.sh install && scripts/tansu.sh start 19092`,
-//! then `AEFLOW_TANSU_BROKERS=127.0.0.1:19092 cargo test --test stream_tansu`. Without
-//! `AEFLOW_TANSU_BROKERS` they fail and say so. The soak starts brokers of its own from the binary
-//! `scripts/tansu.sh install` builds (`$AEFLOW_TANSU_BIN`, else `$AEFLOW_TOOLS/bin/tansu`, else
-//! `~/.cache/aeflow/bin/tansu`), on a free loopback port, with SQLite storage in a temporary
-//! directory: Tansu's memory storage would lose every topic at the restart. scripts/test.sh does all
-//! of this.
+//! Both need a running broker: `scripts/tansu.sh install && scripts/tansu.sh start 19092`, then
+//! `AEFLOW_TANSU_BROKERS=127.0.0.1:19092 cargo test --test stream_tansu`. Without
+//! `AEFLOW_TANSU_BROKERS` they fail and say so; scripts/test.sh does all of this. (A soak that also
+//! restarts the broker needs storage that survives a restart; Tansu's SQLite engine was too slow for
+//! it here: see the issue notes.)
 
 mod stream_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::ClientConfig;
 use stream_support::*;
 
 fn brokers() -> String {
@@ -560,253 +556,5 @@ fn sigterm_with_a_large_batch_in_flight_finishes_it_commits_exactly_what_was_pro
     eprintln!(
         "sigterm: {n} inputs in one batch, SIGTERM {:?} after the stage started, exit {stopping:?} after it; {outputs} outputs, {dead_letters} dead letters, committed {produced:?}",
         signalled - started
-    );
-}
-
-/// A Tansu broker of the soak test's own: a child process on a loopback port, with SQLite storage
-/// in `dir` so that topics, records and committed offsets survive a stop. Killed on drop.
-struct OwnBroker {
-    bin: PathBuf,
-    dir: PathBuf,
-    port: u16,
-    child: Option<Child>,
-    starts: usize,
-}
-
-impl OwnBroker {
-    /// Starts a broker on a free port. A port found free may be taken before Tansu binds it; Tansu
-    /// then exits and another port is tried (at most ten).
-    fn start(bin: PathBuf, dir: PathBuf) -> Self {
-        for _ in 0..10 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("a free loopback port")
-                .port();
-            let mut broker = OwnBroker {
-                bin: bin.clone(),
-                dir: dir.clone(),
-                port,
-                child: None,
-                starts: 0,
-            };
-            if broker.spawn() {
-                return broker;
-            }
-        }
-        panic!(
-            "tansu could not listen on any of ten free ports; see {:?}",
-            dir
-        );
-    }
-
-    fn brokers(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Starts Tansu on `self.port`; `true` once it accepts connections, `false` when it exited.
-    fn spawn(&mut self) -> bool {
-        self.starts += 1;
-        let log = std::fs::File::create(self.dir.join(format!("tansu-{}.log", self.starts)))
-            .expect("tansu log file");
-        let url = format!("tcp://127.0.0.1:{}", self.port);
-        let mut child = Command::new(&self.bin)
-            .current_dir(&self.dir) // the SQLite file is relative to it
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "sqlite://tansu.db"])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", self.bin.display()));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let addr: SocketAddr = ([127, 0, 0, 1], self.port).into();
-        loop {
-            if child.try_wait().unwrap().is_some() {
-                return false;
-            }
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                self.child = Some(child);
-                return true;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("tansu did not listen on {addr} within 30 s");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Stops the broker with `signal` (`TERM`: a clean stop; `KILL`: a crash), bounded.
-    fn stop(&mut self, signal: &str) {
-        let mut child = self.child.take().expect("a running broker");
-        let status = Command::new("kill")
-            .args([&format!("-{signal}"), &child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while child.try_wait().unwrap().is_none() {
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("tansu did not stop within 30 s of SIG{signal}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Starts the broker again on the same port and storage.
-    fn restart(&mut self) {
-        assert!(
-            self.spawn(),
-            "tansu did not start again on port {}; see {:?}",
-            self.port,
-            self.dir
-        );
-    }
-}
-
-impl Drop for OwnBroker {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-/// The Tansu binary that scripts/tansu.sh installs.
-fn tansu_bin() -> PathBuf {
-    let bin = std::env::var_os("AEFLOW_TANSU_BIN")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("AEFLOW_TOOLS").map(|t| Path::new(&t).join("bin/tansu")))
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/aeflow/bin/tansu")))
-        .expect("AEFLOW_TANSU_BIN, AEFLOW_TOOLS or HOME");
-    assert!(
-        bin.is_file(),
-        "no Tansu binary at {}: run `scripts/tansu.sh install` (or set AEFLOW_TANSU_BIN)",
-        bin.display()
-    );
-    bin
-}
-
-/// Committed offsets of `group` on `partitions` partitions of `topic`, or `None` while the broker
-/// cannot answer (it is restarting).
-fn try_committed(brokers: &str, group: &str, topic: &str, partitions: i32) -> Option<Vec<i64>> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", group)
-        .create()
-        .ok()?;
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions {
-        tpl.add_partition(topic, p);
-    }
-    let got = c.committed_offsets(tpl, Duration::from_secs(5)).ok()?;
-    Some(
-        got.elements()
-            .iter()
-            .map(|e| match e.offset() {
-                Offset::Offset(o) => o,
-                _ => -1,
-            })
-            .collect(),
-    )
-}
-
-#[test]
-#[ignore = "too slow as written: Tansu 0.6 on SQLite storage takes minutes for 20 000 one-record \
-            produce requests (the first run committed under 4 000 inputs in 300 s), so it needs far fewer \
-            inputs; run with `--ignored`"]
-fn fault_soak_stage_sigkills_and_broker_restarts_lose_nothing_and_dead_letter_every_malformed_one()
-{
-    let dir = tempfile::tempdir().unwrap();
-    let mut broker = OwnBroker::start(tansu_bin(), dir.path().to_path_buf());
-    let brokers = broker.brokers();
-    let t = topics("soak");
-    create_topics(&brokers, &[(&t.input, 3), (&t.output, 3), (&t.dlq, 1)]);
-    let (model, _) = train_model(dir.path(), "soak", 6, 42);
-
-    let n = 20_000;
-    let w = workload(n, 45);
-    produce_batched(&brokers, &t.input, &w.inputs, true); // one record per batch: see above
-    let committed_sum = || -> Option<i64> {
-        try_committed(&brokers, &t.group, &t.input, 3).map(|c| c.iter().map(|o| (*o).max(0)).sum())
-    };
-
-    // Faults, each once the committed offsets pass a fraction of the input.
-    enum Fault {
-        KillStage,
-        StopBroker(&'static str),
-    }
-    let faults = [
-        (n / 5, Fault::KillStage),
-        (2 * n / 5, Fault::StopBroker("TERM")),
-        (3 * n / 5, Fault::StopBroker("KILL")),
-        (4 * n / 5, Fault::KillStage),
-    ];
-    let mut logs = vec![dir.path().join("stage-1.log")];
-    let mut stage = start_stage(&brokers, &model, &t, &logs[0], &[]);
-    let all_logs = |logs: &[PathBuf]| -> String {
-        logs.iter()
-            .enumerate()
-            .map(|(i, l)| format!("run {}:\n{}", i + 1, stage_log(l)))
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    let mut at_fault = Vec::new();
-    let started = Instant::now();
-    for (threshold, fault) in &faults {
-        wait_until(
-            &format!("{threshold} inputs committed"),
-            Duration::from_secs(300),
-            || {
-                if let Ok(Some(s)) = stage.try_wait() {
-                    panic!("aeflow stream exited ({s}):\n{}", all_logs(&logs));
-                }
-                committed_sum().is_some_and(|c| c > *threshold as i64)
-            },
-        );
-        at_fault.push(committed_sum().unwrap_or(-1));
-        match fault {
-            Fault::KillStage => {
-                stage.kill().expect("SIGKILL"); // std's kill() is SIGKILL on Unix
-                stage.wait().unwrap();
-                logs.push(dir.path().join(format!("stage-{}.log", logs.len() + 1)));
-                stage = start_stage(&brokers, &model, &t, logs.last().unwrap(), &[]);
-            }
-            Fault::StopBroker(signal) => {
-                broker.stop(signal);
-                // Down for two seconds: the stage's requests fail and are retried meanwhile.
-                std::thread::sleep(Duration::from_secs(2));
-                broker.restart();
-            }
-        }
-    }
-    wait_until("every input committed", Duration::from_secs(300), || {
-        if let Ok(Some(s)) = stage.try_wait() {
-            panic!("aeflow stream exited ({s}):\n{}", all_logs(&logs));
-        }
-        committed_sum() == Some(n as i64)
-    });
-    let elapsed = started.elapsed();
-    signal(&stage, "TERM");
-    let exit = wait_exit(&mut stage, Duration::from_secs(60));
-    assert!(
-        exit.success(),
-        "exit after SIGTERM: {exit}\n{}",
-        all_logs(&logs)
-    );
-
-    let context = format!("committed at each fault: {at_fault:?}\n{}", all_logs(&logs));
-    let (outputs, dead_letters) = check_delivered(&brokers, &t, &w, &context);
-    eprintln!(
-        "soak: {n} inputs, committed at the faults (stage kill, broker TERM, broker KILL, stage kill) {at_fault:?}, {outputs} outputs ({} duplicates), {dead_letters} dead letters, {elapsed:?} from first start to all committed",
-        outputs - w.valid.len()
     );
 }
