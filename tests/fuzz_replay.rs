@@ -177,13 +177,21 @@ mod seeds {
         let m = Autoencoder::fit(training_rows(32, 8).view(), &names, &conv, &mut Silent)
             .expect("trains");
         out.push(("convolutional-2d".into(), m.to_bytes().expect("saves")));
-        out.push(("stream-scalar".into(), models().scalar.to_bytes().expect("saves")));
-        out.push(("stream-vector".into(), models().vector.to_bytes().expect("saves")));
+        out.push((
+            "stream-scalar".into(),
+            models().scalar.to_bytes().expect("saves"),
+        ));
+        out.push((
+            "stream-vector".into(),
+            models().vector.to_bytes().expect("saves"),
+        ));
         out
     }
 
     fn batch(messages: &[&str]) -> Vec<u8> {
-        messages.join(&(MESSAGE_SEPARATOR as char).to_string()).into_bytes()
+        messages
+            .join(&(MESSAGE_SEPARATOR as char).to_string())
+            .into_bytes()
     }
 
     pub fn json_messages() -> Vec<(&'static str, Vec<u8>)> {
@@ -256,7 +264,9 @@ mod seeds {
         let fixed = FixedSizeListArray::try_new(
             item,
             8,
-            Arc::new(Float32Array::from_iter_values((0..16).map(|i| i as f32 * 0.25))),
+            Arc::new(Float32Array::from_iter_values(
+                (0..16).map(|i| i as f32 * 0.25),
+            )),
             None,
         )
         .expect("fixed size list");
@@ -268,7 +278,10 @@ mod seeds {
             (
                 "scalar".into(),
                 ipc(vec![
-                    ("id", Arc::new(StringArray::from(vec!["r1", "r2"])) as ArrayRef),
+                    (
+                        "id",
+                        Arc::new(StringArray::from(vec!["r1", "r2"])) as ArrayRef,
+                    ),
                     ("a", f64s(vec![Some(1.0), None])),
                     ("b", f64s(vec![Some(2.0), Some(-1.0)])),
                     ("c", Arc::new(Int32Array::from(vec![3, 4])) as ArrayRef),
@@ -286,7 +299,10 @@ mod seeds {
                 "vector-fixed".into(),
                 ipc(vec![("x", Arc::new(fixed) as ArrayRef)]),
             ),
-            ("vector-list".into(), ipc(vec![("x", Arc::new(list) as ArrayRef)])),
+            (
+                "vector-list".into(),
+                ipc(vec![("x", Arc::new(list) as ArrayRef)]),
+            ),
         ]
     }
 
@@ -322,7 +338,11 @@ mod seeds {
             } else {
                 aeflow::sql::split_statements(&text).expect("splits")
             };
-            out.extend(parts.into_iter().filter(|s| s.to_uppercase().contains("MODEL")));
+            out.extend(
+                parts
+                    .into_iter()
+                    .filter(|s| s.to_uppercase().contains("MODEL")),
+            );
         }
         out.extend(
             [

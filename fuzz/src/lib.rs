@@ -120,7 +120,11 @@ fn check_model_bytes(bytes: &[u8]) {
             let bits = |s: &aeflow::model::Scores| -> Vec<u64> {
                 s.reconstruction_error.iter().map(|e| e.to_bits()).collect()
             };
-            assert_eq!(bits(a), bits(b), "a saved and reloaded model scores differently");
+            assert_eq!(
+                bits(a),
+                bits(b),
+                "a saved and reloaded model scores differently"
+            );
         }
         let _ = model.encode(x.view());
     }
@@ -208,7 +212,11 @@ fn stream_text(format: aeflow::stream::Format, data: &[u8]) {
             assert!(decoded.accepted.is_empty(), "accepted messages but no rows");
             continue;
         };
-        assert_eq!(batch.num_rows(), decoded.accepted.len(), "one row per message");
+        assert_eq!(
+            batch.num_rows(),
+            decoded.accepted.len(),
+            "one row per message"
+        );
 
         let Ok(layout) = FeatureLayout::for_model(&batch.schema(), model) else {
             continue;
