@@ -3,8 +3,9 @@
 //! as a module), on stable: no input may panic; errors are fine. This is what CI runs; fuzzing
 //! itself needs nightly (`fuzz/Cargo.toml` says how).
 //!
-//! The seed corpora are written by `write_seed_corpora` (ignored; run it to regenerate them):
-//! `cargo test --test fuzz_replay -- --ignored write_seed_corpora`.
+//! The seed corpora come from `seed_corpora_are_valid_inputs`, which builds them and replays them
+//! on every run; with `AEFLOW_WRITE_FUZZ_SEEDS=1` it also writes them into `fuzz/corpus/`:
+//! `AEFLOW_WRITE_FUZZ_SEEDS=1 cargo test --test fuzz_replay seed_corpora`.
 
 #[path = "../fuzz/src/lib.rs"]
 #[allow(dead_code)]
@@ -89,29 +90,39 @@ fn sql_statement_inputs_do_not_panic() {
 }
 
 /// The seed corpora: model files of every kind from tiny training runs, valid and invalid
-/// JSON / CSV / IPC messages for the two fuzz models, and the aeflow statements of `sql/`.
+/// JSON / CSV / IPC messages for the two fuzz models, and the aeflow statements of `sql/`. Each
+/// seed goes through its entry point (no panic); the model files must load. With
+/// `AEFLOW_WRITE_FUZZ_SEEDS=1` they are also written to `fuzz/corpus/<target>/seed-*`.
 #[cfg(all(feature = "kafka", feature = "sql"))]
 #[test]
-#[ignore = "writes fuzz/corpus/*/seed-*; run by hand to regenerate the seeds"]
-fn write_seed_corpora() {
+fn seed_corpora_are_valid_inputs() {
+    let write_out = std::env::var_os("AEFLOW_WRITE_FUZZ_SEEDS").is_some();
     let write = |target: &str, name: &str, bytes: &[u8]| {
-        let dir = fuzz_dir().join("corpus").join(target);
-        fs::create_dir_all(&dir).expect("corpus directory");
-        fs::write(dir.join(format!("seed-{name}")), bytes).expect("seed written");
+        if write_out {
+            let dir = fuzz_dir().join("corpus").join(target);
+            fs::create_dir_all(&dir).expect("corpus directory");
+            fs::write(dir.join(format!("seed-{name}")), bytes).expect("seed written");
+        }
     };
     for (name, bytes) in seeds::model_files() {
+        aeflow::Autoencoder::from_bytes(&bytes, &name).expect("a seed model file loads");
+        entries::model_file(&bytes);
         write("model_file", &name, &bytes);
     }
     for (name, text) in seeds::json_messages() {
+        entries::stream_json(&text);
         write("stream_json", name, &text);
     }
     for (name, text) in seeds::csv_messages() {
+        entries::stream_csv(&text);
         write("stream_csv", name, &text);
     }
     for (name, bytes) in seeds::ipc_messages() {
+        entries::stream_ipc(&bytes);
         write("stream_ipc", &name, &bytes);
     }
     for (i, statement) in seeds::sql_statements().iter().enumerate() {
+        entries::sql_statement(statement.as_bytes());
         write("sql_statement", &format!("{i:03}"), statement.as_bytes());
     }
 }

@@ -328,18 +328,16 @@ fn train(a: &Arch) -> Result<(Autoencoder, Array2<f32>), TestCaseError> {
 /// A model file's content independent of the order of JSON keys in its safetensors header:
 /// the header as a JSON value (objects compare as maps) and every byte after it.
 ///
-/// `to_bytes` does not write the same bytes twice: safetensors serialises the `__metadata__`
-/// map in `HashMap` order, which is random per map. [`model_file_bytes_are_reproducible`] pins
-/// that down; until it passes, byte identity is checked up to that order.
+/// (`to_bytes` writes the header's keys sorted, so files are byte-identical too:
+/// [`model_file_bytes_are_reproducible`].)
 fn canonical(file: &[u8]) -> (serde_json::Value, Vec<u8>) {
     let n = u64::from_le_bytes(file[..8].try_into().expect("8 bytes")) as usize;
     let header = serde_json::from_slice(&file[8..8 + n]).expect("header is JSON");
     (header, file[8 + n..].to_vec())
 }
 
-/// Saving one model twice gives the same bytes (known to fail, see [`canonical`]).
+/// Saving one model twice gives the same bytes (the header's keys are written sorted).
 #[test]
-#[ignore = "to_bytes writes the safetensors metadata in HashMap order, random per call"]
 fn model_file_bytes_are_reproducible() {
     let model = &fixtures().scalar;
     let first = model.to_bytes().expect("saves");

@@ -11,9 +11,9 @@
 //! | entry | bytes | public API driven |
 //! |---|---|---|
 //! | [`model_file`] | a model file | `Autoencoder::from_bytes`, then `to_bytes`, `score`, `encode` |
-//! | [`stream_json`] | JSON messages separated by [`MESSAGE_SEPARATOR`] | `stream::decode::decode_text`, `arrow::score_batch`, `stream::encode::json_output` |
+//! | [`stream_json`] | JSON messages separated by [`MESSAGE_SEPARATOR`] | `stream::bench::decode_text`, `arrow::score_batch`, `stream::encode::json_output` |
 //! | [`stream_csv`] | CSV messages separated by [`MESSAGE_SEPARATOR`] | the same with `csv_output` |
-//! | [`stream_ipc`] | one Arrow IPC stream message | `decode_ipc`, `check_ipc_features`, `score_batch`, `ipc_output` |
+//! | [`stream_ipc`] | one Arrow IPC stream message | `decode_ipc`, `read_ipc_features`, `score_batch`, `ipc_output` |
 //! | [`sql_statement`] | SQL text | `sql::statement::parse`, `sql::TrainOptions::from_options`, `TrainConfig::validate` |
 
 use std::sync::OnceLock;
@@ -184,17 +184,14 @@ pub fn stream_csv(data: &[u8]) {
 #[cfg(feature = "kafka")]
 fn stream_text(format: aeflow::stream::Format, data: &[u8]) {
     use aeflow::arrow::{FeatureLayout, score_batch};
-    use aeflow::stream::decode::decode_text;
-    use aeflow::stream::encode::{RowValues, csv_output, json_output};
-    use aeflow::stream::features::FeatureShape;
+    use aeflow::stream::bench::{FeatureShape, RowValues, csv_output, decode_text, json_output};
     use aeflow::stream::{Format, Mode, ModelTag};
 
     let payloads = split_messages(data);
     let m = models();
     for model in [&m.scalar, &m.vector] {
         let shape = FeatureShape::from_feature_names(model.feature_names());
-        let impute = model.missing_policy() == MissingPolicy::ImputeMean;
-        let decoded = decode_text(format, &payloads, &shape, impute);
+        let decoded = decode_text(format, &payloads, &shape, model.missing_policy());
 
         let mut seen = vec![0u32; payloads.len()];
         for &i in decoded
@@ -208,7 +205,7 @@ fn stream_text(format: aeflow::stream::Format, data: &[u8]) {
             seen.iter().all(|&n| n == 1),
             "every message must be accepted or rejected exactly once: {seen:?}"
         );
-        let Some(batch) = decoded.batch else {
+        let Some((batch, _rows)) = decoded.batch else {
             assert!(decoded.accepted.is_empty(), "accepted messages but no rows");
             continue;
         };
@@ -244,8 +241,7 @@ fn stream_text(format: aeflow::stream::Format, data: &[u8]) {
 pub fn stream_ipc(data: &[u8]) {
     use aeflow::arrow::{FeatureLayout, score_batch};
     use aeflow::stream::ModelTag;
-    use aeflow::stream::decode::{check_ipc_features, decode_ipc};
-    use aeflow::stream::encode::ipc_output;
+    use aeflow::stream::bench::{decode_ipc, ipc_output, read_ipc_features};
 
     let Ok(batch) = decode_ipc(Some(data)) else {
         return;
@@ -255,12 +251,7 @@ pub fn stream_ipc(data: &[u8]) {
         let Ok(layout) = FeatureLayout::for_model(&batch.schema(), model) else {
             continue;
         };
-        let (columns, width) = match &layout {
-            FeatureLayout::Scalars(c) => (c.clone(), None),
-            FeatureLayout::Vector { column, width } => (vec![*column], Some(*width)),
-        };
-        let impute = model.missing_policy() == MissingPolicy::ImputeMean;
-        if check_ipc_features(&batch, &columns, width, impute).is_err() {
+        if read_ipc_features(&batch, &layout, model.missing_policy()).is_err() {
             continue;
         }
         let Ok(scored) = score_batch(model, &batch, &layout, &ScoreOptions::default()) else {

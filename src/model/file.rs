@@ -215,8 +215,50 @@ pub(crate) fn to_bytes(model: &Autoencoder) -> Result<Vec<u8>> {
                 .map_err(|e| Error::Internal(format!("tensor {}: {e}", t.name)))
         })
         .collect::<Result<Vec<_>>>()?;
-    safetensors::serialize(views, Some(metadata))
-        .map_err(|e| Error::Internal(format!("cannot serialise the model: {e}")))
+    let bytes = safetensors::serialize(views, Some(metadata))
+        .map_err(|e| Error::Internal(format!("cannot serialise the model: {e}")))?;
+    canonical_header(bytes)
+}
+
+/// The same safetensors bytes with the JSON header's keys in sorted order, so that saving a model
+/// twice gives the same bytes: safetensors writes `__metadata__` from a `HashMap`, whose order
+/// changes from call to call. Layout: `u64` little-endian header length, the header (JSON,
+/// padded with spaces to a multiple of 8 bytes, as safetensors pads it), then the tensor data,
+/// unchanged (its offsets are relative to the end of the header).
+fn canonical_header(bytes: Vec<u8>) -> Result<Vec<u8>> {
+    let internal = |what: &str| Error::Internal(format!("serialised model: {what}"));
+    let len_bytes: [u8; 8] = bytes
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| internal("shorter than its header length"))?;
+    let n = usize::try_from(u64::from_le_bytes(len_bytes))
+        .map_err(|_| internal("header length overflows"))?;
+    let header = bytes
+        .get(8..8 + n)
+        .ok_or_else(|| internal("header longer than the bytes"))?;
+    let parsed: std::collections::BTreeMap<String, serde_json::Value> =
+        serde_json::from_slice(header).map_err(|e| internal(&e.to_string()))?;
+    let sorted: std::collections::BTreeMap<String, serde_json::Value> = parsed
+        .into_iter()
+        .map(|(k, v)| {
+            let v = match v {
+                serde_json::Value::Object(o) => serde_json::to_value(
+                    o.into_iter()
+                        .collect::<std::collections::BTreeMap<String, serde_json::Value>>(),
+                )
+                .map_err(|e| internal(&e.to_string()))?,
+                other => other,
+            };
+            Ok((k, v))
+        })
+        .collect::<Result<_>>()?;
+    let mut json = serde_json::to_vec(&sorted).map_err(|e| internal(&e.to_string()))?;
+    json.resize(json.len().next_multiple_of(8), b' ');
+    let mut out = Vec::with_capacity(8 + json.len() + bytes.len() - 8 - n);
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(&bytes[8 + n..]);
+    Ok(out)
 }
 
 /// Why safetensors refused the bytes, telling truncation apart from corruption.

@@ -69,13 +69,17 @@ pub use metrics::{Histogram, Metrics, MetricsSnapshot};
 pub use stage::{StreamStage, StreamStageBuilder, shutdown_signal};
 
 /// The stage's insides that `benches/stream.rs` measures without a broker (the scoring worker
-/// on a batch of messages). Not part of the API: hidden from the docs and free to change.
+/// on a batch of messages) and that the fuzz targets (`fuzz/`) feed untrusted bytes: the message
+/// decoders and output encoders. Not part of the API: hidden from the docs and free to change.
 ///
 /// A `#[doc(hidden)]` re-export rather than a `bench` cargo feature: the bench then builds, and
 /// `cargo clippy --all-targets` checks it, with the default features, and no item of the stage
 /// has to be `pub` for any other reason.
 #[doc(hidden)]
 pub mod bench {
+    pub use super::decode::{DecodedRows, decode_ipc, decode_text, read_ipc_features};
+    pub use super::encode::{RowValues, csv_output, ipc_output, json_output};
+    pub use super::features::FeatureShape;
     pub use super::message::InputMessage;
     pub use super::offsets::BatchOffsets;
     pub use super::reload::ActiveModel;
