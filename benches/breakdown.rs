@@ -105,15 +105,15 @@ fn products(dims: &[usize], batch: usize, rng: &mut ChaCha8Rng) {
         let mut cpu = [0.0; 3];
         let mut t = [0.0; 3];
         t[0] = time(reps, || {
-            gemm(1.0, black_box(x.view()), wt.t(), 0.0, y.view_mut())
+            gemm(1.0, black_box(x.view()), wt.t(), 0.0, y.view_mut());
         });
         cpu[0] = last_cpu();
         t[1] = time(reps, || {
-            gemm(1.0, dz.t(), black_box(x.view()), 0.0, dw.view_mut())
+            gemm(1.0, dz.t(), black_box(x.view()), 0.0, dw.view_mut());
         });
         cpu[1] = last_cpu();
         t[2] = time(reps, || {
-            gemm(1.0, black_box(dz.view()), wt.view(), 0.0, dx.view_mut())
+            gemm(1.0, black_box(dz.view()), wt.view(), 0.0, dx.view_mut());
         });
         cpu[2] = last_cpu();
         for k in 0..3 {

@@ -154,7 +154,7 @@ fn run(act: Activation) {
     for (i, layer) in layers.iter().enumerate() {
         let mut y = Array2::zeros((batch, layer.out_features()));
         let t = time(Duration::from_secs(1), || {
-            layer.forward(black_box(input.view()), y.view_mut())
+            layer.forward(black_box(input.view()), y.view_mut());
         });
         let kind = match layer {
             Layer::Dense(_) => "dense",

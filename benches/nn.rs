@@ -6,6 +6,9 @@
 //!
 //! `cargo bench --bench nn`
 
+// criterion_group! generates an undocumented public function.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 
 use aeflow::nn::{Activation, Dense, GradAt};
@@ -26,7 +29,7 @@ fn dense(c: &mut Criterion) {
         let mut y = Array2::zeros((batch, OUT));
         group.throughput(Throughput::Elements(batch as u64));
         group.bench_with_input(BenchmarkId::new("forward", batch), &batch, |b, _| {
-            b.iter(|| layer.forward(black_box(x.view()), y.view_mut()))
+            b.iter(|| layer.forward(black_box(x.view()), y.view_mut()));
         });
         layer.forward(x.view(), y.view_mut());
         let dy0 = Array2::from_shape_fn((batch, OUT), |_| rng.random::<f32>() - 0.5);
@@ -45,7 +48,7 @@ fn dense(c: &mut Criterion) {
                     Some(dx.view_mut()),
                 );
                 black_box(&grad);
-            })
+            });
         });
     }
     group.finish();
@@ -66,7 +69,7 @@ fn adam(c: &mut Criterion) {
         b.iter(|| {
             opt.begin_step();
             opt.update(0, black_box(&mut p), black_box(&g), true);
-        })
+        });
     });
     group.finish();
 }

@@ -57,7 +57,7 @@ fn tabular(rows: usize) -> Array2<f32> {
 
 fn write_f32(path: &std::path::Path, x: ArrayView2<f32>) -> std::io::Result<()> {
     let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
-    for &v in x.iter() {
+    for &v in x {
         out.write_all(&v.to_le_bytes())?;
     }
     out.flush()

@@ -167,7 +167,7 @@ mod tests {
             assert_eq!(r.seen(), 10_000);
             let m = r.into_matrix();
             assert_eq!(m.nrows(), 200);
-            for v in m.iter() {
+            for v in &m {
                 per_decile[(*v as usize) / 1000] += 1;
             }
         }

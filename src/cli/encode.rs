@@ -49,7 +49,7 @@ pub fn run(args: Args) -> Result<()> {
     let total = known_row_count(&args.input, args.format);
     let mut progress = JobProgress::new(verbosity, "encoding", total);
     let report = encode_file(&model, &args.input, &args.output, &options, &mut |r| {
-        progress.update(r)
+        progress.update(r);
     })?;
     drop(progress);
     let nulls = if report.null_rows > 0 {

@@ -67,7 +67,7 @@ pub fn run(args: Args) -> Result<()> {
     let total = known_row_count(&args.input, args.format);
     let mut progress = JobProgress::new(verbosity, "scoring", total);
     let report = score_file(&model, &args.input, &args.output, &options, &mut |r| {
-        progress.update(r)
+        progress.update(r);
     })?;
     drop(progress);
     let threshold = args.threshold.or(model.threshold());

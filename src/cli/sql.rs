@@ -156,15 +156,15 @@ pub async fn register_table(ctx: &SessionContext, name: &str, path: &Path) -> Re
     match format {
         FileFormat::Parquet => {
             let options = ParquetReadOptions::default().file_extension(&dotted);
-            ctx.register_parquet(name, location, options).await?
+            ctx.register_parquet(name, location, options).await?;
         }
         FileFormat::Csv => {
             let options = CsvReadOptions::new().file_extension(&dotted);
-            ctx.register_csv(name, location, options).await?
+            ctx.register_csv(name, location, options).await?;
         }
         FileFormat::Ndjson => {
             let options = JsonReadOptions::default().file_extension(&dotted);
-            ctx.register_json(name, location, options).await?
+            ctx.register_json(name, location, options).await?;
         }
     }
     Ok(())

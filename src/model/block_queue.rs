@@ -109,7 +109,7 @@ mod tests {
                     &mut a,
                     two.then_some(&mut b),
                     (0..64).collect(),
-                    |_, block, _| {
+                    |(), block, _| {
                         if block == 17 || block == 40 || block == 41 {
                             Err(Error::data("row", format!("block {block}")))
                         } else {

@@ -207,7 +207,7 @@ impl ConvolutionalConfig {
                     };
                     g.validate("convolutional encoder")
                         .ok()
-                        .map(|_| g.out_size())
+                        .map(|()| g.out_size())
                 }
                 // A same-size convolution, then pooling by the stride-2 window.
                 Downsample::MaxPool => {

@@ -880,7 +880,7 @@ mod tests {
                         .unwrap()
                         .pop()
                         .map(|_| ())
-                        .unwrap()
+                        .unwrap();
                 }),
                 "preprocessing.offset has 7 values",
             ),
@@ -970,55 +970,55 @@ mod tests {
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (
                 edit_json(&c, &|v| {
-                    v["encoder"][0]["spatial"]["stride"] = serde_json::json!([0, 1])
+                    v["encoder"][0]["spatial"]["stride"] = serde_json::json!([0, 1]);
                 }),
                 "encoder.0",
             ),
             (
                 edit_json(&c, &|v| {
-                    v["encoder"][0]["spatial"]["kernel"] = serde_json::json!([0, 3])
+                    v["encoder"][0]["spatial"]["kernel"] = serde_json::json!([0, 3]);
                 }),
                 "encoder.0",
             ),
             (
                 edit_json(&c, &|v| {
-                    v["encoder"][0]["spatial"]["kernel"] = serde_json::json!([9, 9])
+                    v["encoder"][0]["spatial"]["kernel"] = serde_json::json!([9, 9]);
                 }),
                 "encoder.0",
             ),
             (
                 edit_json(&c, &|v| {
-                    v["encoder"][1]["spatial"]["window"] = serde_json::json!([0, 2])
+                    v["encoder"][1]["spatial"]["window"] = serde_json::json!([0, 2]);
                 }),
                 "encoder.1",
             ),
             (
                 edit_json(&c, &|v| {
-                    v["encoder"][1]["spatial"]["window"] = serde_json::json!([8, 8])
+                    v["encoder"][1]["spatial"]["window"] = serde_json::json!([8, 8]);
                 }),
                 "encoder.1",
             ),
             (
                 edit_json(&c, &|v| {
-                    v["decoder"][1]["spatial"]["out_size"] = serde_json::json!([0, 4])
+                    v["decoder"][1]["spatial"]["out_size"] = serde_json::json!([0, 4]);
                 }),
                 "decoder.1",
             ),
             (
                 edit_json(&c, &|v| {
-                    v["encoder"][0]["spatial"]["in_shape"] = serde_json::json!([2, 4, 4])
+                    v["encoder"][0]["spatial"]["in_shape"] = serde_json::json!([2, 4, 4]);
                 }),
                 "",
             ),
             (
                 edit_json(&c, &|v| {
-                    v["encoder"][0]["spatial"]["type"] = "conv_transpose".into()
+                    v["encoder"][0]["spatial"]["type"] = "conv_transpose".into();
                 }),
                 "",
             ),
             (
                 edit_json(&c, &|v| {
-                    v["kind"]["input_shape"] = serde_json::json!([4, 4, 4])
+                    v["kind"]["input_shape"] = serde_json::json!([4, 4, 4]);
                 }),
                 "describes 64 values per row, but the model has 16 features",
             ),

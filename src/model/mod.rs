@@ -39,6 +39,7 @@ pub use kind_options::{
     DEFAULT_L1_ACTIVITY, DEFAULT_NOISE_STD, DEFAULT_SPARSITY_WEIGHT, KindOptions,
 };
 pub use observer::{EpochRecord, Silent, TrainObserver};
+#[cfg(feature = "io")]
 pub(crate) use options::check_integer;
 pub use options::{
     Choice, DEFAULT_MAX_ROWS, OptionSpec, Range, RawValue, Spelling, TRAIN_OPTIONS, TrainRequest,

@@ -270,9 +270,9 @@ mod tests {
                 let mut out = Array2::from_elem((9, d), f32::NAN);
                 let mut run = || p.transform(x.view(), out.view_mut(), &names(d), 0).unwrap();
                 if portable {
-                    crate::nn::simd::portable(run)
+                    crate::nn::simd::portable(run);
                 } else {
-                    run()
+                    run();
                 }
                 for ((i, j), &o) in out.indexed_iter() {
                     let v = if x[[i, j]].is_finite() {

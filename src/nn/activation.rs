@@ -191,7 +191,7 @@ multiversion! {
         with_activation!(act, |f| dst
             .iter_mut()
             .zip(src)
-            .for_each(|(d, &s)| *d = f(s + bias)))
+            .for_each(|(d, &s)| *d = f(s + bias)));
     }
 }
 
@@ -201,7 +201,7 @@ multiversion! {
         with_activation!(act, |f| row
             .iter_mut()
             .zip(b)
-            .for_each(|(v, &bj)| *v = f(*v + bj)))
+            .for_each(|(v, &bj)| *v = f(*v + bj)));
     }
 }
 
@@ -213,7 +213,7 @@ multiversion! {
         }
         with_activation!(act, |f| for row in all.chunks_exact_mut(b.len()) {
             row.iter_mut().zip(b).for_each(|(v, &bj)| *v = f(*v + bj));
-        })
+        });
     }
 }
 
@@ -446,9 +446,9 @@ mod tests {
                     act.backward_inplace(y.view(), dy.view_mut());
                 };
                 if portable {
-                    crate::nn::simd::portable(run)
+                    crate::nn::simd::portable(run);
                 } else {
-                    run()
+                    run();
                 }
                 for ((i, j), &v) in y.indexed_iter() {
                     assert_eq!(v, act.apply(y0[[i, j]] + b[j]), "{act:?}");
@@ -462,9 +462,9 @@ mod tests {
                 let mut dst = vec![f32::NAN; src.len()];
                 let mut run = || act.bias_forward_run(&mut dst, &src, 0.37);
                 if portable {
-                    crate::nn::simd::portable(run)
+                    crate::nn::simd::portable(run);
                 } else {
-                    run()
+                    run();
                 }
                 for (d, s) in dst.iter().zip(&src) {
                     assert_eq!(*d, act.apply(s + 0.37), "{act:?}");

@@ -57,7 +57,7 @@ impl Init {
     ) -> Array2<f32> {
         let a = self.limit(in_features, out_features);
         let mut w = Array2::zeros((out_features, in_features));
-        for v in w.iter_mut() {
+        for v in &mut w {
             *v = rng.random_range(-a..=a);
         }
         w

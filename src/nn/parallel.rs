@@ -181,9 +181,10 @@ where
     if let Err(p) = mine {
         resume_unwind(p);
     }
-    if state == PANICKED {
-        panic!("a parallel half of a network computation panicked");
-    }
+    assert!(
+        state != PANICKED,
+        "a parallel half of a network computation panicked"
+    );
 }
 
 /// Whether [`join`] can use a second thread at all (the helper exists).

@@ -109,7 +109,7 @@ impl MaxPool {
         for b in 0..x.nrows() {
             let xs = row_of(x, b, &mut tmp);
             with_row_mut(&mut y, b, |row| {
-                self.for_each_max(xs, |o, i| row[o] = xs[i])
+                self.for_each_max(xs, |o, i| row[o] = xs[i]);
             });
         }
     }

@@ -298,7 +298,7 @@ impl<'a> Cursor<'a> {
                 Some(Token::Number(n, _)) => Ok(OptionValue::Number(format!("-{n}"))),
                 _ => Err(self.error_before(&what, "expected a number after -")),
             },
-            Some(Token::SingleQuotedString(s)) | Some(Token::DoubleQuotedString(s)) => {
+            Some(Token::SingleQuotedString(s) | Token::DoubleQuotedString(s)) => {
                 Ok(OptionValue::String(s))
             }
             Some(Token::Word(w))

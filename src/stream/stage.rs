@@ -579,7 +579,7 @@ impl<'a> RunState<'a> {
             let reloading = self.reload.is_some();
             tokio::select! {
                 biased;
-                _ = &mut shutdown => return Ok(()),
+                () = &mut shutdown => return Ok(()),
                 Some(done) = done_rx.recv() => self.on_done(done, false)?,
                 permit = work_tx.reserve(), if due => {
                     let permit = permit.map_err(|_| Error::Internal("the scoring thread stopped".into()))?;
@@ -592,7 +592,7 @@ impl<'a> RunState<'a> {
                     Some(Err(e)) => log::warn!("consumer: {e}"),
                     None => return Ok(()),
                 },
-                _ = tokio::time::sleep_until(deadline.into()), if !due && deadline < far => {}
+                () = tokio::time::sleep_until(deadline.into()), if !due && deadline < far => {}
                 loaded = async {
                     match self.reload.as_mut() {
                         Some(h) => h.await,

@@ -78,15 +78,15 @@ impl Input {
 }
 
 pub fn produce(brokers: &str, topic: &str, inputs: &[Input]) {
-    produce_with(brokers, topic, inputs, true)
+    produce_with(brokers, topic, inputs, true);
 }
 
 pub fn produce_with(brokers: &str, topic: &str, inputs: &[Input], idempotent: bool) {
-    produce_config(brokers, topic, inputs, idempotent, false)
+    produce_config(brokers, topic, inputs, idempotent, false);
 }
 
 pub fn produce_batched(brokers: &str, topic: &str, inputs: &[Input], one_per_batch: bool) {
-    produce_config(brokers, topic, inputs, true, one_per_batch)
+    produce_config(brokers, topic, inputs, true, one_per_batch);
 }
 
 fn produce_config(

@@ -31,8 +31,8 @@ pub fn svg(
         let root = SVGBackend::with_string(&mut out, (width, height)).into_drawing_area();
         let drawn = root
             .fill(&WHITE)
-            .and_then(|_| draw(&root))
-            .and_then(|_| root.present());
+            .and_then(|()| draw(&root))
+            .and_then(|()| root.present());
         drawn.map_err(|e| Error::Internal(format!("drawing the {name} chart: {e}")))?;
     }
     let out = out.replacen(
