@@ -507,9 +507,27 @@ pub fn decode_ipc(payload: Option<&[u8]>) -> Result<RecordBatch, Rejection> {
             format!("not an Arrow IPC stream: {}", strip_prefix(&e)),
         )
     };
-    let reader = StreamReader::try_new(Cursor::new(payload), None).map_err(bad)?;
-    let schema = reader.schema();
-    let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>().map_err(bad)?;
+    // arrow-ipc 59 panics on some malformed messages instead of returning an error (a buffer
+    // offset past the body: `Buffer::slice_with_length` in `read_buffer`, found by the
+    // `stream_ipc` fuzz target; input in fuzz/regressions/stream_ipc/). A message is untrusted
+    // input, so such a panic is caught here and the message dead-lettered like any bad stream.
+    // The closure only reads `payload`; nothing it touches outlives it, so unwinding out of it
+    // leaves no broken state behind.
+    let read = std::panic::catch_unwind(|| -> Result<_, ArrowError> {
+        let reader = StreamReader::try_new(Cursor::new(payload), None)?;
+        let schema = reader.schema();
+        let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>()?;
+        Ok((schema, batches))
+    });
+    let (schema, batches) = match read {
+        Ok(read) => read.map_err(bad)?,
+        Err(_) => {
+            return Err(Rejection::new(
+                RejectReason::BadIpc,
+                "not an Arrow IPC stream: the IPC reader failed on a malformed message",
+            ));
+        }
+    };
     match batches.len() {
         0 => Ok(RecordBatch::new_empty(schema)),
         1 => Ok(batches
@@ -734,6 +752,13 @@ mod tests {
         assert_eq!(
             decode_ipc(None).unwrap_err().reason,
             RejectReason::EmptyPayload
+        );
+        // A message on which arrow-ipc's reader panics (found by fuzzing) is refused, not fatal.
+        let panics_arrow =
+            include_bytes!("../../fuzz/regressions/stream_ipc/arrow-ipc-buffer-offset-panic");
+        assert_eq!(
+            decode_ipc(Some(panics_arrow)).unwrap_err().reason,
+            RejectReason::BadIpc
         );
         let layout = FeatureLayout::Scalars(vec![0]);
         assert!(read_ipc_features(&got, &layout, MissingPolicy::Reject).is_ok());
