@@ -22,7 +22,7 @@ use crate::model::{
 
 /// The command-line flag of an option: `learning_rate` → `--learning-rate`.
 pub fn flag(name: &str) -> String {
-    format!("--{}", name.replace('_', "-"))
+    written_as_flag(name, None)
 }
 
 /// A training option (or an option with a value) as written on the command line:
