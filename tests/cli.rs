@@ -529,7 +529,10 @@ fn null_features_give_null_scores_unless_the_model_imputes() {
             "--epochs",
             "2",
         ],
-        &["holes.parquet, row 4", "'x2'", "--missing impute"],
+        &[
+            "holes.parquet: row 4: feature 'x2' is missing",
+            "--missing impute_mean",
+        ],
     );
 
     let model = dir.path().join("m.aemodel");

@@ -7,8 +7,7 @@ use ndarray::Array2;
 use super::format::FileFormat;
 use super::in_file;
 use super::read::{DEFAULT_BATCH_SIZE, FileSource};
-use crate::arrow::Reservoir;
-use crate::arrow::{FeatureLayout, FeatureSelection, batch_to_matrix};
+use crate::arrow::{FeatureLayout, FeatureSelection, TrainingSample};
 use crate::error::{Error, Result};
 use crate::model::{DEFAULT_MAX_ROWS, MissingPolicy, check_integer};
 
@@ -67,7 +66,7 @@ pub fn read_training_data(path: &Path, options: &TrainingOptions) -> Result<Trai
     let name = path.display().to_string();
 
     // Decode only the feature columns when the schema alone says which they are.
-    let (mut batches, mut layout) = match FeatureLayout::select(&schema, &options.selection) {
+    let (mut batches, layout) = match FeatureLayout::select(&schema, &options.selection) {
         Ok((layout, names)) => {
             // `project` keeps schema order: place each feature among the kept columns.
             let mut kept = layout.columns();
@@ -91,38 +90,26 @@ pub fn read_training_data(path: &Path, options: &TrainingOptions) -> Result<Trai
         Err(e) => return Err(in_file(e, path)),
     };
 
-    let mut reservoir: Option<Reservoir> = None;
-    let mut names = Vec::new();
-    let mut row0: u64 = 0;
-    for batch in batches.by_ref() {
-        let batch = batch?;
-        if batch.num_rows() == 0 {
-            continue;
-        }
-        if layout.is_none() {
-            layout = Some(
-                FeatureLayout::select_in_batch(&batch, &options.selection)
-                    .map_err(|e| in_file(e, path))?,
-            );
-        }
-        let Some((l, n)) = &layout else { continue };
-        let x = batch_to_matrix(&batch, l).map_err(|e| in_file(e, path))?;
-        check_values(&x, n, options.missing, &name, row0)?;
-        let r = reservoir.get_or_insert_with(|| {
-            names = n.clone();
-            Reservoir::new(options.max_rows, l.width(), options.seed)
-        });
-        r.offer_rows(x.view());
-        row0 += batch.num_rows() as u64;
+    let mut sample = TrainingSample::new(
+        options.selection.clone(),
+        options.max_rows,
+        options.seed,
+        options.missing,
+    );
+    if let Some((layout, names)) = layout {
+        sample = sample.with_layout(layout, names);
     }
-    let Some(reservoir) = reservoir else {
-        return Err(Error::data(name, "has no rows to train on"));
-    };
-    let rows_read = reservoir.seen();
-    let sampled = reservoir.is_sampled();
+    for batch in batches.by_ref() {
+        sample.offer(&batch?).map_err(|e| in_file(e, path))?;
+    }
+    let rows_read = sample.rows_seen();
+    let sampled = sample.is_sampled();
+    let (x, feature_names) = sample
+        .into_matrix()
+        .map_err(|_| Error::data(name, "has no rows to train on"))?;
     Ok(TrainingData {
-        x: reservoir.into_matrix(),
-        feature_names: names,
+        x,
+        feature_names,
         rows_read,
         sampled,
     })
@@ -134,30 +121,4 @@ fn has_list_column(schema: &::arrow::datatypes::Schema) -> bool {
         .fields()
         .iter()
         .any(|f| matches!(f.data_type(), DataType::List(_) | DataType::LargeList(_)))
-}
-
-/// Infinite values are always an error; NULL / NaN too under the reject policy.
-fn check_values(
-    x: &Array2<f32>,
-    names: &[String],
-    missing: MissingPolicy,
-    file: &str,
-    row0: u64,
-) -> Result<()> {
-    for (i, row) in x.rows().into_iter().enumerate() {
-        for (j, v) in row.iter().enumerate() {
-            let problem = if v.is_infinite() {
-                "is infinite; only finite values can be learned"
-            } else if v.is_nan() && missing == MissingPolicy::Reject {
-                "is NULL or NaN; clean the data or train with --missing impute"
-            } else {
-                continue;
-            };
-            return Err(Error::data(
-                format!("{file}, row {}", row0 + i as u64 + 1),
-                format!("feature '{}' {problem}", names[j]),
-            ));
-        }
-    }
-    Ok(())
 }

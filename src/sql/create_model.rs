@@ -71,10 +71,10 @@ pub(crate) async fn create_model(
         threshold,
         max_rows,
     } = TrainOptions::from_options(stmt.options)?;
-    let mut sample = TrainingSample::new(selection, max_rows, config.seed);
+    let mut sample = TrainingSample::new(selection, max_rows, config.seed, config.missing);
     let mut stream = ctx.sql(stmt.query).await?.execute_stream().await?;
     while let Some(batch) = stream.next().await {
-        sample.offer(&batch?)?;
+        sample.offer(&batch?).map_err(sql_spelling)?;
     }
     let rows = sample.rows_seen();
     if rows == 0 {
