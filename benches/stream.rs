@@ -280,6 +280,7 @@ fn worker_alone(model: &Autoencoder, x: &Array2<f32>, batch: usize, runs: usize)
         output_topic: Arc::from("out"),
         dlq_topic: None,
         log_budget: AtomicU64::new(10),
+        live: LiveSettings::of(&aeflow::stream::StageConfig::default()),
     };
     let metrics = Metrics::new();
     let topic: Arc<str> = Arc::from("in");
@@ -304,6 +305,7 @@ fn worker_alone(model: &Autoencoder, x: &Array2<f32>, batch: usize, runs: usize)
             messages: messages.clone(),
             model: Some(active.clone()),
             group: None,
+            reset: None,
         };
         let t = Instant::now();
         let out = process(work, &settings, &metrics);

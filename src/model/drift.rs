@@ -20,7 +20,8 @@
 //!
 //! The model keeps each feature's training mean `μ` (`fill`) and spread `s` (`scale`: the
 //! standard deviation under the standard scaler, the range under minmax). For a window of live
-//! values with mean `x̄`, the drift is `|x̄ − μ| / s`: how many spreads the feature's centre moved.
+//! values with mean `x̄` ([`SlidingMeans`]), the drift is `|x̄ − μ| / s`: how many spreads the
+//! feature's centre moved.
 
 use super::scaler::Preprocessing;
 
@@ -87,6 +88,85 @@ pub fn feature_mean_shift(preprocessing: &Preprocessing, live_means: &[f64]) -> 
         .collect()
 }
 
+/// Per-feature means of the last `capacity` rows, kept as running sums over a ring of rows
+/// (`capacity × features` `f32`, 4 bytes each). Non-finite values are left out of their
+/// feature's mean.
+#[derive(Debug, Clone)]
+pub struct SlidingMeans {
+    capacity: usize,
+    width: usize,
+    /// Rows, oldest first, flattened.
+    ring: std::collections::VecDeque<f32>,
+    sums: Vec<f64>,
+    counts: Vec<u64>,
+}
+
+impl SlidingMeans {
+    /// An empty window of `capacity` rows (at least 1) of `width` features.
+    pub fn new(capacity: usize, width: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            width,
+            ring: std::collections::VecDeque::new(),
+            sums: vec![0.0; width],
+            counts: vec![0; width],
+        }
+    }
+
+    /// Appends rows (`values` row-major, a multiple of the width); the oldest beyond the
+    /// capacity leave.
+    pub fn push(&mut self, values: &[f32]) {
+        if self.width == 0 {
+            return;
+        }
+        for row in values.chunks_exact(self.width) {
+            self.add(row, 1.0);
+            self.ring.extend(row);
+            if self.ring.len() > self.capacity * self.width {
+                let old: Vec<f32> = self.ring.drain(..self.width).collect();
+                self.add(&old, -1.0);
+            }
+        }
+    }
+
+    fn add(&mut self, row: &[f32], sign: f64) {
+        for (j, v) in row.iter().enumerate() {
+            if v.is_finite() {
+                self.sums[j] += sign * f64::from(*v);
+                if sign > 0.0 {
+                    self.counts[j] += 1;
+                } else {
+                    self.counts[j] -= 1;
+                }
+            }
+        }
+    }
+
+    /// Rows held.
+    pub fn len(&self) -> usize {
+        self.ring.len() / self.width.max(1)
+    }
+
+    /// `true` when no row is held.
+    pub fn is_empty(&self) -> bool {
+        self.ring.is_empty()
+    }
+
+    /// `true` when `capacity` rows are held.
+    pub fn is_full(&self) -> bool {
+        self.len() == self.capacity
+    }
+
+    /// Each feature's mean over the rows held (NaN for a feature with no finite value).
+    pub fn means(&self) -> Vec<f64> {
+        self.sums
+            .iter()
+            .zip(&self.counts)
+            .map(|(s, &c)| if c == 0 { f64::NAN } else { s / c as f64 })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,6 +215,18 @@ mod tests {
             last = psi;
         }
         assert!(last > DEFAULT_PSI_ALERT);
+    }
+
+    #[test]
+    fn sliding_means_are_the_means_of_the_last_rows() {
+        let mut m = SlidingMeans::new(2, 2);
+        m.push(&[1.0, 10.0, 3.0, f32::NAN]);
+        assert_eq!(m.means(), vec![2.0, 10.0]);
+        assert!(m.is_full());
+        // Row (1, 10) leaves.
+        m.push(&[5.0, 20.0]);
+        assert_eq!(m.means(), vec![4.0, 20.0]);
+        assert_eq!(m.len(), 2);
     }
 
     #[test]

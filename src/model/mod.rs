@@ -39,7 +39,9 @@ pub use config::{ActivationKind, LossKind, OptimizerKind, TrainConfig};
 pub use convolutional::{
     ConvolutionalConfig, DEFAULT_FILTERS, DEFAULT_KERNEL_SIZE, Downsample, Upsampling,
 };
-pub use drift::{DEFAULT_PSI_ALERT, PSI_EPSILON, feature_mean_shift, psi_term, score_psi};
+pub use drift::{
+    DEFAULT_PSI_ALERT, PSI_EPSILON, SlidingMeans, feature_mean_shift, psi_term, score_psi,
+};
 pub use file::{FORMAT, FORMAT_VERSION};
 pub use kind::Kind;
 pub use kind_options::{

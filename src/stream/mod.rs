@@ -51,17 +51,19 @@ mod encode;
 mod epoch;
 mod features;
 mod http;
+mod live;
 mod message;
 mod metrics;
 mod offsets;
 mod reload;
 mod sink;
 mod stage;
+mod state;
 mod transaction;
 mod worker;
 
 pub use batcher::Batcher;
-pub use config::{StageConfig, parse_kafka_option};
+pub use config::{StageConfig, ThresholdMode, parse_kafka_option};
 pub use dead_letter::{RejectReason, Rejection, headers as dlq_headers};
 pub use decode::Format;
 pub use encode::{Mode, ModelTag};
@@ -80,6 +82,7 @@ pub mod bench {
     pub use super::decode::{DecodedRows, decode_ipc, decode_text, read_ipc_features};
     pub use super::encode::{RowValues, csv_output, ipc_output, json_output};
     pub use super::features::FeatureShape;
+    pub use super::live::LiveSettings;
     pub use super::message::InputMessage;
     pub use super::offsets::BatchOffsets;
     pub use super::reload::ActiveModel;
