@@ -104,9 +104,12 @@ impl Running {
     }
 }
 
-/// Outputs in input order (by `seq`): `(is_anomaly, threshold if any, model version)`.
-fn by_seq(records: &[Record]) -> Vec<(bool, Option<f64>, String)> {
-    let mut rows: Vec<(u64, (bool, Option<f64>, String))> = records
+/// One output: `(is_anomaly, threshold if any, model version)`.
+type Output = (bool, Option<f64>, String);
+
+/// Outputs in input order (by `seq`).
+fn by_seq(records: &[Record]) -> Vec<Output> {
+    let mut rows: Vec<(u64, Output)> = records
         .iter()
         .map(|r| {
             let v = r.json();
@@ -115,7 +118,10 @@ fn by_seq(records: &[Record]) -> Vec<(bool, Option<f64>, String)> {
                 (
                     v["is_anomaly"].as_bool().expect("is_anomaly"),
                     v["threshold"].as_f64(),
-                    v["model"]["version"].as_str().unwrap_or_default().to_string(),
+                    v["model"]["version"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
                 ),
             )
         })
@@ -125,7 +131,7 @@ fn by_seq(records: &[Record]) -> Vec<(bool, Option<f64>, String)> {
     rows.into_iter().map(|(_, r)| r).collect()
 }
 
-fn flagged(rows: &[(bool, Option<f64>, String)]) -> f64 {
+fn flagged(rows: &[Output]) -> f64 {
     rows.iter().filter(|r| r.0).count() as f64 / rows.len() as f64
 }
 
@@ -140,11 +146,10 @@ async fn after_a_shift_the_adaptive_threshold_recovers_and_the_drift_alarm_fires
     let (_c, brokers) = cluster(&["in", "out-fixed", "out-adaptive", "drift", "state"]);
     produce(&brokers, "in", &shifted_inputs(ROWS, SHIFT_AT, 21));
 
-    let fixed = Running::start(
-        stage(&brokers, "g-fixed", "out-fixed", &path).threshold_window(WINDOW),
-    )
-    .run_to_end(ROWS as u64)
-    .await;
+    let fixed =
+        Running::start(stage(&brokers, "g-fixed", "out-fixed", &path).threshold_window(WINDOW))
+            .run_to_end(ROWS as u64)
+            .await;
     let adaptive = Running::start(
         stage(&brokers, "g-adaptive", "out-adaptive", &path)
             .adaptive_threshold(WINDOW, None)
@@ -160,8 +165,14 @@ async fn after_a_shift_the_adaptive_threshold_recovers_and_the_drift_alarm_fires
     assert_eq!((fixed_rows.len(), adaptive_rows.len()), (ROWS, ROWS));
 
     let after_fixed = flagged(&fixed_rows[SHIFT_AT..]);
-    assert!(after_fixed > 0.5, "fixed threshold after the shift flags {after_fixed}");
-    assert!(fixed_rows.iter().all(|r| r.1.is_none()), "a fixed threshold adds no field");
+    assert!(
+        after_fixed > 0.5,
+        "fixed threshold after the shift flags {after_fixed}"
+    );
+    assert!(
+        fixed_rows.iter().all(|r| r.1.is_none()),
+        "a fixed threshold adds no field"
+    );
 
     // One window (plus the batch being judged) after the shift, the window holds shifted rows only.
     let settled = &adaptive_rows[SHIFT_AT + WINDOW + BATCH..];
@@ -174,11 +185,19 @@ async fn after_a_shift_the_adaptive_threshold_recovers_and_the_drift_alarm_fires
     assert!(before <= 2.0 * contamination, "before the shift: {before}");
     // Every output carries the threshold it was judged against; the model's until the window fills.
     let model_threshold = model.threshold().unwrap();
-    assert!(adaptive_rows[..WINDOW].iter().all(|r| r.1 == Some(model_threshold)));
+    assert!(
+        adaptive_rows[..WINDOW]
+            .iter()
+            .all(|r| r.1 == Some(model_threshold))
+    );
     let t_before = adaptive_rows[SHIFT_AT - 1].1.unwrap();
     let t_after = adaptive_rows[ROWS - 1].1.unwrap();
     assert!(t_after > 5.0 * t_before, "threshold {t_before} → {t_after}");
-    assert!(adaptive_rows.iter().all(|r| r.2 == adaptive_rows[0].2 && !r.2.is_empty()));
+    assert!(
+        adaptive_rows
+            .iter()
+            .all(|r| r.2 == adaptive_rows[0].2 && !r.2.is_empty())
+    );
 
     // The drift alarm: one event, crossing upwards within one window after the shift.
     let events: Vec<serde_json::Value> = read_topic(&brokers, "drift", 1, Duration::from_secs(10))
@@ -208,7 +227,10 @@ async fn after_a_shift_the_adaptive_threshold_recovers_and_the_drift_alarm_fires
         // Every feature moved by +2, about two and a half training standard deviations.
         let names: Vec<&str> = snap.feature_drift.iter().map(|(f, _)| f.as_str()).collect();
         assert_eq!(names, ["f0", "f1", "f2", "f3"]);
-        assert!(snap.feature_drift.iter().all(|(_, d)| *d > 1.5 && *d < 4.0), "{snap:?}");
+        assert!(
+            snap.feature_drift.iter().all(|(_, d)| *d > 1.5 && *d < 4.0),
+            "{snap:?}"
+        );
     }
     // The gauge shows the threshold of the last batch judged (the last output written).
     let last_written = adaptive_out.iter().max_by_key(|r| r.offset).unwrap();
@@ -253,7 +275,11 @@ fn a_stage_killed_mid_stream_resumes_with_the_same_threshold() {
     let mut first = start_binary(&brokers, &path, &log1);
     let deadline = Instant::now() + WAIT;
     while committed(&brokers, "g-kill", "in")[0] < 3000 {
-        assert!(Instant::now() < deadline, "{}", std::fs::read_to_string(&log1).unwrap());
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            std::fs::read_to_string(&log1).unwrap()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     first.kill().expect("SIGKILL");
@@ -282,7 +308,10 @@ fn a_stage_killed_mid_stream_resumes_with_the_same_threshold() {
     let log = std::fs::read_to_string(&log2).unwrap();
     assert!(log.contains("resumes from a checkpoint"), "{log}");
     let after: Vec<&Record> = all.iter().filter(|r| r.offset > last.offset).collect();
-    let first_after = after.iter().min_by_key(|r| r.offset).expect("outputs after the restart");
+    let first_after = after
+        .iter()
+        .min_by_key(|r| r.offset)
+        .expect("outputs after the restart");
     let t_restart = first_after.json()["threshold"].as_f64().unwrap();
     assert!(
         (t_restart - t_kill).abs() / t_kill < 0.05,

@@ -116,7 +116,9 @@ pub fn score_rows(
 /// outputs judged against a threshold other than the model's, so that each row says which.
 pub fn append_threshold(scored: &RecordBatch, threshold: f64) -> Result<RecordBatch> {
     let error = scored.column_by_name(RECONSTRUCTION_ERROR).ok_or_else(|| {
-        Error::Internal(format!("append_threshold: no '{RECONSTRUCTION_ERROR}' column"))
+        Error::Internal(format!(
+            "append_threshold: no '{RECONSTRUCTION_ERROR}' column"
+        ))
     })?;
     let n = scored.num_rows();
     let column = Float64Array::new(vec![threshold; n].into(), error.logical_nulls());

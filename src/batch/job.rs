@@ -258,8 +258,13 @@ mod tests {
             seed: 3,
             ..TrainConfig::default()
         };
-        let model =
-            Autoencoder::fit(rows(2000, 2000, 0.0, 1).view(), &names, &config, &mut Silent).unwrap();
+        let model = Autoencoder::fit(
+            rows(2000, 2000, 0.0, 1).view(),
+            &names,
+            &config,
+            &mut Silent,
+        )
+        .unwrap();
         let (n, shift_at, window) = (8000, 4000, 1000);
         let x = rows(n, shift_at, 3.0, 2);
         let mut csv = String::from("f0,f1,f2\n");
@@ -296,9 +301,19 @@ mod tests {
         assert!(none.is_empty(), "a fixed threshold adds no column");
         assert!(fraction(&fixed[shift_at..]) > 0.5);
         let q = 0.99;
-        let (adaptive, thresholds) = flags(Some(AdaptiveThresholdConfig { window, quantile: q }), "adaptive.csv");
+        let (adaptive, thresholds) = flags(
+            Some(AdaptiveThresholdConfig {
+                window,
+                quantile: q,
+            }),
+            "adaptive.csv",
+        );
         assert_eq!(thresholds.len(), n);
-        assert_eq!(thresholds[0], model.threshold().unwrap(), "the model's until the window fills");
+        assert_eq!(
+            thresholds[0],
+            model.threshold().unwrap(),
+            "the model's until the window fills"
+        );
         let settled = fraction(&adaptive[shift_at + window + 100..]);
         assert!(settled <= 2.0 * (1.0 - q), "{settled}");
         assert!(thresholds[n - 1] > 5.0 * thresholds[shift_at - 1]);

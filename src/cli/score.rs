@@ -72,7 +72,14 @@ pub fn run(args: Args) -> Result<()> {
             };
             config.validate().map(|()| config).map_err(|e| match e {
                 Error::Config { option, message } => Error::config(
-                    format!("--threshold-{}", if option == "window" { "window" } else { "quantile" }),
+                    format!(
+                        "--threshold-{}",
+                        if option == "window" {
+                            "window"
+                        } else {
+                            "quantile"
+                        }
+                    ),
                     message,
                 ),
                 other => other,

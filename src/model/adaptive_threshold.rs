@@ -51,7 +51,7 @@ impl AdaptiveThresholdConfig {
     /// The default quantile for a model trained with contamination `c`: `1 − c`; `None` for
     /// `c = 0` (no contamination, no default).
     pub fn default_quantile(contamination: f64) -> Option<f64> {
-        (contamination > 0.0 && contamination < 1.0).then(|| 1.0 - contamination)
+        (contamination > 0.0 && contamination < 1.0).then_some(1.0 - contamination)
     }
 
     /// Checks the ranges; errors name `window` and `quantile`.
@@ -142,7 +142,10 @@ impl AdaptiveThreshold {
 
     /// A threshold under `config` resuming from `checkpoint`: a window of `min(len, window)`
     /// values interpolated from its points.
-    pub fn restore(config: AdaptiveThresholdConfig, checkpoint: &ThresholdCheckpoint) -> Result<Self> {
+    pub fn restore(
+        config: AdaptiveThresholdConfig,
+        checkpoint: &ThresholdCheckpoint,
+    ) -> Result<Self> {
         let mut t = Self::new(config)?;
         let len = checkpoint.len.min(config.window);
         if len == 0 || checkpoint.points.is_empty() {
@@ -252,7 +255,10 @@ impl ThresholdCheckpoint {
     /// Parses a checkpoint; `source` names where it came from in errors.
     pub fn from_bytes(bytes: &[u8], source: &str) -> Result<Self> {
         let c: Self = serde_json::from_slice(bytes).map_err(|e| {
-            Error::data(source, format!("is not an adaptive-threshold checkpoint: {e}"))
+            Error::data(
+                source,
+                format!("is not an adaptive-threshold checkpoint: {e}"),
+            )
         })?;
         if c.format != CHECKPOINT_FORMAT || c.version != CHECKPOINT_VERSION {
             return Err(Error::data(
@@ -265,8 +271,12 @@ impl ThresholdCheckpoint {
             ));
         }
         if c.points.len() > CHECKPOINT_POINTS
-            || c.points.iter().any(|(p, v)| !v.is_finite() || !(0.0..=1.0).contains(p))
-            || c.points.windows(2).any(|w| w[0].0 >= w[1].0 || w[0].1 > w[1].1)
+            || c.points
+                .iter()
+                .any(|(p, v)| !v.is_finite() || !(0.0..=1.0).contains(p))
+            || c.points
+                .windows(2)
+                .any(|w| w[0].0 >= w[1].0 || w[0].1 > w[1].1)
         {
             return Err(Error::data(
                 source,
@@ -297,7 +307,11 @@ mod tests {
     fn the_threshold_is_the_windows_quantile_once_it_is_full() {
         let mut t = AdaptiveThreshold::new(config(5, 0.5)).unwrap();
         t.observe(&[1.0, 2.0, 3.0, 4.0]);
-        assert_eq!(t.threshold(), None, "not full yet: the model's threshold holds");
+        assert_eq!(
+            t.threshold(),
+            None,
+            "not full yet: the model's threshold holds"
+        );
         t.observe(&[5.0]);
         assert_eq!(t.threshold(), Some(3.0));
         // 1 and 2 leave: {3, 4, 5, 10, 11} → median 5.
@@ -316,7 +330,10 @@ mod tests {
             (config(10, f64::NAN), "quantile"),
         ] {
             let e = AdaptiveThreshold::new(c).unwrap_err();
-            assert!(matches!(&e, Error::Config { option, .. } if option == name), "{e}");
+            assert!(
+                matches!(&e, Error::Config { option, .. } if option == name),
+                "{e}"
+            );
         }
         assert_eq!(AdaptiveThresholdConfig::default_quantile(0.01), Some(0.99));
         assert_eq!(AdaptiveThresholdConfig::default_quantile(0.0), None);
@@ -357,7 +374,9 @@ mod tests {
         assert!(r.window().is_full());
         let th = r.threshold().unwrap();
         assert!((th - 89.1).abs() < 1.0, "{th}");
-        let empty = AdaptiveThreshold::new(config(10, 0.9)).unwrap().checkpoint();
+        let empty = AdaptiveThreshold::new(config(10, 0.9))
+            .unwrap()
+            .checkpoint();
         let r = AdaptiveThreshold::restore(config(10, 0.9), &empty).unwrap();
         assert!(r.window().is_empty());
         for bad in [

@@ -12,9 +12,9 @@
 //! PSI = Σᵢ (aᵢ − eᵢ) · ln(aᵢ / eᵢ),   aᵢ, eᵢ floored at ε = 1e-4
 //! ```
 //!
-//! `PSI = 0` for identical distributions; the usual reading is < 0.1 stable, 0.1–0.2 moderate,
-//! > 0.2 a shift worth acting on ([`DEFAULT_PSI_ALERT`]). With the stored bins, a shift that
-//! moves the live median above the training 90th percentile gives a PSI well above 1.
+//! `PSI = 0` for identical distributions; the usual reading is: below 0.1 stable, 0.1 to 0.2
+//! moderate, above 0.2 a shift worth acting on ([`DEFAULT_PSI_ALERT`]). With the stored bins, a
+//! shift that moves the live median above the training 90th percentile gives a PSI well above 1.
 //!
 //! # Feature drift: standardized mean shift
 //!
@@ -182,7 +182,10 @@ mod tests {
         let reference = [(0.0, 0.0), (0.5, 1.0), (1.0, 2.0)];
         let psi = score_psi(&reference, &[0.5, 0.5, 0.5, 1.5]).unwrap();
         let want = 0.25 * 1.5f64.ln() + (-0.25) * 0.5f64.ln();
-        assert!(close(psi, want) && close(want, 0.274_653_072_167_027), "{psi}");
+        assert!(
+            close(psi, want) && close(want, 0.274_653_072_167_027),
+            "{psi}"
+        );
         // Values beyond the reference's ends fall in the end bins.
         let same = score_psi(&reference, &[-5.0, 1.0, 1.5, 9.0]).unwrap();
         assert!(close(same, 0.0), "{same}");

@@ -31,7 +31,8 @@ mod variational;
 mod testdata;
 
 pub use adaptive_threshold::{
-    AdaptiveThreshold, AdaptiveThresholdConfig, CHECKPOINT_POINTS, DEFAULT_WINDOW, ThresholdCheckpoint,
+    AdaptiveThreshold, AdaptiveThresholdConfig, CHECKPOINT_POINTS, DEFAULT_WINDOW,
+    ThresholdCheckpoint,
 };
 pub use architecture::{Architecture, default_hidden, default_latent};
 pub use autoencoder::{Autoencoder, INFERENCE_CHUNK};

@@ -206,7 +206,10 @@ impl StageConfig {
         if !(self.drift_alert.is_finite() && self.drift_alert > 0.0) {
             return Err(Error::config(
                 "drift_alert",
-                format!("expected a PSI above 0 (0.2 by convention), got {}", self.drift_alert),
+                format!(
+                    "expected a PSI above 0 (0.2 by convention), got {}",
+                    self.drift_alert
+                ),
             ));
         }
         for (option, topic) in [

@@ -99,38 +99,38 @@ impl<'a> RowValues<'a> {
                 .map(|i| batch.column(i))
                 .ok_or_else(|| Error::Internal(format!("the scored batch has no '{name}' column")))
         };
-        let kind = match mode {
-            Mode::Score => {
-                let error = find(RECONSTRUCTION_ERROR)?
-                    .as_primitive_opt::<Float64Type>()
-                    .ok_or_else(|| {
-                        Error::Internal(format!("{RECONSTRUCTION_ERROR} is not Float64"))
-                    })?;
-                let anomaly =
-                    match find(IS_ANOMALY) {
+        let kind =
+            match mode {
+                Mode::Score => {
+                    let error = find(RECONSTRUCTION_ERROR)?
+                        .as_primitive_opt::<Float64Type>()
+                        .ok_or_else(|| {
+                            Error::Internal(format!("{RECONSTRUCTION_ERROR} is not Float64"))
+                        })?;
+                    let anomaly = match find(IS_ANOMALY) {
                         Ok(a) => Some(a.as_boolean_opt().ok_or_else(|| {
                             Error::Internal(format!("{IS_ANOMALY} is not Boolean"))
                         })?),
                         Err(_) => None,
                     };
-                let threshold = match find(THRESHOLD) {
-                    Ok(t) => Some(t.as_primitive_opt::<Float64Type>().ok_or_else(|| {
-                        Error::Internal(format!("{THRESHOLD} is not Float64"))
-                    })?),
-                    Err(_) => None,
-                };
-                Values::Score {
-                    error,
-                    anomaly,
-                    threshold,
+                    let threshold = match find(THRESHOLD) {
+                        Ok(t) => Some(t.as_primitive_opt::<Float64Type>().ok_or_else(|| {
+                            Error::Internal(format!("{THRESHOLD} is not Float64"))
+                        })?),
+                        Err(_) => None,
+                    };
+                    Values::Score {
+                        error,
+                        anomaly,
+                        threshold,
+                    }
                 }
-            }
-            Mode::Encode => Values::Latent(
-                find(LATENT)?
-                    .as_fixed_size_list_opt()
-                    .ok_or_else(|| Error::Internal(format!("{LATENT} is not a FixedSizeList")))?,
-            ),
-        };
+                Mode::Encode => {
+                    Values::Latent(find(LATENT)?.as_fixed_size_list_opt().ok_or_else(|| {
+                        Error::Internal(format!("{LATENT} is not a FixedSizeList"))
+                    })?)
+                }
+            };
         Ok(Self { kind })
     }
 

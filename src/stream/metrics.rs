@@ -408,6 +408,20 @@ impl Metrics {
             get(&self.model_reloads),
             get(&self.model_reload_failures)
         );
+        self.render_live(&mut out);
+        let (model, version) = self.model.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let name = "aeflow_stream_model_info";
+        let _ = writeln!(
+            out,
+            "# HELP {name} The model in use.\n# TYPE {name} gauge\n{name}{{name=\"{}\",version=\"{}\"}} 1",
+            escape_label(&model),
+            escape_label(&version)
+        );
+        out
+    }
+
+    /// The threshold and drift gauges and the drift alert counter.
+    fn render_live(&self, out: &mut String) {
         for (name, help, gauge) in [
             (
                 "aeflow_stream_threshold",
@@ -445,21 +459,13 @@ impl Metrics {
                 prometheus_f64(*v)
             );
         }
-        counter(
-            &mut out,
-            "aeflow_stream_drift_alerts_total",
-            "Times the score drift crossed the alert level upwards.",
-            get(&self.drift_alerts),
-        );
-        let (model, version) = self.model.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let name = "aeflow_stream_model_info";
+        let name = "aeflow_stream_drift_alerts_total";
         let _ = writeln!(
             out,
-            "# HELP {name} The model in use.\n# TYPE {name} gauge\n{name}{{name=\"{}\",version=\"{}\"}} 1",
-            escape_label(&model),
-            escape_label(&version)
+            "# HELP {name} Times the score drift crossed the alert level upwards.\n\
+             # TYPE {name} counter\n{name} {}",
+            self.drift_alerts.load(Ordering::Relaxed)
         );
-        out
     }
 
     /// One log line: totals, rates since `previous`, batch size and latency, lag, model.
@@ -502,7 +508,11 @@ fn prometheus_f64(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
     } else if v.is_infinite() {
-        if v > 0.0 { "+Inf".into() } else { "-Inf".into() }
+        if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
     } else {
         format!("{v}")
     }
@@ -551,5 +561,30 @@ mod tests {
         assert!(text.contains("aeflow_stream_consumer_lag{topic=\"t\",partition=\"0\"} 7"));
         assert!(text.contains("aeflow_stream_model_info{name=\"m\\\"x\",version=\"v1\"} 1"));
         assert!(m.summary_line(&MetricsSnapshot::default()).contains("in 5"));
+    }
+
+    #[test]
+    fn drift_gauges_are_nan_until_set_and_rendered_per_feature() {
+        let m = Metrics::new();
+        let text = m.render_prometheus();
+        assert!(text.contains("\naeflow_stream_score_drift NaN\n"), "{text}");
+        assert!(text.contains("\naeflow_stream_threshold NaN\n"), "{text}");
+        Metrics::set_gauge(&m.score_drift, 0.25);
+        Metrics::set_gauge(&m.threshold, 1.5);
+        Metrics::add(&m.drift_alerts, 1);
+        m.set_feature_drift(&["a".to_string(), "b".to_string()], &[0.5, f64::INFINITY]);
+        let text = m.render_prometheus();
+        for line in [
+            "aeflow_stream_score_drift 0.25",
+            "aeflow_stream_threshold 1.5",
+            "aeflow_stream_drift_alerts_total 1",
+            "aeflow_stream_feature_drift{feature=\"a\"} 0.5",
+            "aeflow_stream_feature_drift{feature=\"b\"} +Inf",
+        ] {
+            assert!(text.contains(&format!("\n{line}\n")), "{line} in {text}");
+        }
+        let s = m.snapshot();
+        assert_eq!((s.score_drift, s.threshold, s.drift_alerts), (0.25, 1.5, 1));
+        assert_eq!(s.feature_drift[0], ("a".to_string(), 0.5));
     }
 }

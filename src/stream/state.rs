@@ -24,6 +24,8 @@ use crate::model::ThresholdCheckpoint;
 
 /// How long reading the state topic may take.
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long to wait for more records once the high watermarks are reached.
+const QUIET: Duration = Duration::from_millis(500);
 
 /// The last checkpoint on `topic` under this stage's key, if any. Blocking.
 pub fn read_checkpoint(config: &StageConfig, topic: &str) -> Result<Option<ThresholdCheckpoint>> {
@@ -64,7 +66,14 @@ pub fn read_checkpoint(config: &StageConfig, topic: &str) -> Result<Option<Thres
     let deadline = Instant::now() + READ_TIMEOUT;
     let mut last: Option<(i64, i32, Vec<u8>)> = None;
     let mut done = vec![false; ends.len()];
-    while done.iter().any(|d| !d) {
+    // Past the high watermarks, read on until nothing came for QUIET: Tansu 0.6 answers
+    // ListOffsets(latest) with the base offset of its newest stored batch + 1, short of the end
+    // when that batch holds several records.
+    let mut quiet_since: Option<Instant> = None;
+    while quiet_since.is_none_or(|q| q.elapsed() < QUIET) {
+        if quiet_since.is_none() && done.iter().all(|d| *d) {
+            quiet_since = Some(Instant::now());
+        }
         if Instant::now() > deadline {
             return Err(Error::config(
                 "state_topic",
@@ -85,6 +94,9 @@ pub fn read_checkpoint(config: &StageConfig, topic: &str) -> Result<Option<Thres
             continue;
         };
         let m = m?;
+        if quiet_since.is_some() {
+            quiet_since = Some(Instant::now());
+        }
         if let Some(i) = ends.iter().position(|(p, _)| *p == m.partition())
             && m.offset() + 1 >= ends[i].1
         {

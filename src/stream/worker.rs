@@ -182,12 +182,8 @@ impl Helpers {
                 .name(format!("aeflow-score-{}", i + 1))
                 .spawn(move || {
                     while let Ok(share) = share_rx.recv() {
-                        let out = guarded_outcomes(
-                            &share.messages,
-                            &share.model,
-                            &settings,
-                            share.judge,
-                        );
+                        let out =
+                            guarded_outcomes(&share.messages, &share.model, &settings, share.judge);
                         if out_tx.send(out).is_err() {
                             break;
                         }
@@ -240,7 +236,13 @@ impl Helpers {
 /// Processes one batch on the calling thread alone: decode, score, encode, and build the records
 /// to produce.
 pub fn process(work: Work, settings: &WorkerSettings, metrics: &Metrics) -> Processed {
-    process_with(work, settings, metrics, &Helpers::none(), &mut LiveState::new())
+    process_with(
+        work,
+        settings,
+        metrics,
+        &Helpers::none(),
+        &mut LiveState::new(),
+    )
 }
 
 /// [`process`], sharing the batch out with `helpers`, with the window of live errors `live`.
