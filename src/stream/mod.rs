@@ -36,6 +36,14 @@
 //! assignment re-reads them from the committed offsets: duplicates under at-least-once, aborted
 //! transactions under exactly-once.
 //!
+//! # Streams that change
+//! In score mode the scoring thread keeps a window of the last `threshold_window` errors
+//! (`live.rs`): with an adaptive threshold each batch is judged against its quantile and outputs
+//! carry `threshold`; the PSI of the window against the model's training errors and each feature's
+//! mean shift are exported as gauges, and crossing `drift_alert` is logged (and sent to
+//! `drift_topic`). The adaptive window's checkpoint is produced with each batch to `state_topic`
+//! (in its transaction under exactly-once) and read back at start (`state.rs`).
+//!
 //! # Dead letters
 //! A message that cannot be decoded or scored is sent, unchanged, to the DLQ topic with headers
 //! giving the reason and its source topic, partition and offset ([`dlq_headers`]). Without a DLQ
