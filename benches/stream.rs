@@ -22,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aeflow::model::{Autoencoder, Silent, TrainConfig};
 use aeflow::stream::bench::{
-    ActiveModel, BatchOffsets, InputMessage, Work, WorkerSettings, process,
+    ActiveModel, BatchOffsets, InputMessage, LiveSettings, Work, WorkerSettings, process,
 };
 use aeflow::stream::{Format, Metrics, Mode, StageConfig, StreamStage, StreamStageBuilder};
 use ndarray::Array2;
@@ -280,6 +280,7 @@ fn worker_alone(model: &Autoencoder, x: &Array2<f32>, batch: usize, runs: usize)
         output_topic: Arc::from("out"),
         dlq_topic: None,
         log_budget: AtomicU64::new(10),
+        live: LiveSettings::of(&StageConfig::default()),
     };
     let metrics = Metrics::new();
     let topic: Arc<str> = Arc::from("in");
@@ -304,6 +305,7 @@ fn worker_alone(model: &Autoencoder, x: &Array2<f32>, batch: usize, runs: usize)
             messages: messages.clone(),
             model: Some(active.clone()),
             group: None,
+            reset: None,
         };
         let t = Instant::now();
         let out = process(work, &settings, &metrics);

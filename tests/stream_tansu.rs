@@ -3,7 +3,9 @@
 //! - SIGKILL the stage mid-stream, restart it, stop it with SIGTERM: every valid input is in the
 //!   output topic and every malformed one in the dead-letter topic;
 //! - SIGTERM while one large batch is in flight: the stage finishes it, commits exactly what was
-//!   produced and exits 0.
+//!   produced and exits 0;
+//! - SIGKILL a stage with an adaptive threshold and restart it: it resumes with the same threshold
+//!   from its state topic.
 //!
 //! Both need a running broker: `scripts/tansu.sh install && scripts/tansu.sh start 19092`, then
 //! `AEFLOW_TANSU_BROKERS=127.0.0.1:19092 cargo test --test stream_tansu`. Without
@@ -555,5 +557,102 @@ fn sigterm_with_a_large_batch_in_flight_finishes_it_commits_exactly_what_was_pro
     eprintln!(
         "sigterm: {n} inputs in one batch, SIGTERM {:?} after the stage started, exit {stopping:?} after it; {outputs} outputs, {dead_letters} dead letters, committed {produced:?}",
         signalled - started
+    );
+}
+
+/// The adaptive threshold survives a SIGKILL on Tansu as on the mock cluster
+/// (tests/stream_adaptive.rs): the stage writes its window's checkpoint to a state topic with each
+/// batch and the restarted stage reads the last one back, so its first threshold is within 5 % of
+/// the last one before the kill, although the stream's threshold lies far from the model's.
+#[test]
+fn an_adaptive_threshold_resumes_after_sigkill_from_the_state_topic() {
+    let brokers = brokers();
+    let t = topics("adaptive");
+    let state = format!("{}-state", t.group);
+    create_topics(
+        &brokers,
+        &[(&t.input, 1), (&t.output, 1), (&t.dlq, 1), (&state, 1)],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (model_path, model) = train_model(dir.path(), "adaptive", 6, 42);
+    let n = 6000;
+    // Every feature shifted by +2: the stream's errors lie far above the model's threshold.
+    let x = rows(n, 6, 44).mapv(|v| v + 2.0);
+    let inputs: Vec<Input> = (0..n)
+        .map(|i| Input::new(json_row(&x, i, &format!("id-{i}"))).key(format!("k{}", i % 7)))
+        .collect();
+    // One record per batch (see the SIGKILL test above for Tansu's fetch inside a batch).
+    produce_batched(&brokers, &t.input, &inputs, true);
+    let extra = [
+        "--threshold",
+        "adaptive",
+        "--threshold-window",
+        "1000",
+        "--state-topic",
+        &state,
+        "--batch-size",
+        "100",
+        "--linger-ms",
+        "10",
+    ];
+    let committed_now = |b: &str| committed(b, &t.group, &t.input)[0].max(0);
+    let log1 = dir.path().join("adaptive1.log");
+    let mut first = start_stage(&brokers, &model_path, &t, &log1, &extra);
+    wait_until("2000 inputs committed", Duration::from_secs(120), || {
+        if let Ok(Some(s)) = first.try_wait() {
+            panic!(
+                "aeflow stream exited early ({s}): {}",
+                std::fs::read_to_string(&log1).unwrap_or_default()
+            );
+        }
+        committed_now(&brokers) > 2000
+    });
+    first.kill().expect("SIGKILL");
+    first.wait().unwrap();
+    let at_kill = committed_now(&brokers) as usize;
+    let before = read_topic_until(
+        &brokers,
+        &t.output,
+        Duration::from_secs(60),
+        "read_uncommitted",
+        Duration::from_millis(1500),
+        |r| r.len() >= at_kill,
+    );
+    let last = before.iter().max_by_key(|r| r.offset).expect("outputs");
+    let t_kill = last.json()["threshold"].as_f64().unwrap();
+    let model_threshold = model.threshold().unwrap();
+    assert!(
+        t_kill > 2.0 * model_threshold,
+        "{t_kill} vs {model_threshold}"
+    );
+
+    let log2 = dir.path().join("adaptive2.log");
+    let mut second = start_stage(&brokers, &model_path, &t, &log2, &extra);
+    let all = read_topic_until(
+        &brokers,
+        &t.output,
+        Duration::from_secs(180),
+        "read_uncommitted",
+        Duration::from_millis(1500),
+        |r| ids_of(r).len() >= n,
+    );
+    signal(&second, "TERM");
+    wait_exit(&mut second, Duration::from_secs(60));
+    let log = stage_log(&log2);
+    assert!(log.contains("resumes from a checkpoint"), "{log}");
+    assert_eq!(ids_of(&all).len(), n, "{log}");
+    let first_after = all
+        .iter()
+        .filter(|r| r.offset > last.offset)
+        .min_by_key(|r| r.offset)
+        .expect("outputs after the restart");
+    let t_restart = first_after.json()["threshold"].as_f64().unwrap();
+    eprintln!(
+        "tansu adaptive restart: threshold at the kill {t_kill:.4}, first after the restart \
+         {t_restart:.4} (model's {model_threshold:.4})"
+    );
+    assert!(
+        (t_restart - t_kill).abs() / t_kill < 0.05,
+        "threshold before the kill {t_kill}, after the restart {t_restart}"
     );
 }

@@ -10,3 +10,7 @@ pub const IS_ANOMALY: &str = "is_anomaly";
 /// The per-feature errors, `FixedSizeList<Float32>[features]` ([`score_batch`](super::score_batch)
 /// with `per_feature`).
 pub const FEATURE_ERRORS: &str = "feature_errors";
+/// The threshold a row's `is_anomaly` was judged against, `Float64`, when it is not the model's
+/// fixed one (an adaptive threshold in the Kafka stage, `aeflow score --threshold-quantile`):
+/// [`append_threshold`](super::append_threshold).
+pub const THRESHOLD: &str = "threshold";

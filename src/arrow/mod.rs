@@ -18,7 +18,8 @@
 //! cannot take in one pass; the batch jobs, SQL and the Kafka stage all use it.
 //!
 //! # Output columns
-//! Named once ([`LATENT`], [`RECONSTRUCTION_ERROR`], [`IS_ANOMALY`], [`FEATURE_ERRORS`]):
+//! Named once ([`LATENT`], [`RECONSTRUCTION_ERROR`], [`IS_ANOMALY`], [`FEATURE_ERRORS`],
+//! [`THRESHOLD`]):
 //!
 //! | column | type | from |
 //! |---|---|---|
@@ -26,6 +27,7 @@
 //! | `reconstruction_error` | `Float64` | [`score_batch`] |
 //! | `is_anomaly` | `Boolean` (all NULL when there is no threshold) | [`score_batch`] |
 //! | `feature_errors` | `FixedSizeList<Float32>[features]` | [`score_batch`] with `per_feature` |
+//! | `threshold` | `Float64` (NULL where the error is) | [`append_threshold`] |
 //!
 //! [`MissingPolicy::Reject`]: crate::model::MissingPolicy::Reject
 //! [`MissingPolicy::ImputeMean`]: crate::model::MissingPolicy::ImputeMean
@@ -41,14 +43,17 @@ mod select;
 mod to_matrix;
 mod validity;
 
-pub use columns::{FEATURE_ERRORS, IS_ANOMALY, LATENT, RECONSTRUCTION_ERROR};
+pub use columns::{FEATURE_ERRORS, IS_ANOMALY, LATENT, RECONSTRUCTION_ERROR, THRESHOLD};
 pub use feature_columns::{feature_columns, feature_columns_schema};
 pub use fit::{TrainingSample, fit_batches};
 pub use from_matrix::{
     fixed_size_list_type, matrix_to_fixed_size_list, matrix_to_fixed_size_list_masked,
 };
 pub use reservoir::Reservoir;
-pub use score::{encode_batch, encode_fields, encode_rows, score_batch, score_fields, score_rows};
+pub use score::{
+    append_threshold, encode_batch, encode_fields, encode_rows, score_batch, score_fields,
+    score_rows,
+};
 pub(crate) use select::vector_base;
 pub use select::{FeatureLayout, FeatureSelection};
 pub use to_matrix::{arrays_to_matrix, batch_to_matrix, rows_with_missing, vector_to_matrix};

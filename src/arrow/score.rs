@@ -6,12 +6,12 @@
 
 use std::sync::Arc;
 
-use ::arrow::array::{ArrayRef, BooleanArray, Float64Array, RecordBatch};
+use ::arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, RecordBatch};
 use ::arrow::buffer::NullBuffer;
 use ::arrow::datatypes::{DataType, Field, FieldRef, Schema};
 use ndarray::Array2;
 
-use super::columns::{FEATURE_ERRORS, IS_ANOMALY, LATENT, RECONSTRUCTION_ERROR};
+use super::columns::{FEATURE_ERRORS, IS_ANOMALY, LATENT, RECONSTRUCTION_ERROR, THRESHOLD};
 use super::from_matrix::{fixed_size_list_type, matrix_to_fixed_size_list_masked};
 use super::select::FeatureLayout;
 use super::validity::FeatureRows;
@@ -109,6 +109,24 @@ pub fn score_rows(
         )));
     }
     append(batch, fields, columns)
+}
+
+/// A scored batch (from [`score_batch`], scored against `threshold`) plus a `threshold` column
+/// (`Float64`): `threshold` on every row with a `reconstruction_error`, NULL on the others. For
+/// outputs judged against a threshold other than the model's, so that each row says which.
+pub fn append_threshold(scored: &RecordBatch, threshold: f64) -> Result<RecordBatch> {
+    let error = scored.column_by_name(RECONSTRUCTION_ERROR).ok_or_else(|| {
+        Error::Internal(format!(
+            "append_threshold: no '{RECONSTRUCTION_ERROR}' column"
+        ))
+    })?;
+    let n = scored.num_rows();
+    let column = Float64Array::new(vec![threshold; n].into(), error.logical_nulls());
+    append(
+        scored,
+        vec![Arc::new(Field::new(THRESHOLD, DataType::Float64, true))],
+        vec![Arc::new(column)],
+    )
 }
 
 /// The input batch plus `latent` (`FixedSizeList<Float32>[latent]`). Rows with NULL features

@@ -1,12 +1,13 @@
-//! `aeflow score`: add `reconstruction_error`, `is_anomaly` (and `feature_errors`) to every row
-//! of a file, streaming it batch by batch.
+//! `aeflow score`: add `reconstruction_error`, `is_anomaly` (and `feature_errors`, and with
+//! `--threshold-quantile` the adaptive `threshold`) to every row of a file, streaming it batch by
+//! batch.
 
 use std::path::PathBuf;
 
 use super::console::{JobProgress, Verbosity, duration, rate, say};
 use crate::batch::{FileFormat, JobOptions, known_row_count, score_file};
 use crate::error::{Error, Result};
-use crate::model::{Autoencoder, ScoreOptions};
+use crate::model::{AdaptiveThresholdConfig, Autoencoder, ScoreOptions};
 
 /// Arguments of `aeflow score`.
 #[derive(Debug, Clone, clap::Args)]
@@ -26,6 +27,14 @@ pub struct Args {
     /// Flag rows above this reconstruction error instead of the model's calibrated threshold.
     #[arg(long, value_name = "F")]
     pub threshold: Option<f64>,
+    /// Judge each batch against this quantile of the errors of the last --threshold-window rows
+    /// before it (an adaptive threshold, as `aeflow stream --threshold adaptive`); adds a
+    /// `threshold` column.
+    #[arg(long, value_name = "Q")]
+    pub threshold_quantile: Option<f64>,
+    /// Rows whose errors the adaptive threshold reads (with --threshold-quantile).
+    #[arg(long, value_name = "N", default_value_t = crate::model::DEFAULT_WINDOW)]
+    pub threshold_window: usize,
     /// Input format, when the extension does not tell.
     #[arg(long, value_name = "parquet|csv|ndjson")]
     pub format: Option<FileFormat>,
@@ -54,6 +63,29 @@ pub fn run(args: Args) -> Result<()> {
     if args.batch_size == 0 {
         return Err(Error::config("--batch-size", "expected at least 1"));
     }
+    let adaptive = args
+        .threshold_quantile
+        .map(|quantile| {
+            let config = AdaptiveThresholdConfig {
+                window: args.threshold_window,
+                quantile,
+            };
+            config.validate().map(|()| config).map_err(|e| match e {
+                Error::Config { option, message } => Error::config(
+                    format!(
+                        "--threshold-{}",
+                        if option == "window" {
+                            "window"
+                        } else {
+                            "quantile"
+                        }
+                    ),
+                    message,
+                ),
+                other => other,
+            })
+        })
+        .transpose()?;
     let model = Autoencoder::load(&args.model)?;
     let options = JobOptions {
         input_format: args.format,
@@ -63,6 +95,7 @@ pub fn run(args: Args) -> Result<()> {
             per_feature: args.per_feature,
             threshold: args.threshold,
         },
+        adaptive,
     };
     let total = known_row_count(&args.input, args.format);
     let mut progress = JobProgress::new(verbosity, "scoring", total);
@@ -71,9 +104,13 @@ pub fn run(args: Args) -> Result<()> {
     })?;
     drop(progress);
     let threshold = args.threshold.or(model.threshold());
-    let flagged = match threshold {
-        Some(t) => format!("{} anomalies above threshold {t:.5}", report.anomalies),
-        None => "no threshold, so no row flagged (give --threshold)".to_string(),
+    let flagged = match (threshold, args.threshold_quantile) {
+        (_, Some(q)) => format!(
+            "{} anomalies above the {q} quantile of the last {} errors (column `threshold`)",
+            report.anomalies, args.threshold_window
+        ),
+        (Some(t), None) => format!("{} anomalies above threshold {t:.5}", report.anomalies),
+        (None, None) => "no threshold, so no row flagged (give --threshold)".to_string(),
     };
     let nulls = if report.null_rows > 0 {
         format!(

@@ -37,6 +37,15 @@ enum FormatArg {
     Csv,
 }
 
+/// What each row's error is judged against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ThresholdArg {
+    /// The model's calibrated threshold.
+    Fixed,
+    /// A quantile of the last --threshold-window errors.
+    Adaptive,
+}
+
 /// Arguments of `aeflow stream` (boxed: they are the largest of the subcommands).
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -93,6 +102,29 @@ struct Options {
     /// Serve Prometheus metrics at http://HOST:PORT/metrics.
     #[arg(long, value_name = "HOST:PORT")]
     metrics_addr: Option<SocketAddr>,
+    /// What each row's error is judged against: the model's threshold, or a quantile of the
+    /// last --threshold-window errors (outputs then carry `threshold`).
+    #[arg(long, value_enum, default_value_t = ThresholdArg::Fixed)]
+    threshold: ThresholdArg,
+    /// Rows of live errors kept for the adaptive threshold and the drift alarm (at most
+    /// 1000000; 16 bytes each).
+    #[arg(long, value_name = "N", default_value_t = crate::model::DEFAULT_WINDOW)]
+    threshold_window: usize,
+    /// Quantile of the window that is the adaptive threshold [default: 1 − the model's
+    /// contamination].
+    #[arg(long, value_name = "Q")]
+    threshold_quantile: Option<f64>,
+    /// Compacted topic holding the adaptive threshold's checkpoint, so that a restart resumes
+    /// with the same threshold.
+    #[arg(long, value_name = "TOPIC")]
+    state_topic: Option<String>,
+    /// PSI of the live errors against the model's training errors above which drift is logged
+    /// (and sent to --drift-topic).
+    #[arg(long, value_name = "PSI", default_value_t = crate::model::DEFAULT_PSI_ALERT)]
+    drift_alert: f64,
+    /// Topic for JSON drift events, one each time the PSI crosses --drift-alert.
+    #[arg(long, value_name = "TOPIC")]
+    drift_topic: Option<String>,
     /// Seconds between the one-line summaries in the log (messages in/out/dead-lettered, batch
     /// latency, lag).
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=86_400))]
@@ -124,6 +156,25 @@ pub fn run(args: Args) -> Result<()> {
         .linger(Duration::from_millis(args.linger_ms))
         .exactly_once(args.exactly_once)
         .summary_interval(Duration::from_secs(args.summary_secs));
+    builder = match args.threshold {
+        ThresholdArg::Adaptive => {
+            builder.adaptive_threshold(args.threshold_window, args.threshold_quantile)
+        }
+        ThresholdArg::Fixed if args.threshold_quantile.is_some() => {
+            return Err(Error::config(
+                "threshold_quantile",
+                "applies to an adaptive threshold; add --threshold adaptive",
+            ));
+        }
+        ThresholdArg::Fixed => builder.threshold_window(args.threshold_window),
+    };
+    builder = builder.drift_alert(args.drift_alert);
+    if let Some(t) = args.state_topic {
+        builder = builder.state_topic(t);
+    }
+    if let Some(t) = args.drift_topic {
+        builder = builder.drift_topic(t);
+    }
     if let Some(n) = args.score_threads {
         builder = builder.score_threads(n);
     }

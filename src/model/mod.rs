@@ -4,11 +4,13 @@
 //! CLI) is re-exported here: [`TrainConfig`] → [`Autoencoder::fit`] → encode / decode /
 //! reconstruct / [`Autoencoder::score`] → [`Autoencoder::save`] / [`Autoencoder::load`].
 
+mod adaptive_threshold;
 mod architecture;
 mod autoencoder;
 mod block_queue;
 mod config;
 mod convolutional;
+mod drift;
 mod file;
 mod kind;
 mod kind_options;
@@ -17,6 +19,7 @@ mod options;
 mod parts;
 mod scaler;
 mod score;
+mod sliding_window;
 mod source;
 mod spatial_spec;
 mod summary;
@@ -27,11 +30,18 @@ mod variational;
 #[cfg(test)]
 mod testdata;
 
+pub use adaptive_threshold::{
+    AdaptiveThreshold, AdaptiveThresholdConfig, CHECKPOINT_POINTS, DEFAULT_WINDOW,
+    ThresholdCheckpoint,
+};
 pub use architecture::{Architecture, default_hidden, default_latent};
 pub use autoencoder::{Autoencoder, INFERENCE_CHUNK};
 pub use config::{ActivationKind, LossKind, OptimizerKind, TrainConfig};
 pub use convolutional::{
     ConvolutionalConfig, DEFAULT_FILTERS, DEFAULT_KERNEL_SIZE, Downsample, Upsampling,
+};
+pub use drift::{
+    DEFAULT_PSI_ALERT, PSI_EPSILON, SlidingMeans, feature_mean_shift, psi_term, score_psi,
 };
 pub use file::{FORMAT, FORMAT_VERSION};
 pub use kind::Kind;
@@ -48,6 +58,7 @@ pub use options::{
 };
 pub use scaler::{MissingPolicy, Preprocessing, ScalerKind};
 pub use score::{ScoreOptions, Scores};
+pub use sliding_window::{MAX_WINDOW, SlidingWindow};
 pub use source::ModelSource;
 pub use summary::{DEAD_UNIT_STD, Diagnostics, LatentActivity, ModelSummary};
 pub use threshold::{

@@ -17,6 +17,18 @@ use rdkafka::ClientConfig;
 use super::decode::Format;
 use super::encode::Mode;
 use crate::error::{Error, Result};
+use crate::model::{DEFAULT_PSI_ALERT, DEFAULT_WINDOW, MAX_WINDOW};
+
+/// What each row's error is judged against (score mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ThresholdMode {
+    /// The model's calibrated threshold (the model file's; today's behaviour).
+    #[default]
+    Fixed,
+    /// `Q(q)` of the last `threshold_window` errors ([`crate::model::AdaptiveThreshold`]);
+    /// outputs carry the `threshold` they were judged against.
+    Adaptive,
+}
 
 /// Everything a stage is configured with, except the model.
 #[derive(Debug, Clone)]
@@ -56,6 +68,22 @@ pub struct StageConfig {
     pub summary_interval: Duration,
     /// How long a shutdown waits for in-flight batches.
     pub shutdown_timeout: Duration,
+    /// Fixed (default) or adaptive threshold.
+    pub threshold: ThresholdMode,
+    /// Rows of live errors kept for the adaptive threshold and the drift alarm
+    /// (`1..=MAX_WINDOW`, default 10 000).
+    pub threshold_window: usize,
+    /// Quantile of the window that is the adaptive threshold; default `1 −` the model's
+    /// contamination.
+    pub threshold_quantile: Option<f64>,
+    /// Topic holding the adaptive threshold's checkpoint (a compacted topic; one record per
+    /// batch, keyed `aeflow.threshold/<group>/<input topic>`); without it the window starts empty
+    /// on every start.
+    pub state_topic: Option<String>,
+    /// PSI of the live errors against the model's training errors above which drift is reported.
+    pub drift_alert: f64,
+    /// Topic for drift events (JSON), one each time the PSI crosses `drift_alert` either way.
+    pub drift_topic: Option<String>,
 }
 
 /// The number of cores, at most 4 (the IO loop and librdkafka's threads need some too).
@@ -83,6 +111,12 @@ impl Default for StageConfig {
             reload_interval: Duration::from_secs(1),
             summary_interval: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(30),
+            threshold: ThresholdMode::Fixed,
+            threshold_window: DEFAULT_WINDOW,
+            threshold_quantile: None,
+            state_topic: None,
+            drift_alert: DEFAULT_PSI_ALERT,
+            drift_topic: None,
         }
     }
 }
@@ -143,10 +177,60 @@ impl StageConfig {
         if self.dlq_topic.as_deref() == Some(self.input_topic.as_str()) {
             return Err(Error::config("dlq_topic", "must differ from `input_topic`"));
         }
+        self.validate_live()?;
         for (key, value) in &self.kafka_options {
             self.check_option(key, value)?;
         }
         Ok(())
+    }
+
+    /// The adaptive threshold's and the drift alarm's settings.
+    fn validate_live(&self) -> Result<()> {
+        if self.threshold_window == 0 || self.threshold_window > MAX_WINDOW {
+            return Err(Error::config(
+                "threshold_window",
+                format!(
+                    "expected 1 to {MAX_WINDOW} rows (16 bytes of state each), got {}",
+                    self.threshold_window
+                ),
+            ));
+        }
+        if let Some(q) = self.threshold_quantile
+            && !(q > 0.0 && q < 1.0)
+        {
+            return Err(Error::config(
+                "threshold_quantile",
+                format!("expected a quantile strictly between 0 and 1, got {q}"),
+            ));
+        }
+        if !(self.drift_alert.is_finite() && self.drift_alert > 0.0) {
+            return Err(Error::config(
+                "drift_alert",
+                format!(
+                    "expected a PSI above 0 (0.2 by convention), got {}",
+                    self.drift_alert
+                ),
+            ));
+        }
+        for (option, topic) in [
+            ("state_topic", &self.state_topic),
+            ("drift_topic", &self.drift_topic),
+        ] {
+            if let Some(t) = topic
+                && (t == &self.input_topic || t == &self.output_topic)
+            {
+                return Err(Error::config(
+                    option,
+                    "must differ from `input_topic` and `output_topic`",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The key of this stage's threshold checkpoints on the state topic.
+    pub fn state_key(&self) -> String {
+        format!("aeflow.threshold/{}/{}", self.group_id, self.input_topic)
     }
 
     fn check_option(&self, key: &str, value: &str) -> Result<()> {
@@ -343,6 +427,37 @@ mod tests {
             let e = c.validate().unwrap_err().to_string();
             assert!(e.contains(k), "{e}");
         }
+    }
+
+    #[test]
+    fn live_error_settings_are_checked_by_name() {
+        let refused = |c: StageConfig, option: &str| {
+            let e = c.validate().unwrap_err();
+            assert!(
+                matches!(&e, Error::Config { option: o, .. } if o == option),
+                "{e}"
+            );
+        };
+        for window in [0, MAX_WINDOW + 1] {
+            let mut c = config();
+            c.threshold_window = window;
+            refused(c, "threshold_window");
+        }
+        for q in [0.0, 1.0, f64::NAN] {
+            let mut c = config();
+            c.threshold_quantile = Some(q);
+            refused(c, "threshold_quantile");
+        }
+        let mut c = config();
+        c.drift_alert = -1.0;
+        refused(c, "drift_alert");
+        let mut c = config();
+        c.state_topic = Some("in".into());
+        refused(c, "state_topic");
+        let mut c = config();
+        c.drift_topic = Some(c.output_topic.clone());
+        refused(c, "drift_topic");
+        assert_eq!(config().state_key(), "aeflow.threshold/g/in");
     }
 
     #[test]

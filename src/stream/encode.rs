@@ -1,12 +1,14 @@
 //! Model outputs → output payloads, in the input's format.
 //!
 //! - JSON: the input object, byte for byte, with the model's fields appended before its closing
-//!   brace: `"reconstruction_error": f64, "is_anomaly": bool` (score) or `"latent": [f32; k]`
+//!   brace: `"reconstruction_error": f64, "is_anomaly": bool` (score; then `"threshold": f64`, the
+//!   threshold the row was judged against, under an adaptive threshold) or `"latent": [f32; k]`
 //!   (encode), then `"model": {"name": …, "version": …}`. A JSON number is written in Rust's
 //!   shortest round-trip form; a NULL or non-finite value is written as `null`. A field of the
 //!   same name in the input is not removed (most readers keep the last one).
 //! - CSV: the input record with the values appended: `…,reconstruction_error,is_anomaly` (score)
-//!   or `…,z0,…,z{k-1}` (encode).
+//!   (`…,reconstruction_error,is_anomaly,threshold` under an adaptive threshold) or `…,z0,…,z{k-1}`
+//!   (encode).
 //! - Arrow IPC: one IPC stream holding the scored rows (the input columns plus the model's), with
 //!   the model's name and version in the schema metadata (`aeflow.model`, `aeflow.model.version`).
 //!
@@ -20,7 +22,7 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Float32Type, Float64Type, Schema};
 use arrow::ipc::writer::StreamWriter;
 
-use crate::arrow::{IS_ANOMALY, LATENT, RECONSTRUCTION_ERROR};
+use crate::arrow::{IS_ANOMALY, LATENT, RECONSTRUCTION_ERROR, THRESHOLD};
 use crate::error::{Error, Result};
 
 /// What the stage computes for each row.
@@ -79,6 +81,7 @@ enum Values<'a> {
     Score {
         error: &'a arrow::array::Float64Array,
         anomaly: Option<&'a arrow::array::BooleanArray>,
+        threshold: Option<&'a arrow::array::Float64Array>,
     },
     Latent(&'a arrow::array::FixedSizeListArray),
 }
@@ -96,35 +99,59 @@ impl<'a> RowValues<'a> {
                 .map(|i| batch.column(i))
                 .ok_or_else(|| Error::Internal(format!("the scored batch has no '{name}' column")))
         };
-        let kind = match mode {
-            Mode::Score => {
-                let error = find(RECONSTRUCTION_ERROR)?
-                    .as_primitive_opt::<Float64Type>()
-                    .ok_or_else(|| {
-                        Error::Internal(format!("{RECONSTRUCTION_ERROR} is not Float64"))
-                    })?;
-                let anomaly =
-                    match find(IS_ANOMALY) {
+        let kind =
+            match mode {
+                Mode::Score => {
+                    let error = find(RECONSTRUCTION_ERROR)?
+                        .as_primitive_opt::<Float64Type>()
+                        .ok_or_else(|| {
+                            Error::Internal(format!("{RECONSTRUCTION_ERROR} is not Float64"))
+                        })?;
+                    let anomaly = match find(IS_ANOMALY) {
                         Ok(a) => Some(a.as_boolean_opt().ok_or_else(|| {
                             Error::Internal(format!("{IS_ANOMALY} is not Boolean"))
                         })?),
                         Err(_) => None,
                     };
-                Values::Score { error, anomaly }
-            }
-            Mode::Encode => Values::Latent(
-                find(LATENT)?
-                    .as_fixed_size_list_opt()
-                    .ok_or_else(|| Error::Internal(format!("{LATENT} is not a FixedSizeList")))?,
-            ),
-        };
+                    let threshold = match find(THRESHOLD) {
+                        Ok(t) => Some(t.as_primitive_opt::<Float64Type>().ok_or_else(|| {
+                            Error::Internal(format!("{THRESHOLD} is not Float64"))
+                        })?),
+                        Err(_) => None,
+                    };
+                    Values::Score {
+                        error,
+                        anomaly,
+                        threshold,
+                    }
+                }
+                Mode::Encode => {
+                    Values::Latent(find(LATENT)?.as_fixed_size_list_opt().ok_or_else(|| {
+                        Error::Internal(format!("{LATENT} is not a FixedSizeList"))
+                    })?)
+                }
+            };
         Ok(Self { kind })
+    }
+
+    /// Row `row`'s reconstruction error (score mode), when it has a finite one.
+    pub fn error(&self, row: usize) -> Option<f64> {
+        match &self.kind {
+            Values::Score { error, .. } if !error.is_null(row) => {
+                Some(error.value(row)).filter(|e| e.is_finite())
+            }
+            _ => None,
+        }
     }
 
     /// Writes row `row`'s fields as JSON members, each followed by a comma.
     fn write_json(&self, row: usize, out: &mut Vec<u8>) {
         match &self.kind {
-            Values::Score { error, anomaly } => {
+            Values::Score {
+                error,
+                anomaly,
+                threshold,
+            } => {
                 write_key(out, RECONSTRUCTION_ERROR);
                 write_f64(out, (!error.is_null(row)).then(|| error.value(row)));
                 out.push(b',');
@@ -135,6 +162,11 @@ impl<'a> RowValues<'a> {
                     None => out.extend_from_slice(b"null"),
                 }
                 out.push(b',');
+                if let Some(t) = threshold {
+                    write_key(out, THRESHOLD);
+                    write_f64(out, (!t.is_null(row)).then(|| t.value(row)));
+                    out.push(b',');
+                }
             }
             Values::Latent(list) => {
                 write_key(out, LATENT);
@@ -158,7 +190,11 @@ impl<'a> RowValues<'a> {
     /// Writes row `row`'s values as CSV fields, each preceded by a comma.
     fn write_csv(&self, row: usize, out: &mut Vec<u8>) {
         match &self.kind {
-            Values::Score { error, anomaly } => {
+            Values::Score {
+                error,
+                anomaly,
+                threshold,
+            } => {
                 out.push(b',');
                 if !error.is_null(row) && error.value(row).is_finite() {
                     let _ = write!(out, "{:?}", error.value(row));
@@ -166,6 +202,12 @@ impl<'a> RowValues<'a> {
                 out.push(b',');
                 if let Some(a) = anomaly.filter(|a| !a.is_null(row)) {
                     let _ = write!(out, "{}", a.value(row));
+                }
+                if let Some(t) = threshold {
+                    out.push(b',');
+                    if !t.is_null(row) && t.value(row).is_finite() {
+                        let _ = write!(out, "{:?}", t.value(row));
+                    }
                 }
             }
             Values::Latent(list) => {
@@ -340,6 +382,27 @@ mod tests {
         assert_eq!(r.schema().metadata()["aeflow.model.version"], "v2");
         let batches: Vec<_> = r.collect::<std::result::Result<_, _>>().unwrap();
         assert_eq!(batches[0].num_rows(), 1);
+    }
+
+    /// Under an adaptive threshold the scored batch carries `threshold`: JSON gets the field after
+    /// `is_anomaly`, CSV one more column; NULL where the error is NULL.
+    #[test]
+    fn the_threshold_judged_against_is_written_when_present() {
+        let b = scored(vec![Some(0.5), None], vec![Some(true), None]);
+        let b = crate::arrow::append_threshold(&b, 0.375).unwrap();
+        let v = RowValues::new(Mode::Score, &b).unwrap();
+        assert_eq!((v.error(0), v.error(1)), (Some(0.5), None));
+        let out = json_output(br#"{"a":1}"#, &v, 0, &ModelTag::new("m", "v"));
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains(r#""is_anomaly":true,"threshold":0.375,"model""#),
+            "{text}"
+        );
+        let parsed: serde_json::Value =
+            serde_json::from_slice(&json_output(b"{}", &v, 1, &ModelTag::new("m", "v"))).unwrap();
+        assert!(parsed["threshold"].is_null());
+        assert_eq!(csv_output(b"1,2\n", &v, 0), b"1,2,0.5,true,0.375".to_vec());
+        assert_eq!(csv_output(b"1,2", &v, 1), b"1,2,,,".to_vec());
     }
 
     #[test]

@@ -16,6 +16,10 @@
 //! | `aeflow_stream_producer_queue_full_total`       | counter   | waits on a full producer queue (backpressure) |
 //! | `aeflow_stream_model_reloads_total{outcome}`    | counter   | model files taken / refused              |
 //! | `aeflow_stream_model_info{name,version}`        | gauge     | 1 for the model in use                   |
+//! | `aeflow_stream_threshold`                       | gauge     | threshold the last batch was judged against (fixed or adaptive) |
+//! | `aeflow_stream_score_drift`                     | gauge     | PSI of the last `threshold_window` errors vs the training errors (NaN until the window is full) |
+//! | `aeflow_stream_feature_drift{feature}`          | gauge     | \|window mean − training mean\| / training spread (scaler's `fill`, `scale`) |
+//! | `aeflow_stream_drift_alerts_total`              | counter   | times that PSI crossed `drift_alert` upwards |
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -138,6 +142,14 @@ pub struct Metrics {
     pub model_reload_failures: AtomicU64,
     /// Offset commits that failed (at-least-once; the next commit covers them).
     pub commit_failures: AtomicU64,
+    /// The threshold the last batch was judged against (`f64` bits; NaN: none).
+    pub threshold: AtomicU64,
+    /// PSI of the window of live errors against the training errors (`f64` bits; NaN until the
+    /// window is full).
+    pub score_drift: AtomicU64,
+    /// Times the PSI crossed the alert level upwards.
+    pub drift_alerts: AtomicU64,
+    feature_drift: Mutex<Vec<(String, f64)>>,
     model: Mutex<(String, String)>,
     lag: Mutex<BTreeMap<(String, i32), i64>>,
     started: Instant,
@@ -176,6 +188,15 @@ pub struct MetricsSnapshot {
     pub model_reload_failures: u64,
     /// `name@version` of the model in use.
     pub model: String,
+    /// The threshold the last batch was judged against (NaN: none yet).
+    pub threshold: f64,
+    /// PSI of the live errors against the training errors (NaN until the window is full).
+    pub score_drift: f64,
+    /// Times the PSI crossed the alert level upwards.
+    pub drift_alerts: u64,
+    /// Per feature, `|window mean − training mean| / training spread` (empty until the window
+    /// is full).
+    pub feature_drift: Vec<(String, f64)>,
     /// Total consumer lag over partitions (messages).
     pub lag: i64,
     /// Seconds since the stage was created.
@@ -200,6 +221,10 @@ impl Metrics {
             model_reloads: AtomicU64::new(0),
             model_reload_failures: AtomicU64::new(0),
             commit_failures: AtomicU64::new(0),
+            threshold: AtomicU64::new(f64::NAN.to_bits()),
+            score_drift: AtomicU64::new(f64::NAN.to_bits()),
+            drift_alerts: AtomicU64::new(0),
+            feature_drift: Mutex::new(Vec::new()),
             model: Mutex::new((String::new(), String::new())),
             lag: Mutex::new(BTreeMap::new()),
             started: Instant::now(),
@@ -209,6 +234,23 @@ impl Metrics {
     /// Adds `n` to a counter.
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Sets a gauge held as `f64` bits.
+    pub fn set_gauge(gauge: &AtomicU64, v: f64) {
+        gauge.store(v.to_bits(), Ordering::Relaxed);
+    }
+
+    /// Reads a gauge held as `f64` bits.
+    pub fn gauge(gauge: &AtomicU64) -> f64 {
+        f64::from_bits(gauge.load(Ordering::Relaxed))
+    }
+
+    /// Sets the per-feature drift gauges.
+    pub fn set_feature_drift(&self, names: &[String], values: &[f64]) {
+        let mut d = self.feature_drift.lock().unwrap_or_else(|p| p.into_inner());
+        d.clear();
+        d.extend(names.iter().cloned().zip(values.iter().copied()));
     }
 
     /// Counts a refused message.
@@ -250,6 +292,14 @@ impl Metrics {
             model_reloads: get(&self.model_reloads),
             model_reload_failures: get(&self.model_reload_failures),
             model: format!("{name}@{version}"),
+            threshold: Self::gauge(&self.threshold),
+            score_drift: Self::gauge(&self.score_drift),
+            drift_alerts: get(&self.drift_alerts),
+            feature_drift: self
+                .feature_drift
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
             lag: self
                 .lag
                 .lock()
@@ -358,6 +408,7 @@ impl Metrics {
             get(&self.model_reloads),
             get(&self.model_reload_failures)
         );
+        self.render_live(&mut out);
         let (model, version) = self.model.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let name = "aeflow_stream_model_info";
         let _ = writeln!(
@@ -367,6 +418,54 @@ impl Metrics {
             escape_label(&version)
         );
         out
+    }
+
+    /// The threshold and drift gauges and the drift alert counter.
+    fn render_live(&self, out: &mut String) {
+        for (name, help, gauge) in [
+            (
+                "aeflow_stream_threshold",
+                "The threshold the last batch was judged against.",
+                &self.threshold,
+            ),
+            (
+                "aeflow_stream_score_drift",
+                "PSI of the window of live reconstruction errors against the training errors.",
+                &self.score_drift,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}",
+                prometheus_f64(Self::gauge(gauge))
+            );
+        }
+        let name = "aeflow_stream_feature_drift";
+        let _ = writeln!(
+            out,
+            "# HELP {name} |window mean - training mean| / training spread, per feature.\n\
+             # TYPE {name} gauge"
+        );
+        for (feature, v) in self
+            .feature_drift
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "{name}{{feature=\"{}\"}} {}",
+                escape_label(feature),
+                prometheus_f64(*v)
+            );
+        }
+        let name = "aeflow_stream_drift_alerts_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Times the score drift crossed the alert level upwards.\n\
+             # TYPE {name} counter\n{name} {}",
+            self.drift_alerts.load(Ordering::Relaxed)
+        );
     }
 
     /// One log line: totals, rates since `previous`, batch size and latency, lag, model.
@@ -401,6 +500,21 @@ impl Metrics {
             now.rewinds,
             now.model
         )
+    }
+}
+
+/// A gauge value in the exposition format (`NaN`, `+Inf`, `-Inf` spelled as Prometheus reads them).
+fn prometheus_f64(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
+    } else {
+        format!("{v}")
     }
 }
 
@@ -447,5 +561,30 @@ mod tests {
         assert!(text.contains("aeflow_stream_consumer_lag{topic=\"t\",partition=\"0\"} 7"));
         assert!(text.contains("aeflow_stream_model_info{name=\"m\\\"x\",version=\"v1\"} 1"));
         assert!(m.summary_line(&MetricsSnapshot::default()).contains("in 5"));
+    }
+
+    #[test]
+    fn drift_gauges_are_nan_until_set_and_rendered_per_feature() {
+        let m = Metrics::new();
+        let text = m.render_prometheus();
+        assert!(text.contains("\naeflow_stream_score_drift NaN\n"), "{text}");
+        assert!(text.contains("\naeflow_stream_threshold NaN\n"), "{text}");
+        Metrics::set_gauge(&m.score_drift, 0.25);
+        Metrics::set_gauge(&m.threshold, 1.5);
+        Metrics::add(&m.drift_alerts, 1);
+        m.set_feature_drift(&["a".to_string(), "b".to_string()], &[0.5, f64::INFINITY]);
+        let text = m.render_prometheus();
+        for line in [
+            "aeflow_stream_score_drift 0.25",
+            "aeflow_stream_threshold 1.5",
+            "aeflow_stream_drift_alerts_total 1",
+            "aeflow_stream_feature_drift{feature=\"a\"} 0.5",
+            "aeflow_stream_feature_drift{feature=\"b\"} +Inf",
+        ] {
+            assert!(text.contains(&format!("\n{line}\n")), "{line} in {text}");
+        }
+        let s = m.snapshot();
+        assert_eq!((s.score_drift, s.threshold, s.drift_alerts), (0.25, 1.5, 1));
+        assert_eq!(s.feature_drift[0], ("a".to_string(), 0.5));
     }
 }

@@ -36,6 +36,14 @@
 //! assignment re-reads them from the committed offsets: duplicates under at-least-once, aborted
 //! transactions under exactly-once.
 //!
+//! # Streams that change
+//! In score mode the scoring thread keeps a window of the last `threshold_window` errors
+//! (`live.rs`): with an adaptive threshold each batch is judged against its quantile and outputs
+//! carry `threshold`; the PSI of the window against the model's training errors and each feature's
+//! mean shift are exported as gauges, and crossing `drift_alert` is logged (and sent to
+//! `drift_topic`). The adaptive window's checkpoint is produced with each batch to `state_topic`
+//! (in its transaction under exactly-once) and read back at start (`state.rs`).
+//!
 //! # Dead letters
 //! A message that cannot be decoded or scored is sent, unchanged, to the DLQ topic with headers
 //! giving the reason and its source topic, partition and offset ([`dlq_headers`]). Without a DLQ
@@ -51,17 +59,19 @@ mod encode;
 mod epoch;
 mod features;
 mod http;
+mod live;
 mod message;
 mod metrics;
 mod offsets;
 mod reload;
 mod sink;
 mod stage;
+mod state;
 mod transaction;
 mod worker;
 
 pub use batcher::Batcher;
-pub use config::{StageConfig, parse_kafka_option};
+pub use config::{StageConfig, ThresholdMode, parse_kafka_option};
 pub use dead_letter::{RejectReason, Rejection, headers as dlq_headers};
 pub use decode::Format;
 pub use encode::{Mode, ModelTag};
@@ -80,6 +90,7 @@ pub mod bench {
     pub use super::decode::{DecodedRows, decode_ipc, decode_text, read_ipc_features};
     pub use super::encode::{RowValues, csv_output, ipc_output, json_output};
     pub use super::features::FeatureShape;
+    pub use super::live::LiveSettings;
     pub use super::message::InputMessage;
     pub use super::offsets::BatchOffsets;
     pub use super::reload::ActiveModel;

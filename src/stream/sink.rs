@@ -20,6 +20,7 @@ use super::message::OutputRecord;
 use super::metrics::Metrics;
 use super::worker::Processed;
 use crate::error::Error;
+use crate::model::ThresholdCheckpoint;
 
 /// How a batch ended, reported to the run loop in batch order.
 #[derive(Debug)]
@@ -30,6 +31,8 @@ pub enum Done {
         id: u64,
         /// Its epoch.
         epoch: u64,
+        /// The live-error window's checkpoint after it (adaptive threshold).
+        checkpoint: Option<Arc<ThresholdCheckpoint>>,
     },
     /// The batch did not go through; the epoch has moved on.
     Failed {
@@ -117,8 +120,11 @@ async fn enqueue(
 pub struct Pending {
     id: u64,
     epoch: u64,
-    deliveries: Vec<(DeliveryFuture, bool)>,
+    /// Each record's delivery, and `Some(true)` for a dead letter, `Some(false)` for an output,
+    /// `None` for a record that is neither (a checkpoint, a drift event).
+    deliveries: Vec<(DeliveryFuture, Option<bool>)>,
     error: Option<String>,
+    checkpoint: Option<Arc<ThresholdCheckpoint>>,
 }
 
 /// The producer task: enqueues each fresh batch, hands it to the acker.
@@ -136,12 +142,16 @@ pub async fn produce(
         let mut pending = Pending {
             id: batch.id,
             epoch: batch.epoch,
-            deliveries: Vec::with_capacity(batch.records.len()),
+            deliveries: Vec::with_capacity(batch.records.len() + batch.extra.len()),
             error: None,
+            checkpoint: batch.checkpoint.clone(),
         };
-        for (r, dead) in batch.records.iter().zip(&batch.is_dead_letter) {
+        let counted = batch.is_dead_letter.iter().map(|d| Some(*d));
+        let records = batch.records.iter().zip(counted);
+        let extra = batch.extra.iter().map(|r| (r, None));
+        for (r, dead) in records.chain(extra) {
             match enqueue(&producer, r, &metrics).await {
-                Ok(Some(f)) => pending.deliveries.push((f, *dead)),
+                Ok(Some(f)) => pending.deliveries.push((f, dead)),
                 Ok(None) => {}
                 Err(e) => {
                     pending.error = Some(format!("cannot enqueue a record for {}: {e}", r.topic));
@@ -168,8 +178,9 @@ pub async fn ack(
         let (mut out, mut dead) = (0u64, 0u64);
         for (f, is_dead) in p.deliveries {
             match f.await {
-                Ok(Ok(_)) if is_dead => dead += 1,
-                Ok(Ok(_)) => out += 1,
+                Ok(Ok(_)) if is_dead == Some(true) => dead += 1,
+                Ok(Ok(_)) if is_dead == Some(false) => out += 1,
+                Ok(Ok(_)) => {}
                 Ok(Err((e, _))) => {
                     error.get_or_insert_with(|| format!("delivery failed: {e}"));
                 }
@@ -191,6 +202,7 @@ pub async fn ack(
             None => Done::Delivered {
                 id: p.id,
                 epoch: p.epoch,
+                checkpoint: p.checkpoint,
             },
             Some(error) => {
                 epoch.fail(p.epoch);

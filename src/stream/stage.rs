@@ -26,12 +26,13 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::batcher::Batcher;
-use super::config::StageConfig;
+use super::config::{StageConfig, ThresholdMode};
 use super::context::StageContext;
 use super::decode::Format;
 use super::encode::Mode;
 use super::epoch::Epoch;
 use super::features::FeatureShape;
+use super::live::{LiveSettings, Reset};
 use super::message::InputMessage;
 use super::metrics::{Metrics, MetricsSnapshot};
 use super::offsets::{InFlight, InFlightBatch};
@@ -40,7 +41,7 @@ use super::sink::{self, Done};
 use super::worker::{self, Work, WorkerSettings};
 use super::{http, transaction};
 use crate::error::{Error, Result};
-use crate::model::{Autoencoder, ModelSource};
+use crate::model::{Autoencoder, ModelSource, ThresholdCheckpoint};
 
 /// Dropped-message warnings logged per summary interval (the rest are counted).
 const LOG_BUDGET: u64 = 20;
@@ -192,6 +193,36 @@ impl StreamStageBuilder {
         self.config.shutdown_timeout = timeout;
         self
     }
+    /// Judge rows against `Q(quantile)` of the last `window` errors instead of the model's
+    /// threshold (`quantile` `None`: `1 −` the model's contamination); outputs carry the
+    /// `threshold`. See [`crate::model::AdaptiveThreshold`].
+    pub fn adaptive_threshold(mut self, window: usize, quantile: Option<f64>) -> Self {
+        self.config.threshold = ThresholdMode::Adaptive;
+        self.config.threshold_window = window;
+        self.config.threshold_quantile = quantile;
+        self
+    }
+    /// Rows of live errors the drift alarm (and an adaptive threshold) reads (default 10 000).
+    pub fn threshold_window(mut self, window: usize) -> Self {
+        self.config.threshold_window = window;
+        self
+    }
+    /// Keep the adaptive threshold's checkpoints on `topic` (compacted), so that a restart
+    /// resumes with the same threshold.
+    pub fn state_topic(mut self, topic: impl Into<String>) -> Self {
+        self.config.state_topic = Some(topic.into());
+        self
+    }
+    /// The PSI above which score drift is logged and sent to the drift topic (default 0.2).
+    pub fn drift_alert(mut self, psi: f64) -> Self {
+        self.config.drift_alert = psi;
+        self
+    }
+    /// Send a JSON event to `topic` each time the score drift crosses the alert level.
+    pub fn drift_topic(mut self, topic: impl Into<String>) -> Self {
+        self.config.drift_topic = Some(topic.into());
+        self
+    }
     /// All settings at once.
     pub fn config(mut self, config: StageConfig) -> Self {
         self.config = config;
@@ -232,6 +263,17 @@ impl StreamStageBuilder {
                     m.tag.name
                 ),
             ));
+        }
+        if self.config.threshold == ThresholdMode::Adaptive {
+            if self.config.mode != Mode::Score {
+                return Err(Error::config(
+                    "threshold",
+                    "an adaptive threshold judges scores; it needs the score mode",
+                ));
+            }
+            if let Some(m) = &model {
+                LiveSettings::of(&self.config).threshold_config(m)?;
+            }
         }
         let metrics = Arc::new(Metrics::new());
         match &model {
@@ -316,6 +358,7 @@ impl StreamStage {
         let (pipeline, work_tx, mut done_rx) =
             Pipeline::start(&config, &clients.producer, &metrics, &epoch).await?;
         log_start(&config, model.as_deref());
+        let restored = restore_checkpoint(&config).await?;
 
         let mut state = RunState::new(
             &clients.consumer,
@@ -326,6 +369,8 @@ impl StreamStage {
             model,
             watcher,
         );
+        state.pending_reset = Some(restored.clone());
+        state.last_checkpoint = restored;
         let result = match state.main_loop(&work_tx, &mut done_rx, shutdown).await {
             Ok(()) => state.shut_down(work_tx, &mut done_rx).await,
             Err(e) => {
@@ -404,6 +449,7 @@ impl Pipeline {
             output_topic: Arc::from(config.output_topic.as_str()),
             dlq_topic: config.dlq_topic.as_deref().map(Arc::from),
             log_budget: AtomicU64::new(LOG_BUDGET),
+            live: LiveSettings::of(config),
         });
         let (work_tx, work_rx) = mpsc::channel::<Work>(2);
         let (sink_tx, sink_rx) = mpsc::channel(2);
@@ -472,6 +518,43 @@ impl Pipeline {
     }
 }
 
+/// The adaptive threshold's checkpoint from the state topic, read on a blocking thread (see
+/// `state.rs`); `None` without an adaptive threshold or a state topic, or when the topic holds
+/// none yet. An unreadable checkpoint is logged and the window starts empty.
+async fn restore_checkpoint(config: &StageConfig) -> Result<Option<Arc<ThresholdCheckpoint>>> {
+    let Some(topic) = config.state_topic.clone() else {
+        if config.threshold == ThresholdMode::Adaptive {
+            log::warn!(
+                "adaptive threshold without a state topic: its window starts empty on every start"
+            );
+        }
+        return Ok(None);
+    };
+    if config.threshold != ThresholdMode::Adaptive {
+        return Ok(None);
+    }
+    let c = config.clone();
+    let read = tokio::task::spawn_blocking(move || super::state::read_checkpoint(&c, &topic))
+        .await
+        .map_err(|e| Error::Internal(format!("reading the state topic: {e}")))?;
+    match read {
+        Ok(Some(checkpoint)) => {
+            log::info!(
+                "adaptive threshold resumes from a checkpoint of {} rows ({} seen in all)",
+                checkpoint.len,
+                checkpoint.rows_seen
+            );
+            Ok(Some(Arc::new(checkpoint)))
+        }
+        Ok(None) => Ok(None),
+        Err(e @ Error::Config { .. }) => Err(e),
+        Err(e) => {
+            log::warn!("the threshold checkpoint cannot be used ({e}); the window starts empty");
+            Ok(None)
+        }
+    }
+}
+
 /// Logs what the stage is about to do: topics, format, mode, guarantee, batching and model.
 fn log_start(config: &StageConfig, model: Option<&ActiveModel>) {
     log::info!(
@@ -522,6 +605,10 @@ struct RunState<'a> {
     last_summary: Instant,
     last_commit_check: Instant,
     previous: MetricsSnapshot,
+    /// The live-error window's checkpoint after the last delivered batch.
+    last_checkpoint: Option<Arc<ThresholdCheckpoint>>,
+    /// A reset for the next batch cut (after a start, a rewind or a rebalance).
+    pending_reset: Option<Reset>,
 }
 
 impl<'a> RunState<'a> {
@@ -554,6 +641,8 @@ impl<'a> RunState<'a> {
             last_summary: Instant::now(),
             last_commit_check: Instant::now(),
             previous: metrics.snapshot(),
+            last_checkpoint: None,
+            pending_reset: None,
         }
     }
 
@@ -624,6 +713,7 @@ impl<'a> RunState<'a> {
         }
         self.seen_rebalances = rebalances;
         self.seen_epoch = self.epoch.current();
+        self.pending_reset = Some(self.last_checkpoint.clone());
         self.batcher.clear();
         self.inflight.clear();
         self.inflight.forget_delivered();
@@ -656,14 +746,22 @@ impl<'a> RunState<'a> {
             model: self.model.clone(),
             group,
             offsets,
+            reset: self.pending_reset.take(),
         })
     }
 
     fn on_done(&mut self, done: Done, shutting_down: bool) -> Result<()> {
         match done {
-            Done::Delivered { id, epoch } => {
+            Done::Delivered {
+                id,
+                epoch,
+                checkpoint,
+            } => {
                 if epoch != self.seen_epoch {
                     return Ok(());
+                }
+                if checkpoint.is_some() {
+                    self.last_checkpoint = checkpoint;
                 }
                 let batch = self.inflight.complete(id)?;
                 if !self.config.exactly_once {
@@ -697,6 +795,7 @@ impl<'a> RunState<'a> {
                     self.rewind()?;
                 }
                 self.seen_epoch = self.epoch.current();
+                self.pending_reset = Some(self.last_checkpoint.clone());
                 self.batcher.clear();
                 self.inflight.clear();
             }

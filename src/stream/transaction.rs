@@ -1,7 +1,8 @@
 //! Exactly-once producing: one Kafka transaction per batch.
 //!
 //! For each batch, on a dedicated thread (librdkafka's transaction calls block):
-//! `begin_transaction` → enqueue every output and dead letter → `send_offsets_to_transaction`
+//! `begin_transaction` → enqueue every output and dead letter (and the batch's threshold
+//! checkpoint and drift event, if any) → `send_offsets_to_transaction`
 //! (the batch's `last + 1` per partition, with the consumer's group metadata) →
 //! `commit_transaction`. Outputs and the offset commit become visible together or not at all:
 //! a `read_committed` consumer of the output sees each input's result exactly once, and a restart
@@ -48,12 +49,14 @@ pub fn spawn(
                     continue;
                 }
                 let (id, batch_epoch) = (batch.id, batch.epoch);
+                let checkpoint = batch.checkpoint.clone();
                 let report = match run_one(&producer, batch, &epoch, &metrics) {
                     Ok(()) => {
                         Metrics::add(&metrics.transactions_committed, 1);
                         Done::Delivered {
                             id,
                             epoch: batch_epoch,
+                            checkpoint,
                         }
                     }
                     Err(Failure::Abortable(error)) => {
@@ -148,15 +151,18 @@ fn run_one(
             f => f,
         })?;
     let (mut out, mut dead) = (0u64, 0u64);
-    for (r, is_dead) in batch.records.iter().zip(&batch.is_dead_letter) {
+    // Outputs and dead letters are counted; the checkpoint and drift events (`None`) are not.
+    let counted = batch.is_dead_letter.iter().map(|d| Some(*d));
+    let records = batch.records.iter().zip(counted);
+    for (r, is_dead) in records.chain(batch.extra.iter().map(|r| (r, None))) {
         let mut rec = future_record(r);
         loop {
             match producer.send_result(rec) {
                 Ok(_delivery) => {
-                    if *is_dead {
-                        dead += 1;
-                    } else {
-                        out += 1;
+                    match is_dead {
+                        Some(true) => dead += 1,
+                        Some(false) => out += 1,
+                        None => {}
                     }
                     break;
                 }

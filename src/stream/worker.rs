@@ -8,6 +8,9 @@
 //! that only the rows the model refuses are dead-lettered. Decoding and scoring run under
 //! `catch_unwind`: should a bug panic on some input, the batch is redone message by message and the
 //! message that panics is dead-lettered (`scoring_failed`) instead of taking the stage down.
+//!
+//! The worker also keeps the window of live errors ([`LiveState`]): each batch is judged against
+//! the threshold in force before it, then its errors enter the window.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -23,15 +26,17 @@ use super::dead_letter::{RejectReason, Rejection, dead_letter, headers};
 use super::decode::{Format, decode_ipc, decode_text, read_ipc_features};
 use super::encode::{Mode, RowValues, csv_output, ipc_output, json_output};
 use super::epoch::Epoch;
+use super::live::{LiveSettings, LiveState, Reset};
 use super::message::{InputMessage, OutputRecord};
 use super::metrics::Metrics;
 use super::offsets::BatchOffsets;
 use super::reload::ActiveModel;
 use crate::arrow::{
-    FeatureLayout, FeatureRows, encode_batch, encode_rows, score_batch, score_rows,
+    FeatureLayout, FeatureRows, append_threshold, encode_batch, encode_rows, score_batch,
+    score_rows,
 };
 use crate::error::{Error, Result};
-use crate::model::ScoreOptions;
+use crate::model::{ScoreOptions, ThresholdCheckpoint};
 
 /// A batch cut by the run loop.
 pub struct Work {
@@ -47,6 +52,8 @@ pub struct Work {
     pub group: Option<ConsumerGroupMetadata>,
     /// Offsets of the batch.
     pub offsets: BatchOffsets,
+    /// Reset the window of live errors to this before the batch (after a rewind or rebalance).
+    pub reset: Option<Reset>,
 }
 
 /// A processed batch, ready to produce.
@@ -63,6 +70,11 @@ pub struct Processed {
     pub offsets: BatchOffsets,
     /// Consumer group metadata (exactly-once only).
     pub group: Option<ConsumerGroupMetadata>,
+    /// Records produced with the batch but not counted as outputs: the threshold checkpoint, a
+    /// drift event.
+    pub extra: Vec<OutputRecord>,
+    /// The window's checkpoint after this batch (adaptive threshold).
+    pub checkpoint: Option<Arc<ThresholdCheckpoint>>,
 }
 
 /// What the worker needs besides the batch.
@@ -78,13 +90,26 @@ pub struct WorkerSettings {
     pub dlq_topic: Option<Arc<str>>,
     /// Warnings about dropped messages still allowed in this log interval.
     pub log_budget: AtomicU64,
+    /// Adaptive threshold, drift alarm and their records.
+    pub live: LiveSettings,
 }
 
 /// What happens to one message.
 pub enum Outcome {
-    Output(Vec<u8>),
+    /// The payload, and its scored rows (score mode).
+    Output(Vec<u8>, ScoredRows),
     PassThrough,
     Rejected(Rejection),
+}
+
+/// What the window of live errors needs from a message's rows that were scored: their errors and
+/// features (original units, row-major).
+#[derive(Debug, Default)]
+pub struct ScoredRows {
+    /// Reconstruction error per scored row.
+    pub errors: Vec<f64>,
+    /// The features of the same rows, `errors.len() × features`.
+    pub features: Vec<f32>,
 }
 
 /// Starts the worker thread, and `threads − 1` helper threads that each take a share of every
@@ -101,11 +126,12 @@ pub fn spawn(
     std::thread::Builder::new()
         .name("aeflow-score".into())
         .spawn(move || {
+            let mut live = LiveState::new();
             while let Some(work) = rx.blocking_recv() {
                 if !epoch.is_current(work.epoch) {
                     continue;
                 }
-                let processed = process_with(work, &settings, &metrics, &helpers);
+                let processed = process_with(work, &settings, &metrics, &helpers, &mut live);
                 if tx.blocking_send(processed).is_err() {
                     break;
                 }
@@ -121,6 +147,7 @@ const SHARE_MIN_MESSAGES: usize = 64;
 struct Share {
     messages: Vec<InputMessage>,
     model: Arc<ActiveModel>,
+    judge: Option<f64>,
 }
 
 /// Helper threads for the scoring worker. Each batch of at least [`SHARE_MIN_MESSAGES`]
@@ -155,7 +182,8 @@ impl Helpers {
                 .name(format!("aeflow-score-{}", i + 1))
                 .spawn(move || {
                     while let Ok(share) = share_rx.recv() {
-                        let out = guarded_outcomes(&share.messages, &share.model, &settings);
+                        let out =
+                            guarded_outcomes(&share.messages, &share.model, &settings, share.judge);
                         if out_tx.send(out).is_err() {
                             break;
                         }
@@ -173,10 +201,11 @@ impl Helpers {
         messages: &[InputMessage],
         model: &Arc<ActiveModel>,
         settings: &WorkerSettings,
+        judge: Option<f64>,
     ) -> Vec<Outcome> {
         let parts = self.links.len() + 1;
         if parts == 1 || messages.len() < SHARE_MIN_MESSAGES {
-            return guarded_outcomes(messages, model, settings);
+            return guarded_outcomes(messages, model, settings, judge);
         }
         let size = messages.len().div_ceil(parts);
         let mut chunks = messages.chunks(size);
@@ -188,15 +217,16 @@ impl Helpers {
                 let share = Share {
                     messages: chunk.to_vec(),
                     model: model.clone(),
+                    judge,
                 };
                 (chunk, tx.send(share).is_ok())
             })
             .collect();
-        let mut out = guarded_outcomes(own, model, settings);
+        let mut out = guarded_outcomes(own, model, settings, judge);
         for ((chunk, ok), (_, rx)) in sent.into_iter().zip(&self.links) {
             match ok.then(|| rx.recv().ok()).flatten() {
                 Some(o) if o.len() == chunk.len() => out.extend(o),
-                _ => out.extend(guarded_outcomes(chunk, model, settings)),
+                _ => out.extend(guarded_outcomes(chunk, model, settings, judge)),
             }
         }
         out
@@ -206,20 +236,48 @@ impl Helpers {
 /// Processes one batch on the calling thread alone: decode, score, encode, and build the records
 /// to produce.
 pub fn process(work: Work, settings: &WorkerSettings, metrics: &Metrics) -> Processed {
-    process_with(work, settings, metrics, &Helpers::none())
+    process_with(
+        work,
+        settings,
+        metrics,
+        &Helpers::none(),
+        &mut LiveState::new(),
+    )
 }
 
-/// [`process`], sharing the batch out with `helpers`.
+/// [`process`], sharing the batch out with `helpers`, with the window of live errors `live`.
 pub fn process_with(
-    work: Work,
+    mut work: Work,
     settings: &WorkerSettings,
     metrics: &Metrics,
     helpers: &Helpers,
+    live: &mut LiveState,
 ) -> Processed {
-    let outcomes = match &work.model {
+    let scoring = settings.mode == Mode::Score && work.model.is_some();
+    let mut judge = None;
+    if scoring && let Some(model) = &work.model {
+        match live.prepare(&settings.live, model, work.reset.take()) {
+            Ok(()) => judge = live.threshold(&settings.live, model),
+            Err(e) => log::warn!("live error window unavailable for this batch: {e}"),
+        }
+    }
+    let outcomes: Vec<Outcome> = match &work.model {
         None => work.messages.iter().map(|_| Outcome::PassThrough).collect(),
-        Some(model) => helpers.outcomes(&work.messages, model, settings),
+        Some(model) => helpers.outcomes(&work.messages, model, settings, judge),
     };
+    let (mut extra, mut checkpoint) = (Vec::new(), None);
+    if scoring && let Some(model) = &work.model {
+        let (mut errors, mut features) = (Vec::new(), Vec::new());
+        for o in &outcomes {
+            if let Outcome::Output(_, rows) = o {
+                errors.extend_from_slice(&rows.errors);
+                features.extend_from_slice(&rows.features);
+            }
+        }
+        let observed = live.observe(&errors, &features, &settings.live, model, metrics);
+        extra = observed.records;
+        checkpoint = observed.checkpoint;
+    }
     let tag = work.model.as_ref().map_or_else(
         || "pass-through".to_string(),
         |m| m.tag.header().to_string(),
@@ -228,7 +286,7 @@ pub fn process_with(
     let mut is_dead_letter = Vec::with_capacity(work.messages.len());
     for (m, outcome) in work.messages.into_iter().zip(outcomes) {
         match outcome {
-            Outcome::Output(payload) => {
+            Outcome::Output(payload, _) => {
                 records.push(output_record(m, Some(payload), settings, &tag));
                 is_dead_letter.push(false);
             }
@@ -264,6 +322,8 @@ pub fn process_with(
         is_dead_letter,
         offsets: work.offsets,
         group: work.group,
+        extra,
+        checkpoint,
     }
 }
 
@@ -289,14 +349,17 @@ fn guarded_outcomes(
     messages: &[InputMessage],
     model: &ActiveModel,
     settings: &WorkerSettings,
+    judge: Option<f64>,
 ) -> Vec<Outcome> {
-    match catch_unwind(AssertUnwindSafe(|| outcomes(messages, model, settings))) {
+    match catch_unwind(AssertUnwindSafe(|| {
+        outcomes(messages, model, settings, judge)
+    })) {
         Ok(o) => o,
         Err(_) => messages
             .iter()
             .map(|m| {
                 catch_unwind(AssertUnwindSafe(|| {
-                    outcomes(std::slice::from_ref(m), model, settings)
+                    outcomes(std::slice::from_ref(m), model, settings, judge)
                 }))
                 .ok()
                 .and_then(|mut v| v.pop())
@@ -311,14 +374,16 @@ fn guarded_outcomes(
     }
 }
 
+/// Outcomes of `messages`, judged against `judge` when it is given (else the model's threshold).
 fn outcomes(
     messages: &[InputMessage],
     model: &ActiveModel,
     settings: &WorkerSettings,
+    judge: Option<f64>,
 ) -> Vec<Outcome> {
     match settings.format {
-        Format::ArrowIpc => ipc_outcomes(messages, model, settings.mode),
-        Format::Json | Format::Csv => text_outcomes(messages, model, settings),
+        Format::ArrowIpc => ipc_outcomes(messages, model, settings.mode, judge),
+        Format::Json | Format::Csv => text_outcomes(messages, model, settings, judge),
     }
 }
 
@@ -326,6 +391,7 @@ fn text_outcomes(
     messages: &[InputMessage],
     model: &ActiveModel,
     settings: &WorkerSettings,
+    judge: Option<f64>,
 ) -> Vec<Outcome> {
     let payloads: Vec<Option<&[u8]>> = messages.iter().map(|m| m.payload.as_deref()).collect();
     let decoded = decode_text(
@@ -343,20 +409,35 @@ fn text_outcomes(
             Format::Csv => csv_output(payload, values, row),
             _ => json_output(payload, values, row, &model.tag),
         };
-        let emit = |scored: &RecordBatch, rows: &[usize]| -> Result<Vec<Vec<u8>>> {
+        // The features, for the drift alarm (score mode): row `k` of `x` is accepted row `k`.
+        let x = (settings.mode == Mode::Score).then(|| rows.matrix().to_owned());
+        // `rows` are accepted rows `first..`, scored as rows `0..` of `scored`.
+        let emit = |scored: &RecordBatch, rows: &[usize], first: usize| -> Result<Vec<Outcome>> {
             let values = RowValues::new(settings.mode, scored)?;
             Ok(rows
                 .iter()
                 .enumerate()
-                .map(|(row, &i)| write(&values, row, payloads[i].unwrap_or_default()))
+                .map(|(row, &i)| {
+                    let mut scored_rows = ScoredRows::default();
+                    if let Some(e) = values.error(row) {
+                        scored_rows.errors.push(e);
+                        if let Some(x) = &x {
+                            scored_rows.features.extend(x.row(first + row).iter());
+                        }
+                    }
+                    Outcome::Output(
+                        write(&values, row, payloads[i].unwrap_or_default()),
+                        scored_rows,
+                    )
+                })
                 .collect())
         };
-        let together = score_read(model, settings.mode, &batch, rows)
-            .and_then(|s| emit(&s, &decoded.accepted));
+        let together = score_read(model, settings.mode, &batch, rows, judge)
+            .and_then(|s| emit(&s, &decoded.accepted, 0));
         match together {
-            Ok(payloads) => {
-                for (&i, p) in decoded.accepted.iter().zip(payloads) {
-                    out[i] = Some(Outcome::Output(p));
+            Ok(outputs) => {
+                for (&i, o) in decoded.accepted.iter().zip(outputs) {
+                    out[i] = Some(o);
                 }
             }
             Err(_) => {
@@ -364,8 +445,15 @@ fn text_outcomes(
                 for (row, &i) in decoded.accepted.iter().enumerate() {
                     let one = batch.slice(row, 1);
                     out[i] = Some(
-                        match score(model, settings.mode, &one).and_then(|s| emit(&s, &[i])) {
-                            Ok(mut p) => Outcome::Output(p.pop().unwrap_or_default()),
+                        match score(model, settings.mode, &one, judge)
+                            .and_then(|s| emit(&s, &[i], row))
+                        {
+                            Ok(mut o) => o.pop().unwrap_or_else(|| {
+                                Outcome::Rejected(Rejection::new(
+                                    RejectReason::ScoringFailed,
+                                    "internal: a scored row gave no output",
+                                ))
+                            }),
                             Err(e) => Outcome::Rejected(Rejection::new(
                                 RejectReason::ScoringFailed,
                                 e.to_string(),
@@ -393,7 +481,12 @@ fn settle(out: Vec<Option<Outcome>>) -> Vec<Outcome> {
         .collect()
 }
 
-fn ipc_outcomes(messages: &[InputMessage], model: &ActiveModel, mode: Mode) -> Vec<Outcome> {
+fn ipc_outcomes(
+    messages: &[InputMessage],
+    model: &ActiveModel,
+    mode: Mode,
+    judge: Option<f64>,
+) -> Vec<Outcome> {
     let mut out: Vec<Option<Outcome>> = (0..messages.len()).map(|_| None).collect();
     // Accepted messages: index, decoded rows and their features (read once, for the check and
     // for the model).
@@ -423,28 +516,30 @@ fn ipc_outcomes(messages: &[InputMessage], model: &ActiveModel, mode: Mode) -> V
             .map_err(Error::from)
             .and_then(|all| {
                 let rows = FeatureRows::concat(group.iter().map(|(_, _, r)| r))?;
-                score_read(model, mode, &all, rows)
+                score_read(model, mode, &all, rows, judge)
             })
             .and_then(|scored| {
                 let mut offset = 0;
-                let mut payloads = Vec::with_capacity(group.len());
-                for (_, b, _) in group {
-                    payloads.push(ipc_output(&scored.slice(offset, b.num_rows()), &model.tag)?);
+                let mut outputs = Vec::with_capacity(group.len());
+                for (_, b, rows) in group {
+                    let part = scored.slice(offset, b.num_rows());
+                    outputs.push(ipc_outcome(&part, rows, mode, &model.tag)?);
                     offset += b.num_rows();
                 }
-                Ok(payloads)
+                Ok(outputs)
             });
         match together {
-            Ok(payloads) => {
-                for ((i, _, _), p) in group.iter().zip(payloads) {
-                    out[*i] = Some(Outcome::Output(p));
+            Ok(outputs) => {
+                for ((i, _, _), o) in group.iter().zip(outputs) {
+                    out[*i] = Some(o);
                 }
             }
             Err(_) => {
                 for (i, b, rows) in group {
-                    let scored = score_read(model, mode, b, rows.clone());
-                    out[*i] = Some(match scored.and_then(|s| ipc_output(&s, &model.tag)) {
-                        Ok(p) => Outcome::Output(p),
+                    let scored = score_read(model, mode, b, rows.clone(), judge);
+                    let outcome = scored.and_then(|s| ipc_outcome(&s, rows, mode, &model.tag));
+                    out[*i] = Some(match outcome {
+                        Ok(o) => o,
                         Err(e) => Outcome::Rejected(Rejection::new(
                             RejectReason::ScoringFailed,
                             e.to_string(),
@@ -458,25 +553,74 @@ fn ipc_outcomes(messages: &[InputMessage], model: &ActiveModel, mode: Mode) -> V
     settle(out)
 }
 
-/// The model's outputs appended to `batch`, whose features `rows` holds already.
+/// One IPC message's outcome: its scored rows as an IPC stream, and their errors and features.
+fn ipc_outcome(
+    scored: &RecordBatch,
+    rows: &FeatureRows,
+    mode: Mode,
+    tag: &super::encode::ModelTag,
+) -> Result<Outcome> {
+    let mut scored_rows = ScoredRows::default();
+    if mode == Mode::Score {
+        let values = RowValues::new(mode, scored)?;
+        let x = rows.matrix();
+        for r in 0..scored.num_rows() {
+            if let Some(e) = values.error(r) {
+                scored_rows.errors.push(e);
+                scored_rows.features.extend(x.row(r).iter());
+            }
+        }
+    }
+    Ok(Outcome::Output(ipc_output(scored, tag)?, scored_rows))
+}
+
+/// Scoring options judging against `judge` (else the model's threshold).
+fn options(judge: Option<f64>) -> ScoreOptions {
+    ScoreOptions {
+        threshold: judge,
+        ..ScoreOptions::default()
+    }
+}
+
+/// The model's outputs appended to `batch`, whose features `rows` holds already; with `judge`,
+/// judged against it and carrying it as a `threshold` column.
 fn score_read(
     model: &ActiveModel,
     mode: Mode,
     batch: &RecordBatch,
     rows: FeatureRows,
+    judge: Option<f64>,
 ) -> Result<RecordBatch> {
     match mode {
-        Mode::Score => score_rows(&model.model, batch, rows, &ScoreOptions::default()),
+        Mode::Score => {
+            let scored = score_rows(&model.model, batch, rows, &options(judge))?;
+            with_judge(scored, judge)
+        }
         Mode::Encode => encode_rows(&model.model, batch, rows),
     }
 }
 
 /// The model's outputs appended to `batch`, its features read anew (the row-by-row retry).
-fn score(model: &ActiveModel, mode: Mode, batch: &RecordBatch) -> Result<RecordBatch> {
+fn score(
+    model: &ActiveModel,
+    mode: Mode,
+    batch: &RecordBatch,
+    judge: Option<f64>,
+) -> Result<RecordBatch> {
     let layout = FeatureLayout::for_model(&batch.schema(), &model.model)?;
     match mode {
-        Mode::Score => score_batch(&model.model, batch, &layout, &ScoreOptions::default()),
+        Mode::Score => {
+            let scored = score_batch(&model.model, batch, &layout, &options(judge))?;
+            with_judge(scored, judge)
+        }
         Mode::Encode => encode_batch(&model.model, batch, &layout),
+    }
+}
+
+fn with_judge(scored: RecordBatch, judge: Option<f64>) -> Result<RecordBatch> {
+    match judge {
+        Some(t) => append_threshold(&scored, t),
+        None => Ok(scored),
     }
 }
 
@@ -494,6 +638,7 @@ mod tests {
             output_topic: Arc::from("out"),
             dlq_topic: dlq.then(|| Arc::from("dlq")),
             log_budget: AtomicU64::new(0),
+            live: LiveSettings::of(&crate::stream::StageConfig::default()),
         })
     }
 
@@ -520,6 +665,7 @@ mod tests {
             messages,
             model: Some(model.clone()),
             group: None,
+            reset: None,
         }
     }
 
@@ -557,7 +703,13 @@ mod tests {
             let one = process(work(&model, &payloads), &settings, &metrics);
             for n in [2, 3, 4] {
                 let helpers = Helpers::start(n - 1, &settings).unwrap();
-                let shared = process_with(work(&model, &payloads), &settings, &metrics, &helpers);
+                let shared = process_with(
+                    work(&model, &payloads),
+                    &settings,
+                    &metrics,
+                    &helpers,
+                    &mut LiveState::new(),
+                );
                 assert_eq!(shared.records.len(), one.records.len());
                 assert_eq!(shared.is_dead_letter, one.is_dead_letter);
                 for (a, b) in shared.records.iter().zip(&one.records) {
@@ -574,7 +726,13 @@ mod tests {
             let gone = Helpers {
                 links: vec![(share_tx, out_rx)],
             };
-            let shared = process_with(work(&model, &payloads), &settings, &metrics, &gone);
+            let shared = process_with(
+                work(&model, &payloads),
+                &settings,
+                &metrics,
+                &gone,
+                &mut LiveState::new(),
+            );
             assert_eq!(shared.is_dead_letter, one.is_dead_letter);
             assert!(
                 shared
