@@ -17,6 +17,7 @@ mod options;
 mod parts;
 mod scaler;
 mod score;
+mod scoring;
 mod source;
 mod spatial_spec;
 mod summary;

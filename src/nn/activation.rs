@@ -154,19 +154,19 @@ macro_rules! with_activation {
     ($act:expr, |$f:ident| $body:expr) => {
         match $act {
             Activation::Relu => {
-                let $f = relu;
+                let $f = $crate::nn::activation::relu;
                 $body
             }
             Activation::LeakyRelu => {
-                let $f = leaky_relu;
+                let $f = $crate::nn::activation::leaky_relu;
                 $body
             }
             Activation::Elu => {
-                let $f = elu;
+                let $f = $crate::nn::activation::elu;
                 $body
             }
             Activation::Selu => {
-                let $f = selu;
+                let $f = $crate::nn::activation::selu;
                 $body
             }
             Activation::Tanh => {
@@ -174,16 +174,17 @@ macro_rules! with_activation {
                 $body
             }
             Activation::Sigmoid => {
-                let $f = sigmoid;
+                let $f = $crate::nn::activation::sigmoid;
                 $body
             }
             Activation::Linear => {
-                let $f = linear;
+                let $f = $crate::nn::activation::linear;
                 $body
             }
         }
     };
 }
+pub(crate) use with_activation;
 
 multiversion! {
     /// `dst[j] ← f(src[j] + bias)`.
@@ -234,11 +235,11 @@ multiversion! {
 }
 
 #[inline(always)]
-fn linear(x: f32) -> f32 {
+pub(crate) fn linear(x: f32) -> f32 {
     x
 }
 #[inline]
-fn relu(x: f32) -> f32 {
+pub(crate) fn relu(x: f32) -> f32 {
     x.max(0.0)
 }
 #[inline]
@@ -246,7 +247,7 @@ fn relu_grad(y: f32) -> f32 {
     if y > 0.0 { 1.0 } else { 0.0 }
 }
 #[inline]
-fn leaky_relu(x: f32) -> f32 {
+pub(crate) fn leaky_relu(x: f32) -> f32 {
     if x > 0.0 { x } else { LEAKY_RELU_SLOPE * x }
 }
 #[inline]
@@ -254,7 +255,7 @@ fn leaky_relu_grad(y: f32) -> f32 {
     if y > 0.0 { 1.0 } else { LEAKY_RELU_SLOPE }
 }
 #[inline]
-fn elu(x: f32) -> f32 {
+pub(crate) fn elu(x: f32) -> f32 {
     if x > 0.0 {
         x
     } else {
@@ -266,7 +267,7 @@ fn elu_grad(y: f32) -> f32 {
     if y > 0.0 { 1.0 } else { y + ELU_ALPHA }
 }
 #[inline]
-fn selu(x: f32) -> f32 {
+pub(crate) fn selu(x: f32) -> f32 {
     if x > 0.0 {
         SELU_LAMBDA * x
     } else {
@@ -282,7 +283,7 @@ fn selu_grad(y: f32) -> f32 {
     }
 }
 #[inline(always)]
-fn sigmoid(x: f32) -> f32 {
+pub(crate) fn sigmoid(x: f32) -> f32 {
     // exp_approx clamps its argument, so e^{−x} stays finite and the result lies in [0, 1].
     1.0 / (1.0 + exp_approx(-x))
 }
