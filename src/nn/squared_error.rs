@@ -17,11 +17,12 @@
 //! # Shapes
 //! `z`, `r`, `e`: `[rows, out]`; `b`, `offset`, `scale`: `[out]`; `s`: `[rows]`.
 
-use ndarray::{ArrayView2, ArrayViewMut2};
+use ndarray::{ArrayView2, ArrayViewMut2, s};
 
 use super::activation::{Activation, with_activation};
 use super::dense::Dense;
 use super::gemm::gemm;
+use super::packed::PackedDense;
 use super::simd::multiversion;
 
 /// The target a network's output is compared with: raw rows mapped to `(r − offset) / scale`
@@ -51,42 +52,79 @@ impl Dense {
         mut z: ArrayViewMut2<'_, f32>,
         target: AffineTarget<'_>,
         sums: &mut [f64],
-        mut per_feature: Option<ArrayViewMut2<'_, f32>>,
+        per_feature: Option<ArrayViewMut2<'_, f32>>,
     ) {
-        let out = self.out_features();
-        debug_assert_eq!(target.offset.len(), out);
-        debug_assert_eq!(target.scale.len(), out);
-        debug_assert_eq!(sums.len(), x.nrows());
         gemm(1.0, x, self.weight().t(), 0.0, z.view_mut());
         let b = self.bias().as_slice().expect("Dense keeps its bias contiguous");
-        let act = self.activation();
-        let mut target_row = Vec::new();
-        for (i, (zr, rr)) in z.rows().into_iter().zip(target.rows.rows()).enumerate() {
-            let zr = zr.to_slice().expect("the GEMM output rows are contiguous");
-            let rr = match rr.to_slice() {
-                Some(r) => r,
-                None => {
-                    target_row.clear();
-                    target_row.extend(rr.iter().copied());
-                    &target_row[..]
-                }
+        squared_error_pass(self.activation(), b, z.view(), target, sums, per_feature);
+    }
+}
+
+impl PackedDense {
+    /// [`Dense::forward_squared_error`] through the packed weights, each tile of rows finished
+    /// (error summed) while it is in cache.
+    pub fn forward_squared_error(
+        &self,
+        x: ArrayView2<'_, f32>,
+        z: ArrayViewMut2<'_, f32>,
+        target: AffineTarget<'_>,
+        sums: &mut [f64],
+        mut per_feature: Option<ArrayViewMut2<'_, f32>>,
+    ) {
+        let (act, b) = (self.activation(), self.bias());
+        self.products(x, z, |i0, tile| {
+            let rows = i0..i0 + tile.nrows();
+            let tile_target = AffineTarget {
+                rows: target.rows.slice(s![rows.clone(), ..]),
+                ..target
             };
-            sums[i] = match per_feature.as_mut() {
-                Some(e) => {
-                    let mut er = e.row_mut(i);
-                    match er.as_slice_mut() {
-                        Some(er) => row_squares(act, zr, b, rr, target, er),
-                        None => {
-                            let mut tmp = vec![0.0f32; out];
-                            let s = row_squares(act, zr, b, rr, target, &mut tmp);
-                            er.iter_mut().zip(&tmp).for_each(|(d, &v)| *d = v);
-                            s
-                        }
+            let e = per_feature
+                .as_mut()
+                .map(|e| e.slice_mut(s![rows.clone(), ..]));
+            squared_error_pass(act, b, tile.view(), tile_target, &mut sums[rows], e);
+        });
+    }
+}
+
+/// The fused pass on the products `z` (`[rows, out]`, before bias and activation).
+fn squared_error_pass(
+    act: Activation,
+    b: &[f32],
+    z: ArrayView2<'_, f32>,
+    target: AffineTarget<'_>,
+    sums: &mut [f64],
+    mut per_feature: Option<ArrayViewMut2<'_, f32>>,
+) {
+    debug_assert_eq!(target.offset.len(), b.len());
+    debug_assert_eq!(target.scale.len(), b.len());
+    debug_assert_eq!(sums.len(), z.nrows());
+    let out = b.len();
+    let mut target_row = Vec::new();
+    for (i, (zr, rr)) in z.rows().into_iter().zip(target.rows.rows()).enumerate() {
+        let zr = zr.to_slice().expect("the product rows are contiguous");
+        let rr = match rr.to_slice() {
+            Some(r) => r,
+            None => {
+                target_row.clear();
+                target_row.extend(rr.iter().copied());
+                &target_row[..]
+            }
+        };
+        sums[i] = match per_feature.as_mut() {
+            Some(e) => {
+                let mut er = e.row_mut(i);
+                match er.as_slice_mut() {
+                    Some(er) => row_squares(act, zr, b, rr, target, er),
+                    None => {
+                        let mut tmp = vec![0.0f32; out];
+                        let s = row_squares(act, zr, b, rr, target, &mut tmp);
+                        er.iter_mut().zip(&tmp).for_each(|(d, &v)| *d = v);
+                        s
                     }
                 }
-                None => row_sum(act, zr, b, rr, target.offset, target.scale, target.identity),
-            };
-        }
+            }
+            None => row_sum(act, zr, b, rr, target.offset, target.scale, target.identity),
+        };
     }
 }
 
