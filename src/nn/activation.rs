@@ -154,19 +154,19 @@ macro_rules! with_activation {
     ($act:expr, |$f:ident| $body:expr) => {
         match $act {
             Activation::Relu => {
-                let $f = $crate::nn::activation::relu;
+                let $f = relu;
                 $body
             }
             Activation::LeakyRelu => {
-                let $f = $crate::nn::activation::leaky_relu;
+                let $f = leaky_relu;
                 $body
             }
             Activation::Elu => {
-                let $f = $crate::nn::activation::elu;
+                let $f = elu;
                 $body
             }
             Activation::Selu => {
-                let $f = $crate::nn::activation::selu;
+                let $f = selu;
                 $body
             }
             Activation::Tanh => {
@@ -174,17 +174,16 @@ macro_rules! with_activation {
                 $body
             }
             Activation::Sigmoid => {
-                let $f = $crate::nn::activation::sigmoid;
+                let $f = sigmoid;
                 $body
             }
             Activation::Linear => {
-                let $f = $crate::nn::activation::linear;
+                let $f = linear;
                 $body
             }
         }
     };
 }
-pub(crate) use with_activation;
 
 multiversion! {
     /// `dst[j] ← f(src[j] + bias)`.
@@ -235,11 +234,11 @@ multiversion! {
 }
 
 #[inline(always)]
-pub(crate) fn linear(x: f32) -> f32 {
+fn linear(x: f32) -> f32 {
     x
 }
 #[inline]
-pub(crate) fn relu(x: f32) -> f32 {
+fn relu(x: f32) -> f32 {
     x.max(0.0)
 }
 #[inline]
@@ -247,7 +246,7 @@ fn relu_grad(y: f32) -> f32 {
     if y > 0.0 { 1.0 } else { 0.0 }
 }
 #[inline]
-pub(crate) fn leaky_relu(x: f32) -> f32 {
+fn leaky_relu(x: f32) -> f32 {
     if x > 0.0 { x } else { LEAKY_RELU_SLOPE * x }
 }
 #[inline]
@@ -255,7 +254,7 @@ fn leaky_relu_grad(y: f32) -> f32 {
     if y > 0.0 { 1.0 } else { LEAKY_RELU_SLOPE }
 }
 #[inline]
-pub(crate) fn elu(x: f32) -> f32 {
+fn elu(x: f32) -> f32 {
     if x > 0.0 {
         x
     } else {
@@ -267,7 +266,7 @@ fn elu_grad(y: f32) -> f32 {
     if y > 0.0 { 1.0 } else { y + ELU_ALPHA }
 }
 #[inline]
-pub(crate) fn selu(x: f32) -> f32 {
+fn selu(x: f32) -> f32 {
     if x > 0.0 {
         SELU_LAMBDA * x
     } else {
@@ -283,7 +282,7 @@ fn selu_grad(y: f32) -> f32 {
     }
 }
 #[inline(always)]
-pub(crate) fn sigmoid(x: f32) -> f32 {
+fn sigmoid(x: f32) -> f32 {
     // exp_approx clamps its argument, so e^{−x} stays finite and the result lies in [0, 1].
     1.0 / (1.0 + exp_approx(-x))
 }

@@ -13,10 +13,8 @@
 //!   ([`ConvGeometry`]).
 //! - [`Layer`]: any of the layers; [`Sequential`]: a stack of them with dropout, and its
 //!   [`Tape`] / [`Buffers`].
-//! - [`PackedDense`]: a dense layer for inference, its weights packed once, bias and activation
-//!   applied to each tile of rows in cache; [`PackedDense::forward_squared_error`]: a scoring
-//!   pass's last layer, bias, activation and the squared error against an [`AffineTarget`] in
-//!   one pass.
+//! - [`Dense::forward_squared_error`]: a scoring pass's last layer, bias, activation and the
+//!   squared error against an [`AffineTarget`] in one pass.
 //! - [`Loss`]: mean squared error and binary cross-entropy.
 //! - [`optim`]: SGD with momentum, Adam, RMSprop, Adagrad; coupled L2 weight decay.
 //! - [`Init`], [`Dropout`], [`Corruption`] (denoising), [`ActivityPenalty`] (sparsity).
@@ -33,7 +31,6 @@ mod im2col;
 mod init;
 mod layer;
 mod loss;
-mod packed;
 pub mod optim;
 pub(crate) mod parallel;
 mod pool;
@@ -59,7 +56,6 @@ pub use im2col::ConvGeometry;
 pub use init::Init;
 pub use layer::Layer;
 pub use loss::{BCE_EPSILON, Loss};
-pub use packed::PackedDense;
 pub use optim::{Optimizer, OptimizerConfig};
 pub use pool::MaxPool;
 pub use reduce::sum_squared_diff;

@@ -8,21 +8,20 @@
 //! e[i, j] = (t[i, j] − ŷ[i, j])²                      f32
 //! s[i]    = Σⱼ e[i, j]                                 accumulated in f64
 //! ```
-//! `ŷ` and `t` are never written to memory: the pass reads `z` and `r` once and writes `s` (and
-//! `e` when asked for). Each element is computed with the operations, in the order, of the
-//! separate passes it replaces (`bias_forward`, then `(r − offset) / scale`, then the squared
-//! difference), so `ŷ`, `t` and `e` are the same bits; the row sums use eight f64 partial sums
-//! like [`super::sum_squared_diff`].
+//! Rows are finished a chunk at a time while they are in L1: bias and activation in place (`ŷ`
+//! over `z`), then their errors; `t` is never written to memory. Each element is computed with the operations, in
+//! the order, of the separate passes it replaces (`bias_forward`, then `(r − offset) / scale`,
+//! then the squared difference), so `ŷ`, `t` and `e` are the same bits, and the row sums use the
+//! eight f64 partial sums of [`super::sum_squared_diff`].
 //!
 //! # Shapes
 //! `z`, `r`, `e`: `[rows, out]`; `b`, `offset`, `scale`: `[out]`; `s`: `[rows]`.
 
-use ndarray::{ArrayView2, ArrayViewMut2, s};
+use ndarray::{ArrayView1, ArrayView2, ArrayViewMut2, s};
 
-use super::activation::{Activation, with_activation};
+use super::activation::Activation;
 use super::dense::Dense;
 use super::gemm::gemm;
-use super::packed::PackedDense;
 use super::simd::multiversion;
 
 /// The target a network's output is compared with: raw rows mapped to `(r − offset) / scale`
@@ -42,7 +41,7 @@ pub struct AffineTarget<'a> {
 impl Dense {
     /// `s[i] ← Σⱼ (t[i, j] − f(x·Wᵀ + b)[i, j])²` for the rows of `x`, with `t` from `target`;
     /// `e[i, j]` the squares when `per_feature` is given. `z` is scratch for the GEMM output
-    /// (at least `[rows, out]`, its contents on entry ignored).
+    /// (at least `[rows, out]`, its contents on entry ignored; `ŷ` on return).
     ///
     /// # Shapes
     /// `x`: `[rows, in]`, `target.rows` and `per_feature`: `[rows, out]`, `sums`: `[rows]`.
@@ -55,42 +54,26 @@ impl Dense {
         per_feature: Option<ArrayViewMut2<'_, f32>>,
     ) {
         gemm(1.0, x, self.weight().t(), 0.0, z.view_mut());
-        let b = self.bias().as_slice().expect("Dense keeps its bias contiguous");
-        squared_error_pass(self.activation(), b, z.view(), target, sums, per_feature);
+        let b = self
+            .bias()
+            .as_slice()
+            .expect("Dense keeps its bias contiguous");
+        squared_error_pass(self.activation(), b, z, target, sums, per_feature);
     }
 }
 
-impl PackedDense {
-    /// [`Dense::forward_squared_error`] through the packed weights, each tile of rows finished
-    /// (error summed) while it is in cache.
-    pub fn forward_squared_error(
-        &self,
-        x: ArrayView2<'_, f32>,
-        z: ArrayViewMut2<'_, f32>,
-        target: AffineTarget<'_>,
-        sums: &mut [f64],
-        mut per_feature: Option<ArrayViewMut2<'_, f32>>,
-    ) {
-        let (act, b) = (self.activation(), self.bias());
-        self.products(x, z, |i0, tile| {
-            let rows = i0..i0 + tile.nrows();
-            let tile_target = AffineTarget {
-                rows: target.rows.slice(s![rows.clone(), ..]),
-                ..target
-            };
-            let e = per_feature
-                .as_mut()
-                .map(|e| e.slice_mut(s![rows.clone(), ..]));
-            squared_error_pass(act, b, tile.view(), tile_target, &mut sums[rows], e);
-        });
-    }
-}
+/// Floats of `z` finished at a time: bias and activation on a chunk of rows of about this many
+/// (16 KiB, in L1 with its target rows), then their errors, one dispatch each per chunk rather
+/// than per row (rows of a narrow model are only a few dozen floats).
+const CHUNK_FLOATS: usize = 4096;
 
-/// The fused pass on the products `z` (`[rows, out]`, before bias and activation).
+/// The fused pass on the products `z` (`[rows, out]`, before bias and activation; overwritten
+/// with `ŷ`), a chunk of rows at a time: bias and activation on the chunk, then its errors, while
+/// it is in L1.
 fn squared_error_pass(
     act: Activation,
     b: &[f32],
-    z: ArrayView2<'_, f32>,
+    mut z: ArrayViewMut2<'_, f32>,
     target: AffineTarget<'_>,
     sums: &mut [f64],
     mut per_feature: Option<ArrayViewMut2<'_, f32>>,
@@ -98,46 +81,57 @@ fn squared_error_pass(
     debug_assert_eq!(target.offset.len(), b.len());
     debug_assert_eq!(target.scale.len(), b.len());
     debug_assert_eq!(sums.len(), z.nrows());
-    let out = b.len();
+    let (rows, out) = z.dim();
+    let chunk = (CHUNK_FLOATS / out.max(1)).max(1);
+    let bias = ArrayView1::from(b);
     let mut target_row = Vec::new();
-    for (i, (zr, rr)) in z.rows().into_iter().zip(target.rows.rows()).enumerate() {
-        let zr = zr.to_slice().expect("the product rows are contiguous");
-        let rr = match rr.to_slice() {
-            Some(r) => r,
-            None => {
-                target_row.clear();
-                target_row.extend(rr.iter().copied());
-                &target_row[..]
-            }
-        };
-        sums[i] = match per_feature.as_mut() {
-            Some(e) => {
-                let mut er = e.row_mut(i);
-                match er.as_slice_mut() {
-                    Some(er) => row_squares(act, zr, b, rr, target, er),
-                    None => {
-                        let mut tmp = vec![0.0f32; out];
-                        let s = row_squares(act, zr, b, rr, target, &mut tmp);
-                        er.iter_mut().zip(&tmp).for_each(|(d, &v)| *d = v);
-                        s
+    for start in (0..rows).step_by(chunk) {
+        let end = (start + chunk).min(rows);
+        let mut zc = z.slice_mut(s![start..end, ..]);
+        act.bias_forward(zc.view_mut(), bias);
+        let rc = target.rows.slice(s![start..end, ..]);
+        let (o, sc) = (target.offset, target.scale);
+        if per_feature.is_none()
+            && let (Some(y), Some(r)) = (zc.as_slice(), rc.as_slice())
+        {
+            // The common case: contiguous chunks, one call for all their rows.
+            chunk_sums(r, o, sc, target.identity, y, &mut sums[start..end]);
+            continue;
+        }
+        for (i, (yr, rr)) in zc.rows().into_iter().zip(rc.rows()).enumerate() {
+            let y = yr.to_slice().expect("the product rows are contiguous");
+            let r = match rr.to_slice() {
+                Some(r) => r,
+                None => {
+                    target_row.clear();
+                    target_row.extend(rr.iter().copied());
+                    &target_row[..]
+                }
+            };
+            sums[start + i] = match per_feature.as_mut() {
+                Some(e) => {
+                    let mut er = e.row_mut(start + i);
+                    match er.as_slice_mut() {
+                        Some(er) => row_squares(r, o, sc, target.identity, y, er),
+                        None => {
+                            let mut tmp = vec![0.0f32; out];
+                            let s = row_squares(r, o, sc, target.identity, y, &mut tmp);
+                            er.iter_mut().zip(&tmp).for_each(|(d, &v)| *d = v);
+                            s
+                        }
                     }
                 }
-            }
-            None => row_sum(act, zr, b, rr, target.offset, target.scale, target.identity),
-        };
+                None => chunk_sums_one(r, o, sc, target.identity, y),
+            };
+        }
     }
 }
 
-/// [`row_squares_into`] with the target's statistics.
-fn row_squares(
-    act: Activation,
-    z: &[f32],
-    b: &[f32],
-    r: &[f32],
-    target: AffineTarget<'_>,
-    e: &mut [f32],
-) -> f64 {
-    row_squares_into(act, z, b, r, target.offset, target.scale, target.identity, e)
+/// [`chunk_sums`] of one row.
+fn chunk_sums_one(r: &[f32], o: &[f32], sc: &[f32], identity: bool, y: &[f32]) -> f64 {
+    let mut s = [0.0f64];
+    chunk_sums(r, o, sc, identity, y, &mut s);
+    s[0]
 }
 
 /// `(r − offset) / scale`, or `r` itself for the identity map (the scaler's two paths).
@@ -146,65 +140,81 @@ fn scaled(r: f32, offset: f32, scale: f32, identity: bool) -> f32 {
     if identity { r } else { (r - offset) / scale }
 }
 
+/// `Σⱼ (t[j] − y[j])²` for `t` the scaled `r`: squares in f32, summed in f64 in eight partial
+/// sums and a tail, exactly as [`super::sum_squared_diff`] does (the identity case is that function's
+/// loop; the vector versions of both give the same bits).
+#[inline(always)]
+fn row_sum(r: &[f32], offset: &[f32], scale: &[f32], identity: bool, y: &[f32]) -> f64 {
+    let n = y.len();
+    let r = &r[..n];
+    let mut acc = [0.0f64; 8];
+    let full = n - n % 8;
+    if identity {
+        for (rc, yc) in r[..full].chunks_exact(8).zip(y[..full].chunks_exact(8)) {
+            for k in 0..8 {
+                let d = rc[k] - yc[k];
+                acc[k] += (d * d) as f64;
+            }
+        }
+    } else {
+        let (offset, scale) = (&offset[..n], &scale[..n]);
+        for (((rc, oc), sc), yc) in r[..full]
+            .chunks_exact(8)
+            .zip(offset[..full].chunks_exact(8))
+            .zip(scale[..full].chunks_exact(8))
+            .zip(y[..full].chunks_exact(8))
+        {
+            for k in 0..8 {
+                let d = (rc[k] - oc[k]) / sc[k] - yc[k];
+                acc[k] += (d * d) as f64;
+            }
+        }
+    }
+    let mut tail = 0.0f64;
+    for j in full..n {
+        let d = scaled(r[j], offset[j], scale[j], identity) - y[j];
+        tail += (d * d) as f64;
+    }
+    acc.iter().sum::<f64>() + tail
+}
+
 multiversion! {
-    /// `Σⱼ (t[j] − f(z[j] + b[j]))²`, squares in f32, summed in eight f64 partial sums.
-    fn row_sum(
-        act: Activation,
-        z: &[f32],
-        b: &[f32],
+    /// [`row_sum`] of each row of the standard-layout chunks `r` and `y` (`sums.len()` rows).
+    fn chunk_sums(
         r: &[f32],
         offset: &[f32],
         scale: &[f32],
         identity: bool,
-    ) -> f64 {
-        let n = z.len();
-        let (z, b, r, offset, scale) = (&z[..n], &b[..n], &r[..n], &offset[..n], &scale[..n]);
-        with_activation!(act, |f| {
-            let mut acc = [0.0f64; 8];
-            let full = n - n % 8;
-            let mut j = 0;
-            while j < full {
-                for k in 0..8 {
-                    let y = f(z[j + k] + b[j + k]);
-                    let d = scaled(r[j + k], offset[j + k], scale[j + k], identity) - y;
-                    acc[k] += (d * d) as f64;
-                }
-                j += 8;
-            }
-            let mut tail = 0.0f64;
-            for j in full..n {
-                let y = f(z[j] + b[j]);
-                let d = scaled(r[j], offset[j], scale[j], identity) - y;
-                tail += (d * d) as f64;
-            }
-            acc.iter().sum::<f64>() + tail
-        })
+        y: &[f32],
+        sums: &mut [f64],
+    ) {
+        let width = y.len() / sums.len().max(1);
+        if width == 0 {
+            sums.fill(0.0);
+            return;
+        }
+        for ((s, rr), yr) in sums.iter_mut().zip(r.chunks_exact(width)).zip(y.chunks_exact(width)) {
+            *s = row_sum(rr, offset, scale, identity, yr);
+        }
     }
 }
 
 multiversion! {
-    /// `e[j] ← (t[j] − f(z[j] + b[j]))²` and `Σⱼ e[j]` (in f64, in order).
-    #[allow(clippy::too_many_arguments)]
-    fn row_squares_into(
-        act: Activation,
-        z: &[f32],
-        b: &[f32],
+    /// `e[j] ← (t[j] − y[j])²` with `t` the scaled `r`, and `Σⱼ e[j]` (in f64, in order).
+    fn row_squares(
         r: &[f32],
         offset: &[f32],
         scale: &[f32],
         identity: bool,
+        y: &[f32],
         e: &mut [f32],
     ) -> f64 {
-        let n = z.len();
-        let (z, b, r, offset, scale, e) =
-            (&z[..n], &b[..n], &r[..n], &offset[..n], &scale[..n], &mut e[..n]);
-        with_activation!(act, |f| {
-            for j in 0..n {
-                let y = f(z[j] + b[j]);
-                let d = scaled(r[j], offset[j], scale[j], identity) - y;
-                e[j] = d * d;
-            }
-        });
+        let n = y.len();
+        let (r, offset, scale, e) = (&r[..n], &offset[..n], &scale[..n], &mut e[..n]);
+        for j in 0..n {
+            let d = scaled(r[j], offset[j], scale[j], identity) - y[j];
+            e[j] = d * d;
+        }
         e.iter().map(|&v| v as f64).sum()
     }
 }
