@@ -12,8 +12,8 @@
 //! (reference) or 65 536 (small) per pass, called in batches of the given size, as a stream of
 //! batches arrives.
 //!
-//! `cargo bench --bench score` (`AEFLOW_BENCH_ROUNDS`, default 7). The last line is one JSON
-//! object with the medians.
+//! `cargo bench --bench score` (`AEFLOW_BENCH_ROUNDS`, default 7; `AEFLOW_BENCH_CASES=small_256,…`
+//! keeps only those cases, for a profiler). The last line is one JSON object with the medians.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -92,6 +92,14 @@ fn main() {
         ("small", &small, tabular.view(), 1024),
         ("small", &small, tabular.view(), 4096),
     ];
+    let only = std::env::var("AEFLOW_BENCH_CASES").ok();
+    let cases: Vec<_> = cases
+        .into_iter()
+        .filter(|(name, _, _, b)| {
+            only.as_deref()
+                .is_none_or(|o| o.split(',').any(|c| c == format!("{name}_{b}")))
+        })
+        .collect();
     for (_, m, x, b) in &cases {
         pass(m, *x, *b);
     }
