@@ -33,7 +33,12 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-fn train(x: ArrayView2<f32>, hidden: &[usize], out: ActivationKind, scaler: ScalerKind) -> Autoencoder {
+fn train(
+    x: ArrayView2<f32>,
+    hidden: &[usize],
+    out: ActivationKind,
+    scaler: ScalerKind,
+) -> Autoencoder {
     let names: Vec<String> = (0..x.ncols()).map(|j| format!("f{j}")).collect();
     let config = TrainConfig {
         hidden: Some(hidden.to_vec()),
@@ -115,7 +120,10 @@ fn main() {
         println!(
             "{name:>9} batch {batch:>4}: {:>9.0} rows/s (median of {rounds}; rounds: {})",
             med,
-            r.iter().map(|v| format!("{:.0}k", v / 1e3)).collect::<Vec<_>>().join(" ")
+            r.iter()
+                .map(|v| format!("{:.0}k", v / 1e3))
+                .collect::<Vec<_>>()
+                .join(" ")
         );
         json.push(format!("\"{name}_{batch}\": {med:.0}"));
     }

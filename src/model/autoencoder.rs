@@ -64,7 +64,7 @@ pub(crate) struct Pass {
 /// Inputs of at least this many rows are scored and encoded on two cores (below it the hand-over
 /// costs more than half the work of a small tabular model); blocks are shared out one at a time
 /// (see [`block_queue`]).
-const PARALLEL_MIN_ROWS: usize = 256;
+const PARALLEL_MIN_ROWS: usize = 512;
 
 /// Rows scored (or encoded) at a time through the whole network: a block's activations stay in the
 /// core's L2 cache from one layer to the next (about 2 MB for the 784-wide reference model at 256
@@ -72,13 +72,6 @@ const PARALLEL_MIN_ROWS: usize = 256;
 /// GFLOP/s of the same product on 4096 rows (`cargo bench --bench breakdown`). Rows are
 /// independent, so the results are the same bits whatever the block and whichever core runs it.
 const SCORE_BLOCK: usize = 256;
-
-/// Rows per block for an input of `rows` rows: [`SCORE_BLOCK`], or half the input rounded up to
-/// a multiple of 16 when that is smaller, so that a batch of [`PARALLEL_MIN_ROWS`] to
-/// `2·SCORE_BLOCK` rows is still shared out between the two cores.
-fn block_rows(rows: usize) -> usize {
-    SCORE_BLOCK.min(rows.div_ceil(2).div_ceil(16) * 16).max(16)
-}
 
 /// At most this many sets of inference buffers are kept per model (one per concurrent caller).
 const POOLED_PASSES: usize = 2;
@@ -276,10 +269,9 @@ impl Autoencoder {
         self.check_width(x, "encode")?;
         let rows = x.nrows();
         let mut z = Array2::zeros((rows, self.latent_dim()));
-        let block_rows = block_rows(rows);
-        let items: Vec<_> = z.axis_chunks_iter_mut(Axis(0), block_rows).collect();
+        let items: Vec<_> = z.axis_chunks_iter_mut(Axis(0), SCORE_BLOCK).collect();
         self.on_blocks(rows, items, |pass, block, mut zb| {
-            let start = block * block_rows;
+            let start = block * SCORE_BLOCK;
             let end = start + zb.nrows();
             zb.assign(&pass.encode(self, x.slice(s![start..end, ..]), start)?);
             Ok(())
@@ -370,18 +362,17 @@ impl Autoencoder {
             .variational()
             .filter(|v| v.score == VariationalScore::Elbo)
             .map(|v| v.beta as f64);
-        let block_rows = block_rows(rows);
         let errs = errors.as_slice_mut().expect("errors are contiguous");
         let fe_blocks: Vec<Option<ArrayViewMut2<f32>>> = match feature_errors.as_mut() {
             Some(fe) => fe
-                .axis_chunks_iter_mut(Axis(0), block_rows)
+                .axis_chunks_iter_mut(Axis(0), SCORE_BLOCK)
                 .map(Some)
                 .collect(),
-            None => (0..rows.div_ceil(block_rows)).map(|_| None).collect(),
+            None => (0..rows.div_ceil(SCORE_BLOCK)).map(|_| None).collect(),
         };
-        let items: Vec<_> = errs.chunks_mut(block_rows).zip(fe_blocks).collect();
+        let items: Vec<_> = errs.chunks_mut(SCORE_BLOCK).zip(fe_blocks).collect();
         self.on_blocks(rows, items, |pass, block, (errs, fe)| {
-            let start = block * block_rows;
+            let start = block * SCORE_BLOCK;
             let end = start + errs.len();
             let xb = x.slice(s![start..end, ..]);
             match plan {
@@ -400,7 +391,7 @@ impl Autoencoder {
         })
     }
 
-    /// Runs `f(pass, block, item)` for the blocks of [`block_rows`] rows of a `rows`-row input
+    /// Runs `f(pass, block, item)` for the blocks of [`SCORE_BLOCK`] rows of a `rows`-row input
     /// (`items[i]` holds block `i`'s outputs), on both cores when there are enough rows
     /// ([`block_queue::run_blocks`]), with inference buffers from the pool.
     fn on_blocks<T, F>(&self, rows: usize, items: Vec<T>, f: F) -> Result<()>

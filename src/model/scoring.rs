@@ -258,7 +258,10 @@ mod tests {
     /// NaN, and per-feature errors in their residuals `|t − x̂|` within 1e-5; batch 1, a batch
     /// smaller than a block, and batches not a multiple of the block.
     fn assert_fused_equals_plain(m: &Autoencoder, x: ArrayView2<f32>) {
-        let plan = m.scoring.as_ref().expect("a dense model has a scoring plan");
+        let plan = m
+            .scoring
+            .as_ref()
+            .expect("a dense model has a scoring plan");
         for per_feature in [false, true] {
             let options = ScoreOptions {
                 per_feature,
@@ -390,7 +393,9 @@ mod tests {
             let plain = reject.score_by(xb, &options, None).unwrap_err();
             assert_eq!(fused.to_string(), plain.to_string());
         }
-        let e = reject.reconstruction_error(x.slice(s![1..900, ..])).unwrap_err();
+        let e = reject
+            .reconstruction_error(x.slice(s![1..900, ..]))
+            .unwrap_err();
         assert!(e.to_string().contains("row 299, feature 'f7'"), "{e}");
     }
 }

@@ -181,7 +181,11 @@ impl Dense {
             .into_iter()
             .zip(&self.bias)
             .map(|(row, &b)| {
-                let shift: f64 = row.iter().zip(offset).map(|(&w, &o)| w as f64 * o as f64).sum();
+                let shift: f64 = row
+                    .iter()
+                    .zip(offset)
+                    .map(|(&w, &o)| w as f64 * o as f64)
+                    .sum();
                 (b as f64 - shift) as f32
             })
             .collect();
