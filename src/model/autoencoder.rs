@@ -29,6 +29,7 @@ use super::observer::{EpochRecord, TrainObserver};
 use super::parts::{ModelParts, Networks};
 use super::scaler::{MissingPolicy, Preprocessing};
 use super::score::{ScoreOptions, Scores};
+use super::scoring::{FusedBuffers, ScoringPlan};
 use super::summary::{Diagnostics, ModelSummary};
 use super::train;
 use super::variational::{self, Sampler, VariationalScore};
@@ -47,6 +48,8 @@ pub struct Autoencoder {
     pub(crate) version: String,
     /// Inference buffers kept between calls.
     pub(crate) passes: PassPool,
+    /// How scoring runs a dense model (scaler folded, error fused); `None`: the plain pass.
+    pub(crate) scoring: Option<ScoringPlan>,
 }
 
 /// Reusable buffers of one inference pass.
@@ -55,6 +58,7 @@ pub(crate) struct Pass {
     scaled: Array2<f32>,
     encoder: Buffers,
     decoder: Buffers,
+    fused: FusedBuffers,
 }
 
 /// Inputs of at least this many rows are scored and encoded on two cores (below it the hand-over
@@ -117,6 +121,7 @@ impl Autoencoder {
     pub(crate) fn assemble(parts: ModelParts<Networks>) -> Self {
         Autoencoder {
             version: file::version_of(&parts.layers),
+            scoring: ScoringPlan::new(&parts),
             parts,
             passes: PassPool::default(),
         }
@@ -337,6 +342,16 @@ impl Autoencoder {
 
     /// Errors, anomaly flags and optionally per-feature errors.
     pub fn score(&self, x: ArrayView2<f32>, options: &ScoreOptions) -> Result<Scores> {
+        self.score_by(x, options, self.scoring.as_ref())
+    }
+
+    /// [`Autoencoder::score`] through the fused passes of `plan`, or the plain pass when `None`.
+    pub(crate) fn score_by(
+        &self,
+        x: ArrayView2<f32>,
+        options: &ScoreOptions,
+        plan: Option<&ScoringPlan>,
+    ) -> Result<Scores> {
         self.check_width(x, "score")?;
         let (rows, d) = x.dim();
         let mut errors = Array1::zeros(rows);
@@ -359,14 +374,13 @@ impl Autoencoder {
         self.on_blocks(rows, items, |pass, block, (errs, fe)| {
             let start = block * SCORE_BLOCK;
             let end = start + errs.len();
-            self.score_block(
-                pass,
-                x.slice(s![start..end, ..]),
-                start,
-                errs,
-                fe,
-                elbo_beta,
-            )
+            let xb = x.slice(s![start..end, ..]);
+            match plan {
+                Some(plan) => {
+                    plan.score_block(&self.parts, &mut pass.fused, xb, start, errs, fe, elbo_beta)
+                }
+                None => self.score_block(pass, xb, start, errs, fe, elbo_beta),
+            }
         })?;
         let threshold = options.threshold.or(self.parts.threshold);
         let is_anomaly = threshold.map(|t| errors.iter().map(|&e| e > t).collect());
@@ -479,6 +493,7 @@ impl Autoencoder {
             scaled: Array2::zeros((0, 0)),
             encoder: Buffers::default(),
             decoder: Buffers::default(),
+            fused: FusedBuffers::default(),
         }
     }
 }

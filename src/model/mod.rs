@@ -19,6 +19,7 @@ mod options;
 mod parts;
 mod scaler;
 mod score;
+mod scoring;
 mod sliding_window;
 mod source;
 mod spatial_spec;

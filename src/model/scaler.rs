@@ -165,8 +165,7 @@ impl Preprocessing {
         features: &[String],
         first_row: usize,
     ) -> Result<()> {
-        let identity =
-            self.offset.iter().all(|&o| o == 0.0) && self.scale.iter().all(|&s| s == 1.0);
+        let identity = self.is_identity();
         for (i, (xr, mut or)) in x.rows().into_iter().zip(out.rows_mut()).enumerate() {
             // Fast path: a contiguous row without missing values, one straight vector loop.
             if let (Some(xs), Some(os)) = (xr.as_slice(), or.as_slice_mut())
@@ -183,6 +182,38 @@ impl Preprocessing {
                     return Err(missing_error(first_row + i, &features[j], v));
                 };
                 *o = (v - self.offset[j]) / self.scale[j];
+            }
+        }
+        Ok(())
+    }
+
+    /// True when scaling is the identity (every offset 0, every scale 1): scaled rows are the
+    /// rows themselves.
+    pub fn is_identity(&self) -> bool {
+        self.offset.iter().all(|&o| o == 0.0) && self.scale.iter().all(|&s| s == 1.0)
+    }
+
+    /// `out ← x` with the missing policy applied, in original units: a missing value is the
+    /// error [`Preprocessing::transform`] gives (the first in row order), or its feature's `fill`.
+    ///
+    /// # Shapes
+    /// `x`, `out`: `[rows, features]`.
+    pub(crate) fn fill_missing(
+        &self,
+        x: ArrayView2<'_, f32>,
+        mut out: ArrayViewMut2<'_, f32>,
+        features: &[String],
+        first_row: usize,
+    ) -> Result<()> {
+        for (i, (xr, mut or)) in x.rows().into_iter().zip(out.rows_mut()).enumerate() {
+            for (j, (o, &v)) in or.iter_mut().zip(xr.iter()).enumerate() {
+                *o = if v.is_finite() {
+                    v
+                } else if self.missing == MissingPolicy::ImputeMean {
+                    self.fill[j]
+                } else {
+                    return Err(missing_error(first_row + i, &features[j], v));
+                };
             }
         }
         Ok(())

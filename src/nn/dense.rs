@@ -148,6 +148,54 @@ impl Dense {
         self.activation.bias_forward(y, self.bias.view());
     }
 
+    /// [`Dense::forward`], calling `inspect` on the product `x·Wᵀ` (before bias and activation,
+    /// `[batch, out]`) in between.
+    pub fn forward_inspecting(
+        &self,
+        x: ArrayView2<'_, f32>,
+        mut y: ArrayViewMut2<'_, f32>,
+        inspect: impl FnOnce(ArrayView2<'_, f32>),
+    ) {
+        gemm(1.0, x, self.weight.t(), 0.0, y.view_mut());
+        inspect(y.view());
+        self.activation.bias_forward(y, self.bias.view());
+    }
+
+    /// The layer that computes on raw inputs `r` what this one computes on `(r − offset) / scale`
+    /// (column by column): `W'[o, j] = W[o, j] / scale[j]`, `b'[o] = b[o] − Σⱼ W'[o, j]·offset[j]`
+    /// (the sum in f64). Equal in exact arithmetic; in f32 the products `W'·r` are rounded on
+    /// `r`'s magnitude instead of `(r − offset)`'s, so the caller folds only when `|offset| /
+    /// scale` is moderate.
+    ///
+    /// # Shapes
+    /// `offset`, `scale`: `[in]`, every `scale[j] ≠ 0`.
+    pub fn fold_input_affine(&self, offset: &[f32], scale: &[f32]) -> Dense {
+        debug_assert_eq!(offset.len(), self.in_features());
+        debug_assert_eq!(scale.len(), self.in_features());
+        let mut weight = self.weight.clone();
+        for mut row in weight.rows_mut() {
+            row.iter_mut().zip(scale).for_each(|(w, &s)| *w /= s);
+        }
+        let bias = weight
+            .rows()
+            .into_iter()
+            .zip(&self.bias)
+            .map(|(row, &b)| {
+                let shift: f64 = row
+                    .iter()
+                    .zip(offset)
+                    .map(|(&w, &o)| w as f64 * o as f64)
+                    .sum();
+                (b as f64 - shift) as f32
+            })
+            .collect();
+        Dense {
+            weight,
+            bias,
+            activation: self.activation,
+        }
+    }
+
     /// Backward pass for one batch.
     ///
     /// `dy` holds the incoming gradient (see [`GradAt`]) and is overwritten with `dz`, the

@@ -13,6 +13,8 @@
 //!   ([`ConvGeometry`]).
 //! - [`Layer`]: any of the layers; [`Sequential`]: a stack of them with dropout, and its
 //!   [`Tape`] / [`Buffers`].
+//! - [`Dense::forward_squared_error`]: a scoring pass's last layer, bias, activation and the
+//!   squared error against an [`AffineTarget`] in one pass.
 //! - [`Loss`]: mean squared error and binary cross-entropy.
 //! - [`optim`]: SGD with momentum, Adam, RMSprop, Adagrad; coupled L2 weight decay.
 //! - [`Init`], [`Dropout`], [`Corruption`] (denoising), [`ActivityPenalty`] (sparsity).
@@ -36,6 +38,7 @@ mod reduce;
 mod scratch;
 mod sequential;
 pub(crate) mod simd;
+mod squared_error;
 mod upsample;
 
 #[cfg(test)]
@@ -57,4 +60,5 @@ pub use optim::{Optimizer, OptimizerConfig};
 pub use pool::MaxPool;
 pub use reduce::sum_squared_diff;
 pub use sequential::{Buffers, Grads, Sequential, Tape};
+pub use squared_error::AffineTarget;
 pub use upsample::Upsample;
