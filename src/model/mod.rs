@@ -9,6 +9,8 @@ mod autoencoder;
 mod block_queue;
 mod config;
 mod convolutional;
+mod ensemble;
+mod feature_balance;
 mod file;
 mod kind;
 mod kind_options;
