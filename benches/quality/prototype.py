@@ -11,7 +11,9 @@ Candidates (every one uses aeflow's defaults unless it says otherwise; none is t
   squared error on the fitting rows;
 - trimQQ: train, drop the fitting rows with the highest QQ % of errors, retrain on the rest;
 - ensN: N models with seeds S, S+1000, … each score divided by that model's median error on the
-  fitting rows, then averaged;
+  fitting rows, then averaged (score averaging; `--ensemble N` is the folded form, try it as
+  'flag:--ensemble 3');
+- flag:--x v: any aeflow train flags;
 - pca95 / pca90: `--latent k`, k = fewest principal components of the standardised fitting rows
   explaining ≥ 95 % (90 %) of the variance, at most d − 1;
 - few: `--latent d − 1` when d ≤ 10 (the defaults otherwise);
@@ -130,7 +132,7 @@ def main():
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--protocols", default="A,B")
     ap.add_argument("--candidates", default="base,pfnorm,trim05,trim10,ens3,pca95,robust")
-    ap.add_argument("--aeflow", type=Path, default=Path("/work/tgt/quality/debug/aeflow"))
+    ap.add_argument("--aeflow", type=Path, default=run.RELEASE if run.RELEASE.exists() else run.DEBUG)
     ap.add_argument("--out", type=Path, default=run.WORK / "prototype.json")
     a = ap.parse_args()
     wd = run.WORK / f"proto-{int(time.time())}"

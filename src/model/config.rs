@@ -167,7 +167,8 @@ pub struct TrainConfig {
     #[serde(default)]
     pub normalize_errors: bool,
     /// Members of an ensemble folded into one network (see `ensemble`), each trained with its
-    /// own seed; dense kinds only, 1 for the others. Absent in files written before it: 1.
+    /// own seed; dense kinds only, 1 for the others. Default 1 (docs/quality.md: the folded
+    /// ensemble did not beat one model consistently). Absent in files written before it: 1.
     #[serde(default = "one")]
     pub ensemble: usize,
 }

@@ -75,7 +75,11 @@ fn fold_layer(layers: &[&Dense], how: Fold) -> Result<Dense> {
         Fold::Average => (out, n * inp),
     };
     let mut weight = Array2::zeros((rows, cols));
-    let mut bias = Array1::zeros(if matches!(how, Fold::Average) { out } else { n * out });
+    let mut bias = Array1::zeros(if matches!(how, Fold::Average) {
+        out
+    } else {
+        n * out
+    });
     for (m, layer) in layers.iter().enumerate() {
         let (r, c) = match how {
             Fold::Stack => (m * out..(m + 1) * out, 0..inp),
@@ -109,7 +113,10 @@ pub(crate) fn fold(mut members: Vec<Networks>, dropout: f32) -> Result<Networks>
     let mut encoder = Vec::with_capacity(encoder_len);
     for at in 0..encoder_len {
         let how = if at == 0 { Fold::Stack } else { Fold::Diagonal };
-        encoder.push(fold_layer(&dense_layers(&members, |m| &m.encoder, at)?, how)?);
+        encoder.push(fold_layer(
+            &dense_layers(&members, |m| &m.encoder, at)?,
+            how,
+        )?);
     }
     let mut decoder = Vec::with_capacity(decoder_len);
     for at in 0..decoder_len {
@@ -118,7 +125,10 @@ pub(crate) fn fold(mut members: Vec<Networks>, dropout: f32) -> Result<Networks>
         } else {
             Fold::Diagonal
         };
-        decoder.push(fold_layer(&dense_layers(&members, |m| &m.decoder, at)?, how)?);
+        decoder.push(fold_layer(
+            &dense_layers(&members, |m| &m.decoder, at)?,
+            how,
+        )?);
     }
     Ok(Networks {
         encoder: Sequential::from_layers(encoder, dropout)?,

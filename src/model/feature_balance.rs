@@ -115,11 +115,7 @@ fn with_layer(
     let mut weight = dense.weight().clone();
     let mut bias = dense.bias().to_vec();
     edit(&mut weight, &mut bias);
-    layers[at] = Layer::Dense(Dense::from_parts(
-        weight,
-        bias.into(),
-        dense.activation(),
-    )?);
+    layers[at] = Layer::Dense(Dense::from_parts(weight, bias.into(), dense.activation())?);
     Sequential::from_layers(layers, dropout)
 }
 

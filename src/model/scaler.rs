@@ -249,7 +249,11 @@ fn robust_statistics(x: ArrayView2<'_, f32>) -> (Vec<f32>, Vec<f32>) {
         let q = |p| quantile_sorted(&values, p).unwrap_or(0.0);
         let iqr = (q(0.75) - q(0.25)) as f32;
         offset.push(q(0.5) as f32);
-        scale.push(if iqr > 0.0 && iqr.is_finite() { iqr } else { 1.0 });
+        scale.push(if iqr > 0.0 && iqr.is_finite() {
+            iqr
+        } else {
+            1.0
+        });
     }
     (offset, scale)
 }

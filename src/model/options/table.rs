@@ -387,7 +387,7 @@ pub static TRAIN_OPTIONS: &[OptionSpec] = &[
         aliases: &[],
         value: ValueSpec::Bool,
         default: || config_default(|c| c.normalize_errors),
-        doc: "Divide each feature's squared error by its mean over the training rows, so no single feature dominates `reconstruction_error` (dense kinds with a linear output and loss mse; ignored otherwise).",
+        doc: "Divide each feature's squared error by its mean over the training rows, so no single feature dominates the reconstruction error (dense kinds with a linear output and loss mse; ignored otherwise).",
         kind: None,
         set: |d, v| {
             d.request.config.normalize_errors = v.bool()?;
