@@ -39,11 +39,11 @@ pub(crate) fn applies(config: &TrainConfig) -> bool {
 }
 
 /// The members' dense layers `at` of `net`, checked to be dense.
-fn dense_layers<'a>(
-    members: &'a [Networks],
+fn dense_layers(
+    members: &[Networks],
     net: fn(&Networks) -> &Sequential,
     at: usize,
-) -> Result<Vec<&'a Dense>> {
+) -> Result<Vec<&Dense>> {
     members
         .iter()
         .map(|m| match net(m).layers().get(at) {
