@@ -146,6 +146,27 @@ fn numpy_reimplementation_from_the_documented_format_matches() {
             ..Default::default()
         },
     ));
+    // One file holding an ensemble of three members (block-diagonal layers), per-feature
+    // normalised errors folded into the scale and the first and last layers, and the robust
+    // scaler: the numpy reading of the format needs nothing new for any of them.
+    configs.push((
+        "ensemble of 3, normalised errors, robust scaler".into(),
+        TrainConfig {
+            ensemble: 3,
+            normalize_errors: true,
+            scaler: ScalerKind::Robust,
+            epochs: 8,
+            ..Default::default()
+        },
+    ));
+    configs.push((
+        "single member".into(),
+        TrainConfig {
+            ensemble: 1,
+            epochs: 8,
+            ..Default::default()
+        },
+    ));
     configs.push((
         "no scaler, no threshold".into(),
         TrainConfig {

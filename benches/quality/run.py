@@ -86,7 +86,7 @@ def parse_args():
     ap.add_argument("--aeflow", type=Path, default=None,
                     help=f"the aeflow binary (default {RELEASE}, else {DEBUG})")
     ap.add_argument("--aeflow-settings", default="",
-                    help="extra aeflow settings to measure: 'name=--flag v ...;name2=--flag ...'")
+                    help="extra aeflow settings to measure: 'name=--flag v ...;name2=--flag ...' (a setting named aeflow gives the defaults' column flags)")
     ap.add_argument("--timeout", type=float, default=900, help="seconds allowed for one aeflow train or score")
     ap.add_argument("--out", type=Path, default=WORK / "results.md", help="Markdown table (and .json beside it)")
     args = ap.parse_args()
@@ -108,6 +108,9 @@ def parse_args():
         name, sep, flags = item.partition("=")
         if not sep or not name.strip():
             ap.error(f"--aeflow-settings item {item!r} is not name=--flag ...")
+        if name.strip() == "aeflow":  # flags for the defaults' column itself (a binary built before a default changed)
+            args.settings[0] = ("aeflow", shlex.split(flags))
+            continue
         args.settings.append((name.strip(), shlex.split(flags)))
     return args
 

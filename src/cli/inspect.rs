@@ -50,6 +50,7 @@ pub fn describe(s: &ModelSummary, path: &Path) -> String {
         match s.scaler {
             ScalerKind::Standard => "standard (x − mean) / std",
             ScalerKind::MinMax => "min-max (x − min) / (max − min)",
+            ScalerKind::Robust => "robust (x − median) / interquartile range",
             ScalerKind::None => "none",
         }
         .to_string(),

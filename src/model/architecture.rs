@@ -16,6 +16,10 @@
 //! | 100 | 100 → 67 → 26 → 10 → 26 → 67 → 100 |
 //! | 784 | 784 → 256 → 85 → 28 → 85 → 256 → 784 |
 //!
+//! These are the widths of one autoencoder. With `ensemble = N` (dense kinds) `N` of them are
+//! trained and folded into one network `N` times as wide inside ([`super::ensemble`]):
+//! `9 → 18 → 9 → 18 → 9` for 9 features and `ensemble = 3`.
+//!
 //! With `hidden = [h₁, …, hₘ]` (m odd) the encoder is `d → h₁ → … → h₍ₘ₊₁₎/₂` and the decoder
 //! continues `→ … → hₘ → d`.
 //!

@@ -11,6 +11,8 @@ mod block_queue;
 mod config;
 mod convolutional;
 mod drift;
+mod ensemble;
+mod feature_balance;
 mod file;
 mod kind;
 mod kind_options;

@@ -8,7 +8,11 @@
 //! |---|---|---|
 //! | standard | mean | population std (1 when the std is 0) |
 //! | minmax | min | max − min (1 when max = min) |
+//! | robust | median | interquartile range q₀.₇₅ − q₀.₂₅ (1 when it is 0) |
 //! | none | 0 | 1 |
+//!
+//! Quantiles interpolate linearly between order statistics (numpy's default): with the `n`
+//! sorted values `v₀ ≤ … ≤ vₙ₋₁`, `q_p = v_⌊h⌋ + (h − ⌊h⌋)·(v_⌊h⌋₊₁ − v_⌊h⌋)`, `h = p·(n − 1)`.
 //!
 //! A value is missing when it is not finite (NaN, which is how NULL arrives, or ±∞). Under
 //! [`MissingPolicy::ImputeMean`] it is replaced, in original units, by the training mean of its
@@ -19,6 +23,7 @@ use ndarray::{ArrayView2, ArrayViewMut2, Zip};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::model::threshold::quantile_sorted;
 use crate::nn::simd::multiversion;
 
 /// Feature scaling learned at training time.
@@ -30,6 +35,9 @@ pub enum ScalerKind {
     Standard,
     /// (x − min) / (max − min), into [0, 1].
     MinMax,
+    /// (x − median) / interquartile range: a few extreme values (heavy tails, anomalies in the
+    /// training rows) move neither statistic.
+    Robust,
     /// Identity.
     None,
 }
@@ -137,6 +145,7 @@ impl Preprocessing {
                     .collect();
                 (min.iter().map(|&v| v as f32).collect(), scale)
             }
+            ScalerKind::Robust => robust_statistics(x),
             ScalerKind::None => (vec![0.0; d], vec![1.0; d]),
         };
         Ok(Preprocessing {
@@ -258,6 +267,28 @@ multiversion! {
     }
 }
 
+/// Per feature, the median and the interquartile range (1 when it is 0) of the finite values
+/// of `x` (`[rows, d]`); every feature has at least one (checked by the caller).
+fn robust_statistics(x: ArrayView2<'_, f32>) -> (Vec<f32>, Vec<f32>) {
+    let mut offset = Vec::with_capacity(x.ncols());
+    let mut scale = Vec::with_capacity(x.ncols());
+    let mut values = Vec::with_capacity(x.nrows());
+    for column in x.columns() {
+        values.clear();
+        values.extend(column.iter().filter(|v| v.is_finite()).map(|&v| v as f64));
+        values.sort_by(f64::total_cmp);
+        let q = |p| quantile_sorted(&values, p).unwrap_or(0.0);
+        let iqr = (q(0.75) - q(0.25)) as f32;
+        offset.push(q(0.5) as f32);
+        scale.push(if iqr > 0.0 && iqr.is_finite() {
+            iqr
+        } else {
+            1.0
+        });
+    }
+    (offset, scale)
+}
+
 #[cold]
 fn missing_error(row: usize, feature: &str, v: f32) -> Error {
     let what = if v.is_nan() {
@@ -294,7 +325,12 @@ mod tests {
                 ((i * d + j) as f32 * 0.37).sin() * 50.0 + j as f32
             }
         });
-        for scaler in [ScalerKind::Standard, ScalerKind::MinMax, ScalerKind::None] {
+        for scaler in [
+            ScalerKind::Standard,
+            ScalerKind::MinMax,
+            ScalerKind::Robust,
+            ScalerKind::None,
+        ] {
             let p =
                 Preprocessing::fit(x.view(), &names(d), scaler, MissingPolicy::ImputeMean).unwrap();
             for portable in [false, true] {
@@ -352,6 +388,30 @@ mod tests {
             .unwrap();
         n.transform(x.view(), out.view_mut(), &names(3), 0).unwrap();
         assert_eq!(out, x);
+    }
+
+    /// Median and interquartile range as numpy computes them (`np.median`, `np.percentile` with
+    /// linear interpolation), missing values skipped, a zero range replaced by 1.
+    #[test]
+    fn robust_is_median_and_interquartile_range() {
+        // np.percentile([1, 2, 4, 100], [25, 50, 75]) = [1.75, 3.0, 28.0].
+        let x = array![
+            [1.0f32, 7.0, 0.0],
+            [2.0, 7.0, f32::NAN],
+            [4.0, 7.0, 4.0],
+            [100.0, 7.0, f32::NAN]
+        ];
+        let p = Preprocessing::fit(
+            x.view(),
+            &names(3),
+            ScalerKind::Robust,
+            MissingPolicy::ImputeMean,
+        )
+        .unwrap();
+        assert_eq!(p.offset, vec![3.0, 7.0, 2.0]);
+        // Column 2 has the values [0, 4]: quartiles 1 and 3.
+        assert_eq!(p.scale, vec![26.25, 1.0, 2.0]);
+        assert_eq!(p.fill[0], 26.75, "the fill stays the mean");
     }
 
     #[test]

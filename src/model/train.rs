@@ -29,6 +29,8 @@ use rand_chacha::ChaCha8Rng;
 use super::architecture::Architecture;
 use super::autoencoder::{Autoencoder, INFERENCE_CHUNK};
 use super::config::{LossKind, TrainConfig};
+use super::ensemble;
+use super::feature_balance;
 use super::kind::Kind;
 use super::observer::{EpochRecord, TrainObserver};
 use super::parts::{ModelParts, Networks};
@@ -349,6 +351,7 @@ fn check_unit_interval(xs: ArrayView2<f32>, names: &[String], scaler: ScalerKind
                     match scaler {
                         ScalerKind::Standard => "standard",
                         ScalerKind::MinMax => "minmax",
+                        ScalerKind::Robust => "robust",
                         ScalerKind::None => "no",
                     }
                 ),
@@ -367,10 +370,16 @@ pub(crate) fn fit(
     observer: &mut dyn TrainObserver,
 ) -> Result<Autoencoder> {
     let started = Instant::now();
-    let (arch, preprocessing, xs) = prepare(x, names, config)?;
-    let split = Split::new(xs.view(), config, observer);
-    let mut nets = networks(config, &arch, xs.ncols())?;
-    let history = train_epochs(&mut nets, xs.view(), split, config, observer)?;
+    let (arch, mut preprocessing, mut xs) = prepare(x, names, config)?;
+    let (mut nets, history) = train_members(&arch, xs.view(), config, observer)?;
+    if config.normalize_errors && feature_balance::applies(config) {
+        feature_balance::normalize_errors(
+            &mut nets,
+            &mut preprocessing,
+            xs.view_mut(),
+            config.dropout,
+        )?;
+    }
     let (threshold, diagnostics) = calibration(&nets, xs.view(), config, observer);
     Ok(Autoencoder::assemble(ModelParts {
         kind: config.kind.clone(),
@@ -389,6 +398,44 @@ pub(crate) fn fit(
             .unwrap_or(0),
         training_seconds: started.elapsed().as_secs_f64(),
     }))
+}
+
+/// Steps 2 to 4 for each member of the ensemble (one unless `config.ensemble` says otherwise
+/// and the kind allows it), folded into one network; the history is the first member's.
+fn train_members(
+    arch: &Architecture,
+    xs: ArrayView2<f32>,
+    config: &TrainConfig,
+    observer: &mut dyn TrainObserver,
+) -> Result<(Networks, Vec<EpochRecord>)> {
+    let n = if ensemble::applies(config) {
+        config.ensemble
+    } else {
+        1
+    };
+    let mut members = Vec::with_capacity(n);
+    let mut history = Vec::new();
+    for m in 0..n {
+        let member = TrainConfig {
+            seed: ensemble::member_seed(config.seed, m),
+            ..config.clone()
+        };
+        if n > 1 {
+            observer.on_message(&format!(
+                "ensemble member {} of {n} (seed {})",
+                m + 1,
+                member.seed
+            ));
+        }
+        let split = Split::new(xs, &member, observer);
+        let mut nets = networks(&member, arch, xs.ncols())?;
+        let h = train_epochs(&mut nets, xs, split, &member, observer)?;
+        if m == 0 {
+            history = h;
+        }
+        members.push(nets);
+    }
+    Ok((ensemble::fold(members, config.dropout)?, history))
 }
 
 /// Step 1: the configuration and the data checked, the preprocessing learned on all rows, and

@@ -128,6 +128,7 @@ fn scaler(kind: ScalerKind) -> &'static str {
     match kind {
         ScalerKind::Standard => "standard: (x − mean) / std",
         ScalerKind::MinMax => "min-max: (x − min) / (max − min)",
+        ScalerKind::Robust => "robust: (x − median) / interquartile range",
         ScalerKind::None => "none",
     }
 }

@@ -211,7 +211,7 @@ mod tests {
             ),
             (
                 opts(&[("scaler", OptionValue::String("zscore".into()))]),
-                "one of standard, min_max (or minmax), none, got 'zscore'",
+                "one of standard, min_max (or minmax), robust, none, got 'zscore'",
             ),
             (
                 opts(&[("hidden_units", OptionValue::String("64,x".into()))]),

@@ -402,7 +402,7 @@ mod tests {
         );
         assert_eq!(
             err(&["--scaler", "zscore"]),
-            "invalid value for --scaler: expected one of standard, min_max (or minmax), none, got zscore"
+            "invalid value for --scaler: expected one of standard, min_max (or minmax), robust, none, got zscore"
         );
         let bce = err(&["--loss", "bce", "--output-activation", "sigmoid"]);
         assert!(bce.contains("use --scaler min_max"), "{bce}");

@@ -180,7 +180,7 @@ mod tests {
         for (pairs, want) in [
             (
                 &[("scaler", "zscore")][..],
-                "invalid value for scaler: expected one of standard, min_max (or minmax), none, got zscore",
+                "invalid value for scaler: expected one of standard, min_max (or minmax), robust, none, got zscore",
             ),
             (
                 &[("learning_rate", "0")],

@@ -324,10 +324,11 @@ pub static TRAIN_OPTIONS: &[OptionSpec] = &[
                 name: "min_max",
                 aliases: &["minmax"],
             },
+            choice("robust"),
             choice("none"),
         ]),
         default: || serde_name(&TrainConfig::default().scaler),
-        doc: "Feature scaling learned from the training data: (x − mean) / std, into [0, 1], or none.",
+        doc: "Feature scaling learned from the training data: (x − mean) / std, into [0, 1], (x − median) / interquartile range, or none.",
         kind: None,
         set: |d, v| {
             d.request.config.scaler = v.choice()?;
@@ -366,6 +367,30 @@ pub static TRAIN_OPTIONS: &[OptionSpec] = &[
         kind: None,
         set: |d, v| {
             d.request.config.contamination = v.f64()?;
+            Ok(())
+        },
+    },
+    OptionSpec {
+        name: "ensemble",
+        aliases: &[],
+        value: ValueSpec::Integer { min: 1 },
+        default: || config_default(|c| c.ensemble),
+        doc: "Autoencoders trained with different seeds and folded into one network that outputs their mean reconstruction (dense kinds; 1 for the others).",
+        kind: None,
+        set: |d, v| {
+            d.request.config.ensemble = v.usize()?;
+            Ok(())
+        },
+    },
+    OptionSpec {
+        name: "normalize_errors",
+        aliases: &[],
+        value: ValueSpec::Bool,
+        default: || config_default(|c| c.normalize_errors),
+        doc: "Divide each feature's squared error by its mean over the training rows, so no single feature dominates the reconstruction error (dense kinds with a linear output and loss mse; ignored otherwise).",
+        kind: None,
+        set: |d, v| {
+            d.request.config.normalize_errors = v.bool()?;
             Ok(())
         },
     },

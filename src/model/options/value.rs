@@ -217,7 +217,7 @@ impl ValueSpec {
         }
     }
 
-    /// What is expected, for errors: `one of standard, min_max (or minmax), none`,
+    /// What is expected, for errors: `one of standard, min_max (or minmax), robust, none`,
     /// `a number in [0, 1)`, `a list of positive integers such as 64,16,64`.
     pub fn expected(&self) -> String {
         match self {
