@@ -152,11 +152,11 @@ impl ScoringPlan {
             last,
         } = buf;
         let target = self.first_layer(parts, layers[0], x, first_row, input, &mut outputs[0])?;
-        for l in 1..n - 1 {
+        for (l, layer) in layers.iter().enumerate().take(n - 1).skip(1) {
             let (before, after) = outputs.split_at_mut(l);
-            layers[l].forward(
+            layer.forward(
                 input_of(before, l, rows, n_enc, k),
-                rows_of(&mut after[0], rows, layers[l].out_features()),
+                rows_of(&mut after[0], rows, layer.out_features()),
             );
         }
         layers[n - 1].forward_squared_error(
