@@ -519,6 +519,13 @@ pub fn decode_ipc(payload: Option<&[u8]>) -> Result<RecordBatch, Rejection> {
     // input, so such a panic is caught here and the message dead-lettered like any bad stream.
     // The closure only reads `payload`; nothing it touches outlives it, so unwinding out of it
     // leaves no broken state behind.
+    // The sizes the message declares must fit in it, or the reader allocates them first.
+    super::ipc_frame::check_declared_sizes(payload).map_err(|why| {
+        Rejection::new(
+            RejectReason::BadIpc,
+            format!("not an Arrow IPC stream: {why}"),
+        )
+    })?;
     let read = std::panic::catch_unwind(|| -> Result<_, ArrowError> {
         let reader = StreamReader::try_new(Cursor::new(payload), None)?;
         let schema = reader.schema();

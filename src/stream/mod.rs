@@ -51,6 +51,7 @@ mod encode;
 mod epoch;
 mod features;
 mod http;
+mod ipc_frame;
 mod message;
 mod metrics;
 mod offsets;
