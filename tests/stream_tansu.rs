@@ -844,12 +844,11 @@ fn fault_soak_stage_sigkills_and_broker_restarts_lose_nothing_and_dead_letter_ev
     // The input goes in five chunks, a fault after each of the first four, so every fault comes
     // with input still to be produced. The stage is killed as soon as it reads part of its chunk
     // (its metrics say so): batches in flight. The broker is stopped once the chunk is committed,
-    // the stage idle: stopped while the stage was still producing, Tansu 0.6's SQLite engine
-    // panicked after the restart in 6 of 8 runs, in its one storage task (lite.rs
-    // `idempotent_message_check` on the stage's idempotent produce requests: "more or less than one
-    // row"; then `unreachable!()` in every group request), and stayed up resetting every
-    // connection, so nothing more could be produced. Stopped once the chunk was committed, it
-    // came back working in every run.
+    // the stage idle: stopped while the stage was still producing, in 6 of 8 runs nothing could be
+    // produced after the restart; in the two whose broker logs were kept, Tansu 0.6's SQLite engine
+    // had panicked in its one storage task (lite.rs `idempotent_message_check` on the stage's
+    // idempotent produce requests: "more or less than one row"; then `unreachable!()` in group
+    // requests) and reset every connection from then on.
     let faults = [
         Fault::KillStage,
         Fault::StopBroker("TERM"),
