@@ -785,9 +785,44 @@ fn try_committed(brokers: &str, group: &str, topic: &str, partitions: i32) -> Op
     )
 }
 
+/// A stage process that is killed when dropped, so a failing soak leaves none behind retrying a
+/// broker that is gone.
+struct OwnStage(Child);
+
+impl std::ops::Deref for OwnStage {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for OwnStage {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for OwnStage {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts the stage with a metrics endpoint on a free port; returns it with the endpoint's address.
-fn start_watched_stage(brokers: &str, model: &Path, t: &Topics, log: &Path) -> (Child, SocketAddr) {
-    let mut stage = start_stage(brokers, model, t, log, &["--metrics-addr", "127.0.0.1:0"]);
+fn start_watched_stage(
+    brokers: &str,
+    model: &Path,
+    t: &Topics,
+    log: &Path,
+) -> (OwnStage, SocketAddr) {
+    let mut stage = OwnStage(start_stage(
+        brokers,
+        model,
+        t,
+        log,
+        &["--metrics-addr", "127.0.0.1:0"],
+    ));
     let mut addr = None;
     wait_until(
         "the stage's metrics address",
