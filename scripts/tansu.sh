@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Install, start and stop the Tansu Kafka-compatible broker used by aeflow's end-to-end stream tests
 # (tests/stream_tansu.rs). Everything lives outside the repository, under ${AEFLOW_TOOLS}:
-#   bin/tansu           the broker binary (cargo install tansu 0.6.0 --features dynostore)
+#   bin/tansu           the broker binary (cargo install tansu 0.6.0 --features dynostore,libsql):
+#                       memory storage for `start`, SQLite storage (`sqlite://FILE`) for the fault soak in
+#                       tests/stream_tansu.rs, which starts, stops and restarts brokers of its own from it
 #   tansu-target/       cargo's build directory for that install (not target/: scripts/test.sh builds the
 #                       test suite in $AEFLOW_CACHE/target, and the two must not share one)
 #   tansu.pid, tansu.log  the running broker
 #
 # Usage:
-#   scripts/tansu.sh install       idempotent: builds tansu only when bin/tansu is missing (~8 min on 2 cores)
+#   scripts/tansu.sh install       idempotent: builds tansu only when bin/tansu is missing or lacks an engine
+#                                  (~8 min on 2 cores; adding SQLite to a dynostore-only build, a few more)
 #   scripts/tansu.sh start PORT    starts a broker on 127.0.0.1:PORT (memory storage), waits until it accepts
 #                                  connections, writes the pid file; prints the broker address
 #   scripts/tansu.sh stop          stops the broker started by `start`
@@ -17,6 +20,8 @@ set -euo pipefail
 
 TOOLS="${AEFLOW_TOOLS:-$HOME/.cache/aeflow}"
 TANSU_VERSION="0.6.0"
+# dynostore: the memory storage of `start`; libsql: SQLite storage, which survives a broker restart.
+TANSU_FEATURES="dynostore,libsql"
 BIN="$TOOLS/bin/tansu"
 PID_FILE="$TOOLS/tansu.pid"
 LOG_FILE="$TOOLS/tansu.log"
@@ -24,14 +29,20 @@ LOG_FILE="$TOOLS/tansu.log"
 die() { echo "tansu.sh: $*" >&2; exit 1; }
 
 install() {
-    if [[ -x "$BIN" ]] && "$BIN" --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
-        echo "tansu $TANSU_VERSION already installed at $BIN"
+    # `tansu --help` ends with "Storage engines: dynostore, libsql" for a build with both.
+    local version="" help=""
+    if [[ -x "$BIN" ]]; then
+        version="$("$BIN" --version 2>/dev/null || true)"
+        help="$("$BIN" --help 2>/dev/null || true)"
+    fi
+    if [[ "$version" == *"$TANSU_VERSION"* && "$help" == *"Storage engines:"*dynostore*libsql* ]]; then
+        echo "tansu $TANSU_VERSION ($TANSU_FEATURES) already installed at $BIN"
         return 0
     fi
     mkdir -p "$TOOLS"
     echo "installing tansu $TANSU_VERSION into $TOOLS/bin (takes several minutes)"
     CARGO_TARGET_DIR="$TOOLS/tansu-target" cargo install tansu --version "$TANSU_VERSION" --locked \
-        --features dynostore --root "$TOOLS"
+        --features "$TANSU_FEATURES" --root "$TOOLS" --force
     [[ -x "$BIN" ]] || die "cargo install finished but $BIN is missing"
     echo "installed $BIN"
 }

@@ -262,6 +262,23 @@ pub fn stream_ipc(data: &[u8]) {
     }
 }
 
+/// Replaces libfuzzer-sys's panic hook, which aborts on *every* panic, with one that prints each
+/// panic's message and place once and returns. For targets whose code catches panics on purpose
+/// (`decode_ipc` catches arrow-ipc's on malformed input and dead-letters the message): a caught
+/// panic is then no finding, and one that escapes the entry still aborts the process, since
+/// libfuzzer-sys aborts when the entry unwinds.
+pub fn report_panics_without_aborting() {
+    use std::collections::BTreeSet;
+    use std::sync::Mutex;
+    static SEEN: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+    std::panic::set_hook(Box::new(|info| {
+        let text = info.to_string();
+        if SEEN.lock().is_ok_and(|mut seen| seen.insert(text.clone())) {
+            eprintln!("panic (caught ones are fine; an escaping one aborts): {text}");
+        }
+    }));
+}
+
 /// SQL text → aeflow's statement parser; a `CREATE MODEL`'s options → `TrainOptions` → the
 /// training configuration's own validation, as `CREATE MODEL` does before it trains.
 #[cfg(feature = "sql")]

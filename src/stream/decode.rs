@@ -513,34 +513,37 @@ pub fn decode_ipc(payload: Option<&[u8]>) -> Result<RecordBatch, Rejection> {
             format!("not an Arrow IPC stream: {}", strip_prefix(&e)),
         )
     };
+    // The sizes the message declares must fit in it, or the reader allocates them first.
+    super::ipc_frame::check_declared_sizes(payload).map_err(|why| {
+        Rejection::new(
+            RejectReason::BadIpc,
+            format!("not an Arrow IPC stream: {why}"),
+        )
+    })?;
     // arrow-ipc 59 panics on some malformed messages instead of returning an error (a buffer
-    // offset past the body: `Buffer::slice_with_length` in `read_buffer`, found by the
-    // `stream_ipc` fuzz target; input in fuzz/regressions/stream_ipc/). A message is untrusted
+    // offset past the body: `Buffer::slice_with_length` in `read_buffer`; a type id it does not
+    // know: "Type NONE not supported"), and so does arrow-array building the empty batch of a
+    // schema-only message whose schema is malformed (a map without a struct child), all found by
+    // the `stream_ipc` fuzz target; inputs in fuzz/regressions/stream_ipc/. A message is untrusted
     // input, so such a panic is caught here and the message dead-lettered like any bad stream.
     // The closure only reads `payload`; nothing it touches outlives it, so unwinding out of it
     // leaves no broken state behind.
     let read = std::panic::catch_unwind(|| -> Result<_, ArrowError> {
         let reader = StreamReader::try_new(Cursor::new(payload), None)?;
         let schema = reader.schema();
-        let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>()?;
-        Ok((schema, batches))
-    });
-    let (schema, batches) = match read {
-        Ok(read) => read.map_err(bad)?,
-        Err(_) => {
-            return Err(Rejection::new(
-                RejectReason::BadIpc,
-                "not an Arrow IPC stream: the IPC reader failed on a malformed message",
-            ));
+        let mut batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>()?;
+        match batches.len() {
+            0 => Ok(RecordBatch::new_empty(schema)),
+            1 => Ok(batches.remove(0)),
+            _ => concat_batches(&schema, &batches),
         }
-    };
-    match batches.len() {
-        0 => Ok(RecordBatch::new_empty(schema)),
-        1 => Ok(batches
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| RecordBatch::new_empty(schema.clone()))),
-        _ => concat_batches(&schema, &batches).map_err(bad),
+    });
+    match read {
+        Ok(read) => read.map_err(bad),
+        Err(_) => Err(Rejection::new(
+            RejectReason::BadIpc,
+            "not an Arrow IPC stream: the IPC reader failed on a malformed message",
+        )),
     }
 }
 

@@ -59,6 +59,7 @@ mod encode;
 mod epoch;
 mod features;
 mod http;
+mod ipc_frame;
 mod live;
 mod message;
 mod metrics;
