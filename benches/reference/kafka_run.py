@@ -6,8 +6,9 @@
 
 1. Makes (once) a virtual environment in ~/.cache/aeflow/kafkavenv with confluent-kafka, numpy,
    safetensors, orjson and pyarrow from PyPI, and re-runs itself in it.
-2. Builds `aeflow` (release) and the bench binary `kafka_stage` (benches/kafka_stage.rs: the same
-   stage as `aeflow stream`, or its pass-through: consume → batch → produce → commit, no model).
+2. Builds `aeflow` and the bench binary `kafka_stage` (release; benches/kafka_stage.rs: the stage as
+   `aeflow stream` builds it, here run as its pass-through: consume → batch → produce → commit, no
+   model, which `aeflow stream` does not expose).
 3. Makes 5000 rows of 32 features (seeded; the curve of benches/stream.rs), trains one model on them
    with `aeflow train --epochs 5 --seed 1`, and produces `--messages` input messages, message i being
    row i mod 5000 with `"id": i`: once as JSON objects `{"id":i,"f0":…,…,"f31":…}` (one topic) and
@@ -60,24 +61,20 @@ def ensure_venv():
     os.execv(str(PY), [str(PY), __file__, *sys.argv[1:]])
 
 
-def target_dir():
-    return Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
-
-
-def build(skip):
-    """Builds the release `aeflow` and the `kafka_stage` bench binary; returns their paths."""
-    if not skip:
-        subprocess.run(["cargo", "build", "--release", "--bin", "aeflow"], cwd=REPO, check=True)
-    p = subprocess.run(["cargo", "bench", "--bench", "kafka_stage", "--no-run", "--message-format=json"],
-                       cwd=REPO, check=True, capture_output=True, text=True)
-    stage = None
+def build():
+    """Builds the release `aeflow` and the `kafka_stage` bench binary (one cargo call, release
+    profile); returns their paths."""
+    p = subprocess.run(["cargo", "build", "--release", "--bin", "aeflow", "--bench", "kafka_stage",
+                        "--message-format=json-render-diagnostics"],
+                       cwd=REPO, check=True, stdout=subprocess.PIPE, text=True)
+    exe = {}
     for line in p.stdout.splitlines():
         msg = json.loads(line)
-        if msg.get("reason") == "compiler-artifact" and msg["target"]["name"] == "kafka_stage" and msg.get("executable"):
-            stage = msg["executable"]
-    if stage is None:
-        raise SystemExit("cargo did not report the kafka_stage executable")
-    return target_dir() / "release" / "aeflow", stage
+        if msg.get("reason") == "compiler-artifact" and msg.get("executable"):
+            exe[msg["target"]["name"]] = msg["executable"]
+    if set(exe) != {"aeflow", "kafka_stage"}:
+        raise SystemExit(f"cargo reported the executables {sorted(exe)}, expected aeflow and kafka_stage")
+    return exe["aeflow"], exe["kafka_stage"]
 
 
 def make_rows():
@@ -266,11 +263,10 @@ def main():
     ap.add_argument("--broker-core", type=int, default=0)
     ap.add_argument("--stage-core", type=int, default=1)
     ap.add_argument("--only", help="comma-separated variants to run (python,aeflow-json,pass-json,aeflow-ipc,pass-ipc)")
-    ap.add_argument("--skip-build", action="store_true", help="do not rebuild aeflow (kafka_stage is always checked)")
     args = ap.parse_args()
     ensure_venv()
 
-    aeflow, stage_bin = build(args.skip_build)
+    aeflow, stage_bin = build()
     pid = args.broker_pid
     if pid is None:
         pid_file = Path(os.environ.get("AEFLOW_TOOLS", CACHE)) / "tansu.pid"
