@@ -268,8 +268,11 @@ fn a_stage_killed_mid_stream_resumes_with_the_same_threshold() {
     let (path, model) = train_model(dir.path(), "sensors", 4, 7);
     let (_c, brokers) = cluster(&["in", "out", "state"]);
     let n = 8000;
-    // Shifted from the first row: the adaptive threshold moves far from the model's.
-    produce(&brokers, "in", &shifted_inputs(n, 0, 5));
+    // Shifted from the first row: the adaptive threshold moves far from the model's. The second
+    // half is produced only after the kill, so the restarted stage has rows to judge however fast
+    // the first one was.
+    let inputs = shifted_inputs(n, 0, 5);
+    produce(&brokers, "in", &inputs[..n / 2]);
 
     let log1 = dir.path().join("first.log");
     let mut first = start_binary(&brokers, &path, &log1);
@@ -284,6 +287,7 @@ fn a_stage_killed_mid_stream_resumes_with_the_same_threshold() {
     }
     first.kill().expect("SIGKILL");
     first.wait().unwrap();
+    produce(&brokers, "in", &inputs[n / 2..]);
     let before = read_topic(&brokers, "out", 3000, WAIT);
     let last = before.iter().max_by_key(|r| r.offset).unwrap();
     let t_kill = last.json()["threshold"].as_f64().unwrap();

@@ -635,8 +635,10 @@ fn an_adaptive_threshold_resumes_after_sigkill_from_the_state_topic() {
     let inputs: Vec<Input> = (0..n)
         .map(|i| Input::new(json_row(&x, i, &format!("id-{i}"))).key(format!("k{}", i % 7)))
         .collect();
-    // One record per batch (see the SIGKILL test above for Tansu's fetch inside a batch).
-    produce_batched(&brokers, &t.input, &inputs, true);
+    // One record per batch (see the SIGKILL test above for Tansu's fetch inside a batch). The
+    // second half only after the kill, so the restarted stage has rows to judge however fast the
+    // first one was.
+    produce_batched(&brokers, &t.input, &inputs[..n / 2], true);
     let extra = [
         "--threshold",
         "adaptive",
@@ -664,6 +666,7 @@ fn an_adaptive_threshold_resumes_after_sigkill_from_the_state_topic() {
     first.kill().expect("SIGKILL");
     first.wait().unwrap();
     let at_kill = committed_now(&brokers) as usize;
+    produce_batched(&brokers, &t.input, &inputs[n / 2..], true);
     let before = read_topic_until(
         &brokers,
         &t.output,
